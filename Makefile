@@ -1,0 +1,42 @@
+# Two commands for a new user (see README):
+#   make demo   set up .venv from the pinned requirements, then run the whole pipeline on digits
+#   make test   set up .venv, then lint, type-check and run the tests
+PYTHON ?= python3.11
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.cosep-deps-stamp
+TRT_STUBS := tensorrt-stubs==10.13.0.35.1
+
+.PHONY: venv demo test lint typecheck pytest lock clean
+
+venv: $(STAMP)
+
+# Re-installs whenever the pinned requirements or the package metadata change.
+$(STAMP): requirements/dev.lock.txt setup.cfg pyproject.toml
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements/dev.lock.txt
+	# the stubs depend on tensorrt itself, which PyPI cannot install: types only, no dependencies
+	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps $(TRT_STUBS)
+	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation -e .
+	@touch $(STAMP)
+
+demo: venv
+	$(VENV)/bin/cosep-deploy pipeline --out runs/demo
+
+lint: venv
+	$(VENV)/bin/ruff check cosep_deploy tests bench
+
+typecheck: venv
+	$(VENV)/bin/mypy
+
+pytest: venv
+	$(PY) -m pytest -q
+
+test: lint typecheck pytest
+
+lock: venv
+	$(PY) -m pip freeze --exclude-editable | grep -v -i '^tensorrt-stubs' > requirements/dev.lock.txt.new
+	@echo "review requirements/dev.lock.txt.new and move it over requirements/dev.lock.txt"
+
+clean:
+	rm -rf $(VENV) runs .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,126 @@
+"""ONNX Runtime on CPU: the embedded default backend.
+
+Sessions get explicit thread settings (intra-op threads, one inter-op thread, sequential execution) so
+dense and pruned models run under identical, recorded conditions.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..errors import EngineLoadError
+from .base import Runner, RunnerInfo
+
+__all__ = ["OnnxRuntimeRunner", "ort_session_options"]
+
+
+def ort_session_options(threads: int, *, graph_optimization: str = "all") -> Any:
+    import onnxruntime as ort
+
+    opts = ort.SessionOptions()
+    opts.intra_op_num_threads = threads
+    opts.inter_op_num_threads = 1
+    opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    levels = {
+        "disable": ort.GraphOptimizationLevel.ORT_DISABLE_ALL,
+        "basic": ort.GraphOptimizationLevel.ORT_ENABLE_BASIC,
+        "extended": ort.GraphOptimizationLevel.ORT_ENABLE_EXTENDED,
+        "all": ort.GraphOptimizationLevel.ORT_ENABLE_ALL,
+    }
+    opts.graph_optimization_level = levels[graph_optimization]
+    opts.log_severity_level = 3
+    return opts
+
+
+class OnnxRuntimeRunner(Runner):
+    """Runs an ONNX file with ONNX Runtime's CPU execution provider."""
+
+    def __init__(
+        self,
+        onnx_path: str | os.PathLike[str],
+        *,
+        threads: int | None = None,
+        precision: str = "fp32",
+        graph_optimization: str = "all",
+        name: str | None = None,
+    ) -> None:
+        self.path = Path(onnx_path)
+        self.threads = threads or min(os.cpu_count() or 1, 2)
+        self.precision = precision
+        self.graph_optimization = graph_optimization
+        self.name = name or self.path.stem
+        self._session: Any = None
+
+    def activate(self) -> None:
+        import onnxruntime as ort
+
+        if not self.path.is_file():
+            raise EngineLoadError(f"ONNX file not found: {self.path}")
+        self._check_manifest()
+        try:
+            self._session = ort.InferenceSession(
+                str(self.path),
+                sess_options=ort_session_options(self.threads, graph_optimization=self.graph_optimization),
+                providers=["CPUExecutionProvider"],
+            )
+        except Exception as exc:  # ORT raises its own exception types for corrupt or invalid models
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise EngineLoadError(
+                f"ONNX Runtime cannot load {self.path} (corrupted, truncated or not an ONNX model?): {first}"
+            ) from exc
+
+    def _check_manifest(self) -> None:
+        """A built engine carries a manifest: refuse a damaged file or one made by another ORT version."""
+        import onnxruntime as ort
+
+        from ..build.manifest import EngineManifest, check_manifest_against, manifest_path_for, verify_engine_file
+
+        manifest_file = manifest_path_for(self.path)
+        if not manifest_file.is_file():
+            return  # a plain ONNX file, not a built engine
+        manifest = EngineManifest.load(manifest_file)
+        verify_engine_file(manifest, self.path)
+        check_manifest_against(manifest, runtime_version=str(ort.__version__), device_name="cpu", compute_capability="")
+
+    def deactivate(self) -> None:
+        self._session = None
+
+    @property
+    def session(self) -> Any:
+        if self._session is None:
+            self.activate()
+        return self._session
+
+    def info(self) -> RunnerInfo:
+        import onnxruntime as ort
+
+        sess = self.session
+        return RunnerInfo(
+            backend="onnxruntime",
+            runtime_version=str(ort.__version__),
+            device="cpu",
+            precision=self.precision,
+            settings={
+                "provider": "CPUExecutionProvider",
+                "intra_op_threads": self.threads,
+                "inter_op_threads": 1,
+                "execution_mode": "sequential",
+                "graph_optimization": self.graph_optimization,
+            },
+            input_names=tuple(i.name for i in sess.get_inputs()),
+            output_names=tuple(o.name for o in sess.get_outputs()),
+        )
+
+    def input_shape(self) -> list[Any]:
+        """The first input's shape with symbolic dims as strings (e.g. ['batch', 3, 32, 32])."""
+        return list(self.session.get_inputs()[0].shape)
+
+    def infer(self, feed: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+        sess = self.session
+        outs = sess.run(None, dict(feed))
+        return {o.name: np.asarray(v) for o, v in zip(sess.get_outputs(), outs, strict=True)}

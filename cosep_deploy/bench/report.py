@@ -1,0 +1,75 @@
+"""The run report: a one-screen summary table and ``report.md``."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from ..artifacts import atomic_write_text, read_json
+
+__all__ = ["summary_lines", "write_report"]
+
+
+def _pct(x: float | None) -> str:
+    return "skipped" if x is None else f"{100 * x:.2f}%"
+
+
+def summary_lines(summary: dict[str, Any]) -> list[tuple[str, str, str, str]]:
+    """Rows (metric, dense, pruned, ratio) of the one-screen summary."""
+    rows: list[tuple[str, str, str, str]] = []
+    tuned = summary.get("pruned_top1")
+    rows.append(
+        (
+            "top-1 (val)",
+            _pct(summary["dense_top1"]),
+            _pct(tuned if tuned is not None else None),
+            f"before fine-tuning {_pct(summary['pruned_top1_before_finetune'])}",
+        )
+    )
+    m, p = summary["macs"], summary["params"]
+    rows.append(
+        ("MACs", f"{m['dense'] / 1e6:.2f} M", f"{m['pruned'] / 1e6:.2f} M", f"{m['dense'] / m['pruned']:.2f}x fewer")
+    )
+    rows.append(
+        ("params", f"{p['dense'] / 1e6:.3f} M", f"{p['pruned'] / 1e6:.3f} M", f"{p['dense'] / p['pruned']:.2f}x fewer")
+    )
+    for b, lat in (summary.get("latency") or {}).items():
+        rows.append(
+            (
+                f"latency b={b} (median)",
+                f"{lat['dense_ms']:.3f} ms",
+                f"{lat['pruned_ms']:.3f} ms",
+                f"{lat['speedup']:.2f}x faster [95% CI {lat['ci_low']:.2f}-{lat['ci_high']:.2f}]",
+            )
+        )
+    if not summary.get("latency"):
+        rows.append(("latency", "skipped", "skipped", "benchmark did not run"))
+    return rows
+
+
+def write_report(run: str | os.PathLike[str], summary: dict[str, Any]) -> Path:
+    """Write ``report.md`` (summary, per-group pruning decisions, benchmark settings) into the run."""
+    root = Path(run)
+    lines = ["# cosep-deploy run report", "", f"Run directory: `{root}`", ""]
+    if summary.get("synthetic_data"):
+        lines += ["**Synthetic data: accuracy numbers are meaningless; timings only.**", ""]
+    lines += ["| metric | dense | pruned | ratio |", "|---|---|---|---|"]
+    lines += [f"| {a} | {b} | {c} | {d} |" for a, b, c, d in summary_lines(summary)]
+    lines += ["", "MACs convention: multiply-accumulates of conv and matmul ops for one image (FLOPs / 2).", ""]
+    plan = read_json(root / "pruned" / "plan.json", what="pruning plan")
+    lines += [
+        "## Pruning decisions per group",
+        "",
+        f"Method `{plan['method']}`; config: `{plan['config']}`",
+        "",
+        "| group root | channels | kept | knee k | fallback | grid |",
+        "|---|---|---|---|---|---|",
+    ]
+    for g in plan["groups"]:
+        lines.append(f"| `{g['root']}` | {g['size']} | {g['n_kept']} | {g['k']} | {g['fallback']} | {g['grid']} |")
+    if summary.get("bench_settings"):
+        lines += ["", "## Benchmark settings", "", "```", str(summary["bench_settings"]), "```"]
+    out = root / "report.md"
+    atomic_write_text(out, "\n".join(lines) + "\n")
+    return out

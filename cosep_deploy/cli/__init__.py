@@ -1,0 +1,1 @@
+"""The ``cosep-deploy`` CLI (click): one module per command."""

@@ -1,0 +1,57 @@
+"""Click options shared by several commands, so flags mean the same thing everywhere."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import click
+
+__all__ = ["parse_batch_sizes", "run_option", "threads_option", "train_config_from", "train_options"]
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def run_option(f: F) -> F:
+    return click.option(
+        "--run",
+        "run_dir",
+        required=True,
+        type=click.Path(file_okay=False),
+        help="Run directory holding every stage's artifacts.",
+    )(f)
+
+
+def threads_option(f: F) -> F:
+    return click.option(
+        "--threads",
+        type=click.IntRange(1),
+        default=None,
+        help="ONNX Runtime intra-op threads (default: min(cores, 2)).",
+    )(f)
+
+
+def train_options(default_epochs: int, default_lr: float) -> Callable[[F], F]:
+    def deco(f: F) -> F:
+        f = click.option("--epochs", type=click.IntRange(0), default=default_epochs, show_default=True)(f)
+        f = click.option("--lr", type=click.FloatRange(min=0, min_open=True), default=default_lr, show_default=True)(f)
+        f = click.option("--batch-size", type=click.IntRange(1), default=64, show_default=True)(f)
+        return click.option("--seed", type=int, default=0, show_default=True)(f)
+
+    return deco
+
+
+def train_config_from(epochs: int, lr: float, batch_size: int, seed: int, **extra: Any) -> Any:
+    from ..finetune.loop import TrainConfig
+
+    return TrainConfig(epochs=epochs, lr=lr, batch_size=batch_size, seed=seed, **extra)
+
+
+def parse_batch_sizes(text: str) -> tuple[int, ...]:
+    try:
+        sizes = tuple(int(t) for t in text.split(",") if t.strip())
+    except ValueError:
+        raise click.BadParameter(f"expected comma-separated integers like 1,8,40, got {text!r}") from None
+    if not sizes or any(s < 1 for s in sizes):
+        raise click.BadParameter(f"batch sizes must be positive integers, got {text!r}")
+    return sizes

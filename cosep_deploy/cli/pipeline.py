@@ -1,0 +1,71 @@
+"""``cosep-deploy pipeline``: the main job, every stage in one run directory."""
+
+from __future__ import annotations
+
+import json
+
+import click
+
+from .main import Context
+from .options import parse_batch_sizes, threads_option
+
+__all__ = ["command"]
+
+
+@click.command("pipeline")
+@click.option(
+    "--out", "out_dir", default="runs/demo", show_default=True, type=click.Path(file_okay=False), help="Run directory."
+)
+@click.option("--model", default="resnet20", show_default=True, help="Model name (see `train --help`).")
+@click.option("--data", default="digits", show_default=True, help="Data spec (see `train --help`).")
+@click.option("--image-size", type=click.IntRange(8), default=None, help="Resize images.")
+@click.option("--weights", type=click.Path(dir_okay=False), default=None, help="Dense weights; skips training.")
+@click.option("--epochs", type=click.IntRange(0), default=15, show_default=True, help="Dense training epochs.")
+@click.option("--finetune-epochs", type=click.IntRange(0), default=8, show_default=True)
+@click.option("--round-to", type=click.IntRange(1), default=1, show_default=True, help="Channel alignment.")
+@click.option("--images-per-class", type=click.IntRange(2), default=32, show_default=True)
+@click.option("--batch-sizes", default="1,8", show_default=True)
+@click.option("--iterations", type=click.IntRange(5), default=50, show_default=True)
+@threads_option
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON instead of a table.")
+@click.pass_obj
+def command(
+    obj: Context,
+    out_dir: str,
+    model: str,
+    data: str,
+    image_size: int | None,
+    weights: str | None,
+    epochs: int,
+    finetune_epochs: int,
+    round_to: int,
+    images_per_class: int,
+    batch_sizes: str,
+    iterations: int,
+    threads: int | None,
+    seed: int,
+    as_json: bool,
+) -> None:
+    """Train -> prune -> fine-tune -> export -> build -> bench -> report, then print the summary."""
+    from ..bench.harness import BenchConfig
+    from ..finetune.loop import TrainConfig
+    from ..pipeline import PipelineConfig, RunSpec, run_pipeline
+    from ..prune.api import PruneConfig
+    from .report import print_summary
+
+    cfg = PipelineConfig(
+        run=RunSpec(model=model, data=data, image_size=image_size, seed=seed),
+        weights=weights,
+        train=TrainConfig(epochs=epochs, seed=seed),
+        prune=PruneConfig(round_to=round_to, images_per_class=images_per_class, seed=seed),
+        finetune=TrainConfig(epochs=finetune_epochs, lr=0.02, seed=seed),
+        bench=BenchConfig(batch_sizes=parse_batch_sizes(batch_sizes), iterations=iterations, seed=seed),
+        threads=threads,
+    )
+    summary = run_pipeline(out_dir, cfg, progress=None if as_json else obj.progress())
+    if as_json:
+        click.echo(json.dumps(summary, indent=2))
+    elif not obj.quiet:
+        print_summary(summary)
+        click.echo(f"report: {out_dir}/report.md")

@@ -1,0 +1,41 @@
+"""``cosep-deploy targets``: list device target profiles."""
+
+from __future__ import annotations
+
+import json
+
+import click
+
+__all__ = ["command"]
+
+
+@click.command("targets")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+def command(as_json: bool) -> None:
+    """List the device target profiles under engines/ (precision, channel alignment, DLA, TensorRT range)."""
+    import dataclasses
+
+    from rich.console import Console
+    from rich.table import Table
+
+    from ..targets import list_targets
+
+    targets = list_targets()
+    if as_json:
+        click.echo(json.dumps([dataclasses.asdict(t) for t in targets], indent=2, default=str))
+        return
+    table = Table(title="target profiles")
+    for col in ("name", "backend", "precisions", "round_to", "DLA", "TensorRT", "description"):
+        table.add_column(col)
+    for t in targets:
+        d = dataclasses.asdict(t)
+        table.add_row(
+            t.name,
+            str(d.get("backend")),
+            ",".join(d.get("precisions", [])),
+            str(d.get("round_to")),
+            str(d.get("dla")),
+            str(d.get("tensorrt")),
+            str(d.get("description")),
+        )
+    Console().print(table)

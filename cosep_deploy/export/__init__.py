@@ -1,0 +1,5 @@
+"""ONNX export with validation against PyTorch (precision variants live beside it)."""
+
+from .onnx import ExportConfig, OnnxArtifact, onnx_from_model, validate_onnx
+
+__all__ = ["ExportConfig", "OnnxArtifact", "onnx_from_model", "validate_onnx"]

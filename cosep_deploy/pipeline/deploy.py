@@ -1,0 +1,140 @@
+"""Deployment stages over a run directory: export ONNX, build engines, benchmark dense vs pruned."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from ..artifacts import read_json, staged_dir, write_json
+from ..bench.harness import BenchConfig, BenchReport, bench_runners
+from ..errors import CosepError
+from ..export.onnx import ExportConfig, OnnxArtifact, onnx_from_model
+from ..progress import Progress, resolve_progress
+from .layout import RunLayout
+from .stages import data_for_run, load_dense, load_final_pruned, load_run_spec
+
+__all__ = ["VALIDATION_SAMPLES", "bench_stage", "build_stage", "export_stage"]
+
+VALIDATION_SAMPLES = 64
+
+
+def _real_sample(run: str | os.PathLike[str], n: int = VALIDATION_SAMPLES) -> torch.Tensor:
+    """The first ``n`` validation images: exports are validated on real inputs, not noise."""
+    bundle = data_for_run(load_run_spec(run))
+    images = [bundle.val[i][0] for i in range(min(n, len(bundle.val)))]
+    return torch.stack(images)
+
+
+def export_stage(
+    run: str | os.PathLike[str], config: ExportConfig | None = None, *, progress: Progress | None = None
+) -> dict[str, OnnxArtifact]:
+    """Export the dense and the (fine-tuned) pruned model to ``onnx/`` and validate both."""
+    prog = resolve_progress(progress)
+    layout = RunLayout(Path(run))
+    dense, mspec = load_dense(run)
+    pruned, plan, stage = load_final_pruned(run)
+    sample = _real_sample(run)
+    out: dict[str, OnnxArtifact] = {}
+    with staged_dir(layout.onnx, overwrite=True) as tmp, prog.task("exporting ONNX", total=2) as task:
+        for name, model, source in (
+            ("dense", dense, {"model": mspec.to_json(), "stage": "dense"}),
+            ("pruned", pruned, {"model": plan.base_model, "stage": stage, "method": plan.method}),
+        ):
+            out[name] = onnx_from_model(model, sample, tmp / f"{name}.onnx", config, source=source)
+            task.advance()
+    return out
+
+
+def build_stage(
+    run: str | os.PathLike[str],
+    *,
+    target: str = "cpu-onnxruntime",
+    threads: int | None = None,
+    progress: Progress | None = None,
+) -> dict[str, Any]:
+    """Build an engine per exported model for ``target`` into ``engines/<target>/``."""
+    from ..build.onnxruntime import ort_engine_from_onnx
+
+    layout = RunLayout(Path(run))
+    onnx_files = {n: layout.onnx / f"{n}.onnx" for n in ("dense", "pruned")}
+    for p in onnx_files.values():
+        if not p.is_file():
+            raise CosepError(f"missing {p}: run `cosep-deploy export --run {layout.root}` first")
+    if target != "cpu-onnxruntime":
+        raise CosepError(
+            f"target {target!r}: only 'cpu-onnxruntime' engines are built by the pipeline on this machine; "
+            "use `cosep-deploy build --target` for TensorRT targets"
+        )
+    prog = resolve_progress(progress)
+    manifests: dict[str, Any] = {}
+    with staged_dir(layout.engines(target), overwrite=True) as tmp, prog.task("building engines", total=2) as task:
+        for n, p in onnx_files.items():
+            manifests[n] = ort_engine_from_onnx(p, tmp / f"{n}.onnx", threads=threads, target=target).to_json()
+            task.advance()
+    return manifests
+
+
+def bench_stage(
+    run: str | os.PathLike[str],
+    config: BenchConfig | None = None,
+    *,
+    target: str = "cpu-onnxruntime",
+    threads: int | None = None,
+    progress: Progress | None = None,
+) -> BenchReport:
+    """Time the dense and the pruned engine of ``target`` interleaved; write ``bench/bench.json``."""
+    from ..backends.onnxruntime import OnnxRuntimeRunner
+
+    layout = RunLayout(Path(run))
+    engines = layout.engines(target)
+    files = {n: engines / f"{n}.onnx" for n in ("dense", "pruned")}
+    for p in files.values():
+        if not p.is_file():
+            raise CosepError(f"missing engine {p}: run `cosep-deploy build --run {layout.root}` first")
+    macs = {}
+    for n in files:
+        plan_dir = layout.finetuned if (layout.finetuned / "plan.json").is_file() else layout.pruned
+        plan = read_json(plan_dir / "plan.json", what="pruning plan")
+        macs[n] = int(plan["cost_before" if n == "dense" else "cost_after"]["macs"])
+    runners = {n: OnnxRuntimeRunner(p, threads=threads, name=n) for n, p in files.items()}
+    with runners["dense"], runners["pruned"]:
+        shape = runners["dense"].input_shape()[1:]
+        if runners["pruned"].input_shape()[1:] != shape:
+            raise CosepError("dense and pruned engines take different input shapes; they cannot be compared")
+        report = bench_runners(runners, [int(d) for d in shape], config, baseline="dense", macs=macs, progress=progress)
+    with staged_dir(layout.bench, overwrite=True) as tmp:
+        report.save(tmp / "bench.json")
+    return report
+
+
+def summary_rows(run: str | os.PathLike[str]) -> dict[str, Any]:
+    """The one-screen summary: accuracy, MACs, params and latency, dense vs pruned."""
+    layout = RunLayout(Path(run))
+    out: dict[str, Any] = {"run": str(layout.root)}
+    train = read_json(layout.dense / "train.json", what="training record")
+    out["dense_top1"] = train["result"]["val_top1"]
+    out["synthetic_data"] = train.get("synthetic_data", False)
+    prune_rec = read_json(layout.pruned / "prune.json", what="pruning record")
+    out["pruned_top1_before_finetune"] = prune_rec["val_top1"]
+    if (layout.finetuned / "finetune.json").is_file():
+        out["pruned_top1"] = read_json(layout.finetuned / "finetune.json")["result"]["val_top1"]
+    plan = read_json(layout.pruned / "plan.json", what="pruning plan")
+    out["macs"] = {"dense": plan["cost_before"]["macs"], "pruned": plan["cost_after"]["macs"]}
+    out["params"] = {"dense": plan["cost_before"]["params"], "pruned": plan["cost_after"]["params"]}
+    bench_file = layout.bench / "bench.json"
+    if bench_file.is_file():
+        bench = read_json(bench_file)
+        out["latency"] = {
+            b: {
+                "dense_ms": bench["engines"]["dense"]["results"][b]["median_ms"],
+                "pruned_ms": bench["engines"]["pruned"]["results"][b]["median_ms"],
+                **bench["speedups"]["pruned"][b],
+            }
+            for b in bench["engines"]["dense"]["results"]
+        }
+        out["bench_settings"] = bench["settings"]
+    write_json(layout.summary_json, out)
+    return out

@@ -1,0 +1,178 @@
+"""The stages as public functions over a run directory; the CLI commands are thin wrappers of these.
+
+Each stage validates its inputs before writing anything, and writes its output directory atomically
+(staged, then renamed), so a failed stage never leaves a half-written artifact.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from ..artifacts import ensure_writable_dir, read_json, sha256_file, staged_dir, write_json
+from ..errors import CosepError
+from ..finetune.loop import TrainConfig, TrainResult, evaluate, train_model
+from ..progress import Progress, resolve_progress
+from ..prune.api import PruneConfig, prune
+from ..prune.plan import PruningPlan, load_pruned, save_pruned
+from .layout import RunLayout
+
+__all__ = [
+    "RunSpec",
+    "data_for_run",
+    "finetune_stage",
+    "load_dense",
+    "load_final_pruned",
+    "load_run_spec",
+    "prune_stage",
+    "train_stage",
+]
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class RunSpec:
+    """What a run is about: recorded in ``run.json`` by the first stage, read by the others."""
+
+    model: str
+    data: str
+    image_size: int | None = None
+    channels: int | None = None
+    seed: int = 0
+
+    def to_json(self) -> dict[str, Any]:
+        return {"schema": "RunSpec", "schema_version": 1, **dataclasses.asdict(self)}
+
+
+def load_run_spec(run: str | os.PathLike[str]) -> RunSpec:
+    layout = RunLayout(Path(run))
+    raw = read_json(layout.run_json, what="run description (run.json; run `cosep-deploy train` first)")
+    try:
+        return RunSpec(**{f.name: raw[f.name] for f in dataclasses.fields(RunSpec) if f.name in raw})
+    except TypeError as exc:
+        raise CosepError(f"{layout.run_json} is not a valid run description: {exc}") from exc
+
+
+def data_for_run(spec: RunSpec) -> Any:
+    from ..data import load_dataset
+
+    return load_dataset(spec.data, image_size=spec.image_size, channels=spec.channels, seed=spec.seed)
+
+
+def _val_loader(bundle: Any, batch_size: int = 256) -> Any:
+    from ..data import make_loader
+
+    return make_loader(bundle.val, batch_size=batch_size)
+
+
+def train_stage(
+    run: str | os.PathLike[str],
+    spec: RunSpec,
+    config: TrainConfig,
+    *,
+    weights: str | None = None,
+    progress: Progress | None = None,
+) -> TrainResult:
+    """Build the dense model and train it (or load ``weights`` and only evaluate); write ``dense/``."""
+    from ..models import ModelSpec, build_model, load_weights, save_checkpoint
+
+    prog = resolve_progress(progress)
+    layout = RunLayout(Path(run))
+    bundle = data_for_run(spec)  # validates the data spec and path before anything is written
+    mspec = ModelSpec(
+        name=spec.model,
+        num_classes=bundle.num_classes,
+        in_channels=bundle.input_shape[0],
+        image_size=bundle.input_shape[1],
+    )
+    model = build_model(mspec, seed=spec.seed)
+    if weights is not None:
+        load_weights(model, weights)
+    ensure_writable_dir(layout.root)
+    if weights is None:
+        result = train_model(model, bundle.train, bundle.val, config, progress=prog, description="training dense")
+    else:
+        acc = evaluate(model, _val_loader(bundle))
+        result = TrainResult(val_top1=acc, epochs=0, seconds=0.0, history=[])
+    write_json(layout.run_json, spec.to_json())
+    with staged_dir(layout.dense, overwrite=True) as tmp:
+        save_checkpoint(model, mspec, tmp, extra={"data": bundle.description, "weights_source": weights})
+        write_json(
+            tmp / "train.json",
+            {"config": config.to_json(), "result": result.to_json(), "synthetic_data": bundle.is_synthetic},
+        )
+    return result
+
+
+def load_dense(run: str | os.PathLike[str]) -> tuple[nn.Module, Any]:
+    from ..models import load_checkpoint
+
+    layout = RunLayout(Path(run))
+    if not (layout.dense / "model.json").is_file():
+        raise CosepError(f"no dense model in {layout.root} (missing dense/model.json): run `cosep-deploy train` first")
+    model, mspec, _ = load_checkpoint(layout.dense)
+    return model.eval(), mspec
+
+
+def prune_stage(
+    run: str | os.PathLike[str], config: PruneConfig, *, progress: Progress | None = None
+) -> tuple[PruningPlan, float]:
+    """Prune the run's dense model by class separability; write ``pruned/``. Returns the plan and the
+    pruned model's validation top-1 before fine-tuning."""
+    from ..data import ClassBalancedSubset, make_loader
+
+    layout = RunLayout(Path(run))
+    spec = load_run_spec(run)
+    model, mspec = load_dense(run)
+    bundle = data_for_run(spec)
+    subset = ClassBalancedSubset(bundle.train, config.images_per_class, seed=config.seed)
+    loader = make_loader(subset, batch_size=128)
+    example = torch.zeros((2, *bundle.input_shape))
+    pruned, plan = prune(
+        model,
+        loader,
+        example_inputs=example,
+        config=config,
+        base_spec=mspec.to_json(),
+        data_info={
+            "spec": spec.data,
+            "images_per_class": config.images_per_class,
+            "dense_weights_sha256": sha256_file(layout.dense / "model.safetensors"),
+        },
+        progress=progress,
+    )
+    acc = evaluate(pruned, _val_loader(bundle))
+    save_pruned(plan, pruned, layout.pruned, extra={"prune.json": {"val_top1": acc}})
+    return plan, acc
+
+
+def finetune_stage(
+    run: str | os.PathLike[str], config: TrainConfig, *, progress: Progress | None = None
+) -> TrainResult:
+    """Fine-tune the pruned model (optionally distilled from the dense one); write ``finetuned/``."""
+    layout = RunLayout(Path(run))
+    spec = load_run_spec(run)
+    model, plan = load_pruned(layout.pruned)
+    bundle = data_for_run(spec)
+    teacher = load_dense(run)[0] if config.distill_alpha > 0 else None
+    result = train_model(
+        model, bundle.train, bundle.val, config, teacher=teacher, progress=progress, description="fine-tuning pruned"
+    )
+    save_pruned(
+        plan, model, layout.finetuned, extra={"finetune.json": {"config": config.to_json(), "result": result.to_json()}}
+    )
+    return result
+
+
+def load_final_pruned(run: str | os.PathLike[str]) -> tuple[nn.Module, PruningPlan, str]:
+    """The fine-tuned model if fine-tuning ran, else the pruned one; and which it is."""
+    layout = RunLayout(Path(run))
+    for stage, path in (("finetuned", layout.finetuned), ("pruned", layout.pruned)):
+        if (path / "plan.json").is_file():
+            model, plan = load_pruned(path)
+            return model, plan, stage
+    raise CosepError(f"no pruned model in {layout.root}: run `cosep-deploy prune` first")
