@@ -12,16 +12,17 @@ TRT_STUBS := tensorrt-stubs==10.13.0.35.1
 venv: $(STAMP)
 
 # Re-installs whenever the pinned requirements or the package metadata change.
-$(STAMP): requirements/dev.lock.txt setup.cfg pyproject.toml
+$(STAMP): requirements/dev.lock.txt setup.cfg pyproject.toml tools/trt_typings.py
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements/dev.lock.txt
 	# the stubs depend on tensorrt itself, which PyPI cannot install: types only, no dependencies
 	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps $(TRT_STUBS)
+	$(PY) tools/trt_typings.py $(VENV)/typings
 	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation -e .
 	@touch $(STAMP)
 
 demo: venv
-	$(VENV)/bin/cosep-deploy pipeline --out runs/demo
+	$(VENV)/bin/cosep-deploy pipeline --out runs/demo --data digits:size=32
 
 lint: venv
 	$(VENV)/bin/ruff check cosep_deploy tests bench

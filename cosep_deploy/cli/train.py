@@ -16,7 +16,7 @@ __all__ = ["command"]
     "--model",
     default="resnet20",
     show_default=True,
-    help="Model name (resnet20, resnet56, vgg16, vgg19, mobilenetv2, densenet40, any torchvision "
+    help="Model name (resnet20, resnet56, vgg16_cifar, vgg19_cifar, mobilenetv2_cifar, densenet40, any torchvision "
     "classification model, or package.module:factory).",
 )
 @click.option(

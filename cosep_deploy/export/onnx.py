@@ -33,7 +33,8 @@ class ExportConfig:
     input_name: str = "input"
     output_name: str = "logits"
     max_batch: int = 1024
-    simplify: bool = True
+    # simplification (constant folding, dead-node and identity elimination) is the exporter's own
+    # onnxscript optimizer (``optimize=True``); ONNX Runtime and TensorRT fuse Conv+BN themselves
 
     def __post_init__(self) -> None:
         if self.opset < MIN_OPSET:
@@ -100,10 +101,6 @@ def onnx_from_model(
         except Exception as exc:  # the exporter raises many types; all mean "cannot export"
             raise ExportError(f"torch.onnx.export failed for {type(model).__name__}: {exc}".splitlines()[0]) from exc
         proto = onnx.load(str(tmp_file))
-        if cfg.simplify:
-            import onnxslim
-
-            proto = onnxslim.slim(proto)
         try:
             onnx.checker.check_model(proto, full_check=True)
         except Exception as exc:

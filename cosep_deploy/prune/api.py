@@ -1,9 +1,9 @@
-"""``prune``: class-separability channel selection per coupled group, then physical removal.
+"""``prune``: per-group channel selection (CoSeP or a baseline), then physical removal.
 
 Coupling (which channels go together) comes from :mod:`.coupling`, scoring from
-:mod:`cosep_deploy.separability` (statistics -> JM profile distances -> k-medoids/MSS/knee), and the
-policy (rounding, ignored layers, stem) from :class:`PruneConfig`. Statistics are computed on the dense
-network (``oneshot``) over a class-balanced loader the caller provides explicitly.
+:mod:`cosep_deploy.separability` (via :mod:`.decide`), and the policy (counts, rounding, ignored layers,
+budget) from :class:`PruneConfig` and :mod:`.policy`. Statistics come from a class-balanced loader the
+caller passes explicitly; nothing is stored on the user's modules (the model is copied).
 """
 
 from __future__ import annotations
@@ -11,73 +11,92 @@ from __future__ import annotations
 import copy
 import dataclasses
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
-import numpy as np
 import torch
 from torch import nn
 
 from ..artifacts import provenance
-from ..errors import ConfigError, PruneError, unknown_name
+from ..errors import ConfigError, DataError, PruneError, unknown_name
 from ..progress import Progress, resolve_progress
 from .coupling import ChannelGroup, CouplingGraph
+from .decide import GroupDistances, baseline_decision, cosep_at_count, cosep_decisions, group_norms
 from .macs import count_macs_params
 from .plan import PruningPlan
+from .policy import scaled_count, top_l1
 
-__all__ = ["HOOK_POINTS", "METHODS", "PruneConfig", "prune"]
+__all__ = ["PruneConfig", "prune", "METHODS", "HOOK_POINTS", "SCHEDULES"]
 
-METHODS = ("cosep",)
+METHODS = ("cosep", "l1", "random", "uniform", "emp")
 HOOK_POINTS = ("conv", "bn", "act")
-SCHEDULES = ("oneshot",)
+SCHEDULES = ("oneshot", "sequential")
+BetweenLayers = Callable[[nn.Module, str], None]
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
 class PruneConfig:
-    """Every pruning parameter; all of it is recorded in the plan."""
+    """Every pruning parameter; all of it is recorded in the plan.
+
+    ``ratio`` (keep fraction) or ``counts`` (kept channels per group root, e.g. CoSeP's, for a matched
+    comparison) set the counts of ``l1``/``random``/``uniform``; ``emp`` uses EMP's N_eff with ``emp_beta``.
+    ``target_macs_ratio`` (dense MACs / pruned MACs) scales every group's count by one global factor.
+    """
 
     method: str = "cosep"
     schedule: str = "oneshot"
-    hook_point: str = "bn"  # which tensor is summarised: conv output, after BN (default), after activation
-    spatial: str = "gap"  # gap | pool:S | pixel
+    hook_point: str = "bn"
+    spatial: str = "gap"
     images_per_class: int = 32
     pair_budget: int | None = None
-    k_grid: str = "auto"  # auto | all
-    keep: str = "max_l1"  # max_l1 (paper) | medoid
+    k_grid: str = "auto"
+    keep: str = "max_l1"
     round_to: int = 1
     seed: int = 0
     ignored_layers: tuple[str, ...] = ()
     prune_stem: bool = False  # the paper leaves the stem (first conv) and the classifier alone
+    ratio: float | None = None
+    counts: Mapping[str, int] | None = None
+    emp_beta: float = 1.0
+    target_macs_ratio: float | None = None
 
     def __post_init__(self) -> None:
-        if self.method not in METHODS:
-            raise ConfigError(unknown_name("pruning method", self.method, METHODS))
-        if self.schedule not in SCHEDULES:
-            raise ConfigError(unknown_name("schedule", self.schedule, SCHEDULES))
-        if self.hook_point not in HOOK_POINTS:
-            raise ConfigError(unknown_name("hook point", self.hook_point, HOOK_POINTS))
+        choices = {"method": METHODS, "schedule": SCHEDULES, "hook_point": HOOK_POINTS, "k_grid": ("auto", "all"),
+                   "keep": ("max_l1", "medoid")}
+        for field, valid in choices.items():
+            if getattr(self, field) not in valid:
+                raise ConfigError(unknown_name(field.replace("_", " "), getattr(self, field), valid))
         if self.round_to < 1:
             raise ConfigError(f"round_to must be >= 1, got {self.round_to}")
         if self.images_per_class < 2:
             raise ConfigError(f"images_per_class must be >= 2, got {self.images_per_class}")
-        if self.k_grid not in ("auto", "all"):
-            raise ConfigError(unknown_name("k grid", self.k_grid, ("auto", "all")))
-        if self.keep not in ("max_l1", "medoid"):
-            raise ConfigError(unknown_name("keep rule", self.keep, ("max_l1", "medoid")))
+        if self.ratio is not None and not 0 < self.ratio <= 1:
+            raise ConfigError(f"keep ratio must be in (0, 1], got {self.ratio}")
+        if self.target_macs_ratio is not None and self.target_macs_ratio <= 1:
+            raise ConfigError(f"target MACs ratio (dense / pruned) must be > 1, got {self.target_macs_ratio}")
+        needs_count = self.method in ("l1", "random", "uniform")
+        if needs_count and self.ratio is None and self.counts is None and self.target_macs_ratio is None:
+            raise ConfigError(f"method {self.method!r} needs a keep ratio, per-group counts or a target MACs ratio")
+        if self.method == "uniform" and self.counts is not None:
+            raise ConfigError("method 'uniform' keeps the same ratio everywhere: give a ratio, not counts")
+        if self.schedule == "sequential" and self.target_macs_ratio is not None:
+            raise ConfigError("a global MACs budget needs schedule 'oneshot' (all counts are scaled together)")
 
     def to_json(self) -> dict[str, Any]:
         d = dataclasses.asdict(self)
         d["ignored_layers"] = list(self.ignored_layers)
+        d["counts"] = dict(self.counts) if self.counts is not None else None
         return d
 
 
 def _call_order(model: nn.Module, example: torch.Tensor) -> list[str]:
     """Names of the Conv2d/Linear modules in the order a forward pass calls them."""
     order: list[str] = []
-    handles = []
-    for name, mod in model.named_modules():
-        if isinstance(mod, nn.Conv2d | nn.Linear):
-            handles.append(mod.register_forward_hook(lambda m, i, o, n=name: order.append(n)))
+    handles = [
+        mod.register_forward_hook(lambda m, i, o, n=name: order.append(n))
+        for name, mod in model.named_modules()
+        if isinstance(mod, nn.Conv2d | nn.Linear)
+    ]
     try:
         with torch.no_grad():
             model.eval()(example)
@@ -87,70 +106,57 @@ def _call_order(model: nn.Module, example: torch.Tensor) -> list[str]:
     return order
 
 
-def _filter_l1(module: nn.Module) -> np.ndarray:
-    """L1 norm of each output filter (a linear layer's neuron: its weight row)."""
-    weight = module.weight
-    if not isinstance(weight, torch.Tensor):
-        raise PruneError(f"{type(module).__name__} has no weight tensor to rank filters by")
-    norms: np.ndarray = weight.detach().abs().flatten(1).sum(1).double().cpu().numpy()
-    return norms
-
-
-def _select_groups(
-    model: nn.Module,
-    graph: CouplingGraph,
-    groups: Sequence[ChannelGroup],
-    loader: Iterable[Any],
-    cfg: PruneConfig,
-    prog: Progress,
-) -> list[dict[str, Any]]:
-    from .. import separability as sep
-
-    member_names = sorted({m.name for g in groups for m in g.members})
-    taps = sep.resolve_taps(model, member_names, point=cfg.hook_point)
-    with prog.task("collecting class statistics", total=None) as task:
-        stats = sep.collect_class_stats(
-            model, loader, sorted(set(taps.values())), spatial=cfg.spatial, progress=lambda d, t: task.advance()
+def _check_loader(loader: Iterable[Any], num_classes: int) -> None:
+    """The statistics loader must yield (images, labels) and cover every class of the model."""
+    seen: set[int] = set()
+    for batch in loader:
+        if not isinstance(batch, list | tuple) or len(batch) < 2 or not isinstance(batch[1], torch.Tensor):
+            raise DataError("the pruning loader must yield (images, labels) batches with integer labels")
+        seen.update(int(v) for v in batch[1].unique())
+    missing = sorted(set(range(num_classes)) - seen)
+    if missing:
+        raise DataError(
+            f"the pruning data covers {len(seen)} of the model's {num_classes} classes (missing {missing[:10]}): "
+            "class separability needs labelled samples of every class"
         )
-    decisions = []
-    with prog.task("selecting channels (JM -> k-medoids -> MSS knee)", total=len(groups)) as task:
-        for group in groups:
-            distances, norms, used = [], np.zeros(group.size), []
-            for member in group.members:
-                if len(member.root_idxs) != group.size:
-                    continue  # a member that covers part of the root space (concat) only follows
-                order = np.argsort(np.asarray(member.root_idxs))
-                own = np.asarray(member.idxs)[order]  # member channel for root channel 0..size-1
-                st = stats[taps[member.name]]
-                st.check(min_per_class=2)
-                mean, var = st.mean, st.var
-                res = sep.profile_distances(mean[:, own], var[:, own], pair_budget=cfg.pair_budget, seed=cfg.seed)
-                distances.append(res.distances)
-                norms += _filter_l1(graph.module(member.name))[own]
-                used.append(
-                    {
-                        "layer": member.name,
-                        "tap": taps[member.name],
-                        "pairs_used": res.pairs_used,
-                        "pairs_total": res.pairs_total,
-                        "sampled": res.sampled,
-                    }
-                )
-            if not distances:
-                continue
-            D = distances[0] if len(distances) == 1 else sep.combine_distances(distances)
-            sel = sep.select_channels(D, norms, k_grid=cfg.k_grid, round_to=cfg.round_to, keep=cfg.keep, seed=cfg.seed)
-            decisions.append(
-                {
-                    "root": group.root,
-                    "size": group.size,
-                    "members": used,
-                    "consumers": list(group.consumers),
-                    **sel.to_json(),
-                }
-            )
-            task.advance()
-    return decisions
+    if max(seen, default=0) >= num_classes:
+        raise DataError(f"labels go up to {max(seen)} but the model has {num_classes} outputs")
+
+
+def _budget_counts(work: nn.Module, example: torch.Tensor, decisions: list[dict[str, Any]], cfg: PruneConfig,
+                   dense_macs: int) -> float:
+    """Scale every group's count by one factor so dense/pruned MACs reaches ``target_macs_ratio``.
+
+    MACs depend only on counts, so trial prunes keep top-L1 channels on a copy; bisection on the factor.
+    """
+    assert cfg.target_macs_ratio is not None
+    input_shape = [int(d) for d in example.shape[1:]]
+    base = {d["root"]: max(d["k"], 1) for d in decisions}
+    sizes = {d["root"]: d["size"] for d in decisions}
+
+    def ratio_at(factor: float) -> float:
+        trial_model = copy.deepcopy(work)
+        trial_graph = CouplingGraph(trial_model, example)
+        for d in decisions:
+            n_keep = scaled_count(base[d["root"]], sizes[d["root"]], factor, cfg.round_to)
+            norms = group_norms(trial_graph, trial_graph.group_of(d["root"]))
+            kept = set(top_l1(norms, n_keep))
+            trial_graph.remove_channels(d["root"], [i for i in range(d["size"]) if i not in kept])
+        return dense_macs / max(count_macs_params(trial_model, input_shape).macs, 1)
+
+    lo, hi = 0.0, max(sizes[r] / base[r] for r in base)
+    if ratio_at(1e-9) < cfg.target_macs_ratio:
+        raise PruneError(
+            f"target MACs ratio {cfg.target_macs_ratio} is out of reach: keeping one channel per prunable group "
+            f"gives {ratio_at(1e-9):.2f}x (the ignored layers and the stem keep the rest)"
+        )
+    for _ in range(18):
+        mid = (lo + hi) / 2
+        if ratio_at(mid) >= cfg.target_macs_ratio:
+            lo = mid
+        else:
+            hi = mid
+    return lo
 
 
 def prune(
@@ -159,14 +165,18 @@ def prune(
     *,
     example_inputs: torch.Tensor,
     config: PruneConfig | None = None,
+    num_classes: int | None = None,
     base_spec: dict[str, Any] | None = None,
     data_info: dict[str, Any] | None = None,
+    between_layers: BetweenLayers | None = None,
     progress: Progress | None = None,
 ) -> tuple[nn.Module, PruningPlan]:
-    """Prune a copy of ``model`` by class separability and return ``(pruned_model, plan)``.
+    """Prune a copy of ``model`` and return ``(pruned_model, plan)``.
 
-    ``loader`` yields ``(images, labels)``: a class-balanced sample of labelled data (statistics only).
-    ``example_inputs`` is one batch of the model's input shape (tracing and MACs).
+    ``loader`` yields ``(images, labels)``: a class-balanced sample of labelled data (statistics only; it
+    is iterated once per statistics pass). ``example_inputs`` is a batch of the input shape (tracing,
+    MACs). ``between_layers(model, root)`` runs after each group in the ``sequential`` schedule (the
+    paper's short fine-tune).
     """
     cfg = config or PruneConfig()
     prog = resolve_progress(progress)
@@ -181,23 +191,65 @@ def prune(
     order = _call_order(work, example_inputs)
     if not order:
         raise PruneError(f"{type(model).__name__} has no Conv2d or Linear layer to prune")
+    with torch.no_grad():
+        n_out = int(work(example_inputs[:1]).shape[-1])
+    classes = num_classes or n_out
+    if cfg.method == "cosep":
+        _check_loader(loader, classes)
     ignored = [*cfg.ignored_layers, order[-1]]  # the classifier keeps its outputs
     if not cfg.prune_stem:
         ignored.append(order[0])
     graph = CouplingGraph(work, example_inputs)
-    groups = [g for g in graph.groups(ignored=ignored) if g.size >= 2 and g.members]
+    position = {name: i for i, name in enumerate(order)}
+    candidates = [g for g in graph.groups(ignored=ignored) if g.size >= 2 and g.members]
+    skipped = [{"root": g.root, "reason": f"contains grouped convolution(s) {list(g.grouped)[:3]}"}
+               for g in candidates if g.grouped]
+    groups = sorted((g for g in candidates if not g.grouped), key=lambda g: position.get(g.root, len(order)))
     if not groups:
         raise PruneError(f"{type(model).__name__}: no prunable channel group outside the ignored layers")
-    decisions = _select_groups(work, graph, groups, loader, cfg, prog)
-    for d in decisions:
-        kept = set(d["kept"])
-        graph.remove_channels(d["root"], [i for i in range(d["size"]) if i not in kept])
+    dists = GroupDistances()
+
+    def decide(batch: list[ChannelGroup]) -> list[dict[str, Any]]:
+        if cfg.method == "cosep":
+            return cosep_decisions(work, graph, batch, loader, cfg, prog, num_classes=classes, distances=dists)
+        return [baseline_decision(graph, g, cfg) for g in batch]
+
+    factor = None
+    decisions: list[dict[str, Any]] = []
+    if cfg.schedule == "oneshot":
+        decisions = decide(groups)
+        if cfg.target_macs_ratio is not None:
+            factor = _budget_counts(work, example_inputs, decisions, cfg, before.macs)
+            for d in decisions:
+                n_keep = scaled_count(max(d["k"], 1), d["size"], factor, cfg.round_to)
+                g = graph.group_of(d["root"])
+                norms = group_norms(graph, g)
+                if cfg.method == "cosep":  # k-medoids at the budget's count, one channel per cluster
+                    kept = cosep_at_count(dists.matrices[d["root"]], norms, n_keep, keep=cfg.keep, seed=cfg.seed)
+                else:
+                    kept = baseline_decision(graph, g, dataclasses.replace(cfg, counts={d["root"]: n_keep}))["kept"]
+                d.update(kept=kept, n_kept=len(kept), budget_factor=factor)
+        for d in decisions:
+            kept = set(d["kept"])
+            graph.remove_channels(d["root"], [i for i in range(d["size"]) if i not in kept])
+    else:
+        with prog.task("sequential pruning", total=len(groups)) as task:
+            for g in groups:
+                current = graph.group_of(g.root)
+                (d,) = decide([current]) or [None]
+                if d is not None:
+                    kept = set(d["kept"])
+                    graph.remove_channels(d["root"], [i for i in range(d["size"]) if i not in kept])
+                    decisions.append(d)
+                    if between_layers is not None:
+                        between_layers(work, g.root)
+                task.advance()
     after = count_macs_params(work, input_shape)
     plan = PruningPlan(
         base_model=base_spec or {},
         input_shape=input_shape,
         method=cfg.method,
-        config=cfg.to_json(),
+        config={**cfg.to_json(), "budget_factor": factor, "num_classes": classes, "skipped_groups": skipped},
         groups=decisions,
         history=graph.history(),
         cost_before=before.to_json(),

@@ -18,6 +18,7 @@ from torch import nn
 from ..errors import PlanMismatchError, PruneError, unknown_name
 
 __all__ = [
+    "is_grouped_conv",
     "TORCH_PRUNING_VERSION",
     "ChannelGroup",
     "CouplingGraph",
@@ -46,10 +47,20 @@ class ChannelGroup:
     size: int  # channels in the root space
     members: tuple[GroupMember, ...]  # out-channel members (producers of the coupled channels)
     consumers: tuple[str, ...]  # layers whose input channels follow
+    grouped: tuple[str, ...] = ()  # grouped (not depthwise) convolutions in the group: see is_grouped_conv
 
     @property
     def member_names(self) -> tuple[str, ...]:
         return tuple(m.name for m in self.members)
+
+
+def is_grouped_conv(module: nn.Module) -> bool:
+    """A grouped convolution that is not depthwise (ResNeXt, RegNet). Removing arbitrary channels from it
+    would leave groups of unequal width, which Torch-Pruning's index-based removal does not handle, so
+    groups that contain one are left unpruned (and the plan says so)."""
+    if not isinstance(module, nn.Conv2d) or module.groups == 1:
+        return False
+    return not (module.groups == module.in_channels and module.out_channels % module.groups == 0)
 
 
 class CouplingGraph:
@@ -61,7 +72,6 @@ class CouplingGraph:
     def __init__(self, model: nn.Module, example_inputs: torch.Tensor) -> None:
         import torch_pruning as tp
 
-        self._tp = tp
         self.model = model
         self._names = {m: n for n, m in model.named_modules()}
         self._modules = dict(model.named_modules())
@@ -85,36 +95,49 @@ class CouplingGraph:
 
     def groups(self, *, ignored: Sequence[str] = ()) -> list[ChannelGroup]:
         """Every prunable group rooted at a Conv2d or Linear whose members are not in ``ignored``."""
-        tp = self._tp
         ignored_modules = [self.module(n) for n in ignored]
-        out: list[ChannelGroup] = []
-        for group in self._dg.get_all_groups(ignored_layers=ignored_modules, root_module_types=(nn.Conv2d, nn.Linear)):
-            root_module = group[0].dep.target.module
-            members: list[GroupMember] = []
-            consumers: list[str] = []
-            seen: set[str] = set()
-            for item in group:
-                dep = item.dep
-                module = dep.target.module
-                name = self._names.get(module)
-                if name is None or not isinstance(module, nn.Conv2d | nn.Linear):
+        return [
+            self._as_channel_group(g)
+            for g in self._dg.get_all_groups(ignored_layers=ignored_modules, root_module_types=(nn.Conv2d, nn.Linear))
+        ]
+
+    def group_of(self, root: str) -> ChannelGroup:
+        """The current group of ``root``'s output channels (sizes reflect removals made so far)."""
+        module = self.module(root)
+        pruner = self._dg.get_pruner_of_module(module)
+        if pruner is None or pruner.get_out_channels(module) is None:
+            raise PruneError(f"layer {root!r} ({type(module).__name__}) has no prunable output channels")
+        n = int(pruner.get_out_channels(module))
+        return self._as_channel_group(self._dg.get_pruning_group(module, pruner.prune_out_channels, list(range(n))))
+
+    def _as_channel_group(self, group: Any) -> ChannelGroup:
+        root_module = group[0].dep.target.module
+        members: list[GroupMember] = []
+        consumers: list[str] = []
+        grouped: list[str] = []
+        seen: set[str] = set()
+        for item in group:
+            dep = item.dep
+            module = dep.target.module
+            name = self._names.get(module)
+            if name is None or not isinstance(module, nn.Conv2d | nn.Linear):
+                continue
+            if is_grouped_conv(module) and name not in grouped:
+                grouped.append(name)
+            if self._dg.is_out_channel_pruning_fn(dep.handler):
+                if name in seen:
                     continue
-                if self._dg.is_out_channel_pruning_fn(dep.handler):
-                    if name in seen:
-                        continue
-                    seen.add(name)
-                    kind = "linear" if isinstance(module, nn.Linear) else "conv"
-                    if isinstance(module, nn.Conv2d) and module.groups > 1 and module.groups == module.out_channels:
-                        kind = "depthwise"
-                    members.append(
-                        GroupMember(name, kind, tuple(int(i) for i in item.idxs), tuple(int(i) for i in item.root_idxs))
-                    )
-                elif name not in consumers:
-                    consumers.append(name)
-            size = int(self._dg.get_out_channels(root_module))
-            out.append(ChannelGroup(self._names[root_module], size, tuple(members), tuple(consumers)))
-        _ = tp  # keep the adapter's handle explicit
-        return out
+                seen.add(name)
+                kind = "linear" if isinstance(module, nn.Linear) else "conv"
+                if isinstance(module, nn.Conv2d) and module.groups > 1 and module.groups == module.out_channels:
+                    kind = "depthwise"
+                members.append(
+                    GroupMember(name, kind, tuple(int(i) for i in item.idxs), tuple(int(i) for i in item.root_idxs))
+                )
+            elif name not in consumers:
+                consumers.append(name)
+        size = int(self._dg.get_out_channels(root_module))
+        return ChannelGroup(self._names[root_module], size, tuple(members), tuple(consumers), tuple(grouped))
 
     def remove_channels(self, root: str, removed: Sequence[int]) -> None:
         """Physically remove ``removed`` root channels from every layer of the root's group."""

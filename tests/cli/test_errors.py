@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
@@ -42,16 +41,12 @@ def test_bad_pipeline_input(tmp_path: Path, args: list[str], needles: list[str])
     assert not out.exists()
 
 
-@pytest.mark.skipif(os.geteuid() == 0, reason="root can write anywhere")
-def test_unwritable_output(tmp_path: Path) -> None:
-    locked = tmp_path / "locked"
-    locked.mkdir()
-    locked.chmod(0o500)
-    try:
-        code, output = _invoke(["train", "--run", str(locked / "run"), "--epochs", "0"])
-        _assert_one_error_line(code, output, str(locked))
-    finally:
-        locked.chmod(0o700)
+def test_unwritable_output() -> None:
+    # /proc refuses new directories even to root, so this holds on CI machines that run as root
+    target = Path("/proc/cosep-deploy-test/run")
+    code, output = _invoke(["pipeline", "--out", str(target), "--epochs", "0"])
+    _assert_one_error_line(code, output, "cannot create output directory")
+    assert not target.exists()
 
 
 def test_output_path_is_a_file(tmp_path: Path) -> None:

@@ -1,0 +1,213 @@
+"""Engine manifests and the engine cache.
+
+A TensorRT engine only runs on the TensorRT release and GPU model that built it, so every engine file gets a
+manifest beside it (``model.fp16.engine`` -> ``model.fp16.manifest.json``) recording what it was built from
+(ONNX sha256), with what (runtime version, device, compute capability, build options) and its own sha256.
+Loading checks the manifest first: a truncated file or an engine from another system fails with a message
+that says what to rebuild, instead of a crash deep inside the runtime.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime
+import hashlib
+import json
+import os
+import re
+import shutil
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, ClassVar
+
+from .._version import __version__
+from ..artifacts import JsonArtifact, sha256_file, staged_dir
+from ..errors import CosepError, EngineLoadError, TargetMismatchError
+
+__all__ = [
+    "EngineCache",
+    "EngineManifest",
+    "check_manifest_against",
+    "engine_cache_key",
+    "manifest_path_for",
+    "same_release",
+    "utc_now",
+    "verify_engine_file",
+]
+
+# Jetson Thor reports 10.1 under CUDA 12 and 11.0 from CUDA 13 on: the same silicon, not a mismatch.
+_CAPABILITY_ALIASES = {"10.1": "11.0"}
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class EngineManifest(JsonArtifact):
+    """What an engine file is and where it can run. Paths are file names relative to the manifest."""
+
+    _schema: ClassVar[str] = "engine_manifest"
+    _schema_version: ClassVar[int] = 1
+
+    engine_file: str
+    engine_sha256: str
+    engine_bytes: int
+    onnx_file: str
+    onnx_sha256: str
+    precision: str  # "fp32" | "fp16" | "int8" (on strongly typed engines: what the ONNX holds)
+    target: str  # target profile name, "" if none
+    backend: str  # "tensorrt", "trtexec", "onnxruntime"
+    runtime: str  # "TensorRT", "ONNX Runtime"
+    runtime_version: str
+    device_name: str  # the CUDA device name ("Orin", "NVIDIA H100 80GB HBM3") or "cpu"; "unknown" if unread
+    compute_capability: str  # "8.7"; "" for CPU engines
+    dla_core: int | None = None
+    build_options: dict[str, Any] = dataclasses.field(default_factory=dict)
+    build_seconds: float = 0.0
+    created: str = ""
+    cosep_deploy_version: str = __version__
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> EngineManifest:
+        try:
+            return super().from_json(data)
+        except TypeError as exc:  # a required field is missing
+            raise EngineLoadError(f"engine manifest is incomplete ({exc}); rebuild the engine") from exc
+
+    @classmethod
+    def load(cls, path: str | os.PathLike[str]) -> EngineManifest:
+        try:
+            return super().load(path)
+        except EngineLoadError:
+            raise
+        except CosepError as exc:
+            raise EngineLoadError(str(exc)) from exc
+
+
+def manifest_path_for(engine_path: str | os.PathLike[str]) -> Path:
+    """``dir/model.fp16.engine`` -> ``dir/model.fp16.manifest.json``."""
+    p = Path(engine_path)
+    return p.with_name(f"{p.stem}.manifest.json")
+
+
+def utc_now() -> str:
+    return datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")
+
+
+def verify_engine_file(manifest: EngineManifest, engine_path: str | os.PathLike[str]) -> None:
+    """Raise :class:`EngineLoadError` if the engine file is missing, truncated or not the one described."""
+    p = Path(engine_path)
+    if not p.is_file():
+        raise EngineLoadError(f"engine file {p} not found")
+    size = p.stat().st_size
+    if size != manifest.engine_bytes:
+        raise EngineLoadError(
+            f"engine file {p} has {size} bytes but its manifest records {manifest.engine_bytes}: the file is "
+            f"truncated or was replaced; rebuild it from {manifest.onnx_file}"
+        )
+    digest = sha256_file(p)
+    if digest != manifest.engine_sha256:
+        raise EngineLoadError(
+            f"engine file {p} is corrupted (sha256 {digest[:12]}... but the manifest records "
+            f"{manifest.engine_sha256[:12]}...); rebuild it from {manifest.onnx_file}"
+        )
+
+
+def same_release(a: str, b: str) -> bool:
+    """True if two runtime versions share major.minor.patch ("10.3.0.30" vs "10.3.0"): trtexec banners
+    only carry three components, Python's ``tensorrt.__version__`` carries four."""
+    return _release(a) == _release(b)
+
+
+def _release(version: str) -> tuple[int, ...]:
+    parts = [int(x) for x in re.findall(r"\d+", version)[:3]]
+    return tuple(parts + [0] * (3 - len(parts)))
+
+
+def check_manifest_against(
+    manifest: EngineManifest, *, runtime_version: str, device_name: str, compute_capability: str
+) -> None:
+    """Raise :class:`TargetMismatchError` if the engine cannot run on this system.
+
+    TensorRT engines are tied to the TensorRT release and to the GPU model. Hardware-compatible engines
+    (``build_options["hardware_compatibility"]``) run on any Ampere-or-newer dGPU of the same release.
+    A manifest whose device was not recorded ("unknown") is checked on the version only.
+    """
+    problems = []
+    if not same_release(manifest.runtime_version, runtime_version):
+        problems.append("runtime")
+    hw_compat = bool(manifest.build_options.get("hardware_compatibility"))
+    have_cc = _CAPABILITY_ALIASES.get(compute_capability, compute_capability)
+    built_cc = _CAPABILITY_ALIASES.get(manifest.compute_capability, manifest.compute_capability)
+    if hw_compat:
+        if _release(have_cc)[0] < 8:
+            problems.append("device")
+    elif manifest.device_name != "unknown" and (built_cc != have_cc or manifest.device_name != device_name):
+        problems.append("device")
+    if not problems:
+        return
+    raise TargetMismatchError(
+        f"engine {manifest.engine_file} was built with {manifest.runtime} {manifest.runtime_version} on "
+        f"{manifest.device_name} (sm {manifest.compute_capability}); this system has {manifest.runtime} "
+        f"{runtime_version} on {device_name} (sm {compute_capability}): rebuild it here with "
+        f"`cosep-deploy build` from {manifest.onnx_file}"
+        + (f" for target {manifest.target}" if manifest.target else "")
+    )
+
+
+def engine_cache_key(onnx_sha256: str, runtime_version: str, device: str, options: Mapping[str, Any]) -> str:
+    """Stable key of an engine: sha256 over canonical JSON of what decides its content.
+
+    ``options`` must hold only what changes the engine (precision, shapes, workspace, DLA core...), not
+    where files go. Tuples and lists hash alike; key order does not matter.
+    """
+    payload = {"onnx_sha256": onnx_sha256, "runtime_version": runtime_version, "device": device,
+               "options": options}  # fmt: skip
+    text = json.dumps(payload, sort_keys=True, separators=(",", ":"), default=_canonical)
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def _canonical(obj: Any) -> Any:
+    if isinstance(obj, os.PathLike):
+        return os.fspath(obj)
+    if isinstance(obj, set | frozenset):
+        return sorted(obj)
+    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
+        return dataclasses.asdict(obj)
+    raise TypeError(f"engine cache options must be JSON-like, found {type(obj).__name__}")
+
+
+class EngineCache:
+    """Engines stored by :func:`engine_cache_key`: ``root/<key>/engine.plan`` + ``manifest.json``.
+
+    Entries are written whole (staged directory, then rename), and a lookup verifies the engine's sha256,
+    so a crash or a damaged file is a cache miss, never a bad engine.
+    """
+
+    ENGINE_NAME = "engine.plan"
+    MANIFEST_NAME = "manifest.json"
+
+    def __init__(self, root: str | os.PathLike[str]) -> None:
+        self.root = Path(root)
+
+    def lookup(self, key: str) -> Path | None:
+        """The cached engine's path, or None if absent or damaged."""
+        entry = self.root / key
+        engine, manifest_file = entry / self.ENGINE_NAME, entry / self.MANIFEST_NAME
+        if not (engine.is_file() and manifest_file.is_file()):
+            return None
+        try:
+            verify_engine_file(EngineManifest.load(manifest_file), engine)
+        except EngineLoadError:
+            return None
+        return engine
+
+    def manifest(self, key: str) -> EngineManifest:
+        return EngineManifest.load(self.root / key / self.MANIFEST_NAME)
+
+    def store(self, key: str, engine_path: str | os.PathLike[str], manifest: EngineManifest) -> Path:
+        """Copy an engine and its manifest into the cache (replacing any entry with this key)."""
+        if not re.fullmatch(r"[0-9a-f]{16,64}", key):
+            raise CosepError(f"engine cache key {key!r} is not a hex digest from engine_cache_key()")
+        verify_engine_file(manifest, engine_path)
+        with staged_dir(self.root / key, overwrite=True) as tmp:
+            shutil.copyfile(engine_path, tmp / self.ENGINE_NAME)
+            dataclasses.replace(manifest, engine_file=self.ENGINE_NAME).save(tmp / self.MANIFEST_NAME)
+        return self.root / key / self.ENGINE_NAME
