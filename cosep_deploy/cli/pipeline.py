@@ -28,6 +28,7 @@ __all__ = ["command"]
 @click.option("--iterations", type=click.IntRange(5), default=50, show_default=True)
 @threads_option
 @click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--force", is_flag=True, help="Re-run every stage, even those whose inputs did not change.")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON instead of a table.")
 @click.pass_obj
 def command(
@@ -45,9 +46,14 @@ def command(
     iterations: int,
     threads: int | None,
     seed: int,
+    force: bool,
     as_json: bool,
 ) -> None:
-    """Train -> prune -> fine-tune -> export -> build -> bench -> report, then print the summary."""
+    """Train -> prune -> fine-tune -> export -> build -> bench -> report, then print the summary.
+
+    Re-running into the same --out skips every stage whose inputs did not change (an interrupted run
+    continues where it stopped).
+    """
     from ..bench.harness import BenchConfig
     from ..finetune.loop import TrainConfig
     from ..pipeline import PipelineConfig, RunSpec, run_pipeline
@@ -62,6 +68,7 @@ def command(
         finetune=TrainConfig(epochs=finetune_epochs, lr=0.02, seed=seed),
         bench=BenchConfig(batch_sizes=parse_batch_sizes(batch_sizes), iterations=iterations, seed=seed),
         threads=threads,
+        force=force,
     )
     summary = run_pipeline(out_dir, cfg, progress=None if as_json else obj.progress())
     if as_json:

@@ -1,13 +1,24 @@
-"""``run_pipeline``: dense -> prune -> fine-tune -> export -> build -> bench -> report, in one run dir."""
+"""``run_pipeline``: dense -> prune -> fine-tune -> export -> build -> bench -> report, in one run dir.
+
+Stages are resumable: each finished stage records a fingerprint of its inputs (its configuration and the
+sha256 of the artifacts it read) in ``RUN/stages/<stage>.json``. A later run skips a stage whose
+fingerprint is unchanged and whose outputs are still there, so an interrupted run continues where it
+stopped and a changed option re-runs only the stages downstream of it.
+"""
 
 from __future__ import annotations
 
 import dataclasses
+import hashlib
+import json
 import os
+import shutil
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from ..artifacts import read_json, sha256_file, write_json
 from ..bench.harness import BenchConfig
 from ..bench.report import write_report
 from ..export.onnx import ExportConfig
@@ -15,9 +26,12 @@ from ..finetune.loop import TrainConfig
 from ..progress import Progress, resolve_progress
 from ..prune.api import PruneConfig
 from .deploy import bench_stage, build_stage, export_stage, summary_rows
+from .layout import RunLayout
 from .stages import RunSpec, finetune_stage, prune_stage, train_stage
 
-__all__ = ["PipelineConfig", "run_pipeline"]
+__all__ = ["STAGES", "PipelineConfig", "run_pipeline"]
+
+STAGES = ("train", "prune", "finetune", "export", "build", "bench")
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -33,41 +47,107 @@ class PipelineConfig:
     bench: BenchConfig = dataclasses.field(default_factory=BenchConfig)
     target: str = "cpu-onnxruntime"
     threads: int | None = None
+    force: bool = False  # re-run every stage even if its inputs did not change
+
+
+def _fingerprint(**parts: Any) -> str:
+    blob = json.dumps(parts, sort_keys=True, default=str).encode()
+    return hashlib.sha256(blob).hexdigest()
+
+
+def _hashes(*paths: Path) -> dict[str, str | None]:
+    return {f"{p.parent.name}/{p.name}": sha256_file(p) if p.is_file() else None for p in paths}
+
+
+def _stage_inputs(layout: RunLayout, cfg: PipelineConfig, stage: str) -> dict[str, Any]:
+    """What decides a stage's output: its options and the hashes of the artifacts it reads."""
+    engines = layout.engines(cfg.target)
+    tuned = layout.finetuned if cfg.finetune.epochs > 0 else layout.pruned
+    if stage == "train":
+        weights = _hashes(Path(cfg.weights)) if cfg.weights else None
+        return {"run": dataclasses.asdict(cfg.run), "train": cfg.train.to_json(), "weights": weights}
+    if stage == "prune":
+        return {"prune": cfg.prune.to_json(), "dense": _hashes(layout.dense / "model.safetensors")}
+    if stage == "finetune":
+        return {"finetune": cfg.finetune.to_json(), "pruned": _hashes(layout.pruned / "weights.safetensors")}
+    if stage == "export":
+        return {
+            "export": dataclasses.asdict(cfg.export),
+            "dense": _hashes(layout.dense / "model.safetensors"),
+            "pruned": _hashes(tuned / "weights.safetensors"),
+        }
+    if stage == "build":
+        return {
+            "target": cfg.target,
+            "threads": cfg.threads,
+            "onnx": _hashes(layout.onnx / "dense.onnx", layout.onnx / "pruned.onnx"),
+        }
+    return {
+        "bench": dataclasses.asdict(cfg.bench),
+        "target": cfg.target,
+        "threads": cfg.threads,
+        "engines": _hashes(engines / "dense.onnx", engines / "pruned.onnx"),
+    }
+
+
+def _outputs_present(layout: RunLayout, cfg: PipelineConfig, stage: str) -> bool:
+    required = {
+        "train": [layout.dense / "model.json", layout.dense / "train.json"],
+        "prune": [layout.pruned / "plan.json", layout.pruned / "prune.json"],
+        "finetune": [layout.finetuned / "plan.json", layout.finetuned / "finetune.json"],
+        "export": [layout.onnx / "dense.onnx", layout.onnx / "pruned.onnx"],
+        "build": [layout.engines(cfg.target) / "dense.onnx", layout.engines(cfg.target) / "pruned.onnx"],
+        "bench": [layout.bench / "bench.json"],
+    }[stage]
+    return all(p.is_file() for p in required)
+
+
+def _up_to_date(layout: RunLayout, cfg: PipelineConfig, stage: str, record: Path, fingerprint: str) -> bool:
+    if cfg.force or not record.is_file() or not _outputs_present(layout, cfg, stage):
+        return False
+    return bool(read_json(record, what="stage record").get("fingerprint") == fingerprint)
 
 
 def run_pipeline(
     out: str | os.PathLike[str], config: PipelineConfig | None = None, *, progress: Progress | None = None
 ) -> dict[str, Any]:
-    """Run every stage into ``out`` and return the summary (also written to ``summary.json``).
+    """Run every stage into ``out`` (skipping up-to-date ones) and return the summary.
 
     Inputs (model name, data spec and path, weights, output directory) are checked by the first stage
-    before it writes anything.
+    before it writes anything. The summary is also written to ``summary.json`` and ``report.md``.
     """
     cfg = config or PipelineConfig()
     prog = resolve_progress(progress)
-    run = Path(out)
-    timings: dict[str, float] = {}
-
-    def stage(name: str, fn: Any, *args: Any, **kwargs: Any) -> Any:
+    layout = RunLayout(Path(out))
+    timings: dict[str, float | str] = {}
+    actions: dict[str, Callable[[], Any]] = {
+        "train": lambda: train_stage(layout.root, cfg.run, cfg.train, weights=cfg.weights, progress=prog),
+        "prune": lambda: prune_stage(layout.root, cfg.prune, progress=prog),
+        "finetune": lambda: finetune_stage(layout.root, cfg.finetune, progress=prog),
+        "export": lambda: export_stage(layout.root, cfg.export, progress=prog),
+        "build": lambda: build_stage(layout.root, target=cfg.target, threads=cfg.threads, progress=prog),
+        "bench": lambda: bench_stage(layout.root, cfg.bench, target=cfg.target, threads=cfg.threads, progress=prog),
+    }
+    for stage in STAGES:
+        if stage == "finetune" and cfg.finetune.epochs == 0:
+            shutil.rmtree(layout.finetuned, ignore_errors=True)  # a stale one would be exported instead
+            (layout.root / "stages" / "finetune.json").unlink(missing_ok=True)
+            timings[stage] = "skipped (0 epochs)"
+            prog.log("[stage] finetune: skipped (0 epochs)")
+            continue
+        record = layout.root / "stages" / f"{stage}.json"
+        fingerprint = _fingerprint(**_stage_inputs(layout, cfg, stage))
+        if _up_to_date(layout, cfg, stage, record, fingerprint):
+            timings[stage] = "up to date"
+            prog.log(f"[stage] {stage}: up to date, skipped")
+            continue
         start = time.perf_counter()
-        result = fn(*args, **kwargs)
-        timings[name] = round(time.perf_counter() - start, 2)
-        prog.log(f"[stage] {name}: done in {timings[name]:.1f} s")
-        return result
-
-    stage("train", train_stage, run, cfg.run, cfg.train, weights=cfg.weights, progress=prog)
-    stage("prune", prune_stage, run, cfg.prune, progress=prog)
-    if cfg.finetune.epochs > 0:
-        stage("finetune", finetune_stage, run, cfg.finetune, progress=prog)
-    else:
-        prog.log("[stage] finetune: skipped (0 epochs)")
-    stage("export", export_stage, run, cfg.export, progress=prog)
-    stage("build", build_stage, run, target=cfg.target, threads=cfg.threads, progress=prog)
-    stage("bench", bench_stage, run, cfg.bench, target=cfg.target, threads=cfg.threads, progress=prog)
-    summary = summary_rows(run)
-    summary["stage_seconds"] = timings
-    write_report(run, summary)
-    from ..artifacts import write_json
-
-    write_json(run / "summary.json", summary)
+        actions[stage]()
+        timings[stage] = round(time.perf_counter() - start, 2)
+        write_json(record, {"stage": stage, "fingerprint": fingerprint, "seconds": timings[stage]})
+        prog.log(f"[stage] {stage}: done in {timings[stage]:.1f} s")
+    summary = summary_rows(layout.root)
+    summary["stages"] = timings
+    write_report(layout.root, summary)
+    write_json(layout.summary_json, summary)
     return summary

@@ -26,7 +26,7 @@ from .macs import count_macs_params
 from .plan import PruningPlan
 from .policy import scaled_count, top_l1
 
-__all__ = ["PruneConfig", "prune", "METHODS", "HOOK_POINTS", "SCHEDULES"]
+__all__ = ["HOOK_POINTS", "METHODS", "SCHEDULES", "PruneConfig", "prune"]
 
 METHODS = ("cosep", "l1", "random", "uniform", "emp")
 HOOK_POINTS = ("conv", "bn", "act")
@@ -61,8 +61,13 @@ class PruneConfig:
     target_macs_ratio: float | None = None
 
     def __post_init__(self) -> None:
-        choices = {"method": METHODS, "schedule": SCHEDULES, "hook_point": HOOK_POINTS, "k_grid": ("auto", "all"),
-                   "keep": ("max_l1", "medoid")}
+        choices = {
+            "method": METHODS,
+            "schedule": SCHEDULES,
+            "hook_point": HOOK_POINTS,
+            "k_grid": ("auto", "all"),
+            "keep": ("max_l1", "medoid"),
+        }
         for field, valid in choices.items():
             if getattr(self, field) not in valid:
                 raise ConfigError(unknown_name(field.replace("_", " "), getattr(self, field), valid))
@@ -123,8 +128,9 @@ def _check_loader(loader: Iterable[Any], num_classes: int) -> None:
         raise DataError(f"labels go up to {max(seen)} but the model has {num_classes} outputs")
 
 
-def _budget_counts(work: nn.Module, example: torch.Tensor, decisions: list[dict[str, Any]], cfg: PruneConfig,
-                   dense_macs: int) -> float:
+def _budget_counts(
+    work: nn.Module, example: torch.Tensor, decisions: list[dict[str, Any]], cfg: PruneConfig, dense_macs: int
+) -> float:
     """Scale every group's count by one factor so dense/pruned MACs reaches ``target_macs_ratio``.
 
     MACs depend only on counts, so trial prunes keep top-L1 channels on a copy; bisection on the factor.
@@ -157,6 +163,11 @@ def _budget_counts(work: nn.Module, example: torch.Tensor, decisions: list[dict[
         else:
             hi = mid
     return lo
+
+
+def _remove_unkept(graph: CouplingGraph, decision: dict[str, Any]) -> None:
+    kept = set(decision["kept"])
+    graph.remove_channels(decision["root"], [i for i in range(decision["size"]) if i not in kept])
 
 
 def prune(
@@ -202,8 +213,11 @@ def prune(
     graph = CouplingGraph(work, example_inputs)
     position = {name: i for i, name in enumerate(order)}
     candidates = [g for g in graph.groups(ignored=ignored) if g.size >= 2 and g.members]
-    skipped = [{"root": g.root, "reason": f"contains grouped convolution(s) {list(g.grouped)[:3]}"}
-               for g in candidates if g.grouped]
+    skipped = [
+        {"root": g.root, "reason": f"contains grouped convolution(s) {list(g.grouped)[:3]}"}
+        for g in candidates
+        if g.grouped
+    ]
     groups = sorted((g for g in candidates if not g.grouped), key=lambda g: position.get(g.root, len(order)))
     if not groups:
         raise PruneError(f"{type(model).__name__}: no prunable channel group outside the ignored layers")
@@ -230,16 +244,13 @@ def prune(
                     kept = baseline_decision(graph, g, dataclasses.replace(cfg, counts={d["root"]: n_keep}))["kept"]
                 d.update(kept=kept, n_kept=len(kept), budget_factor=factor)
         for d in decisions:
-            kept = set(d["kept"])
-            graph.remove_channels(d["root"], [i for i in range(d["size"]) if i not in kept])
+            _remove_unkept(graph, d)
     else:
         with prog.task("sequential pruning", total=len(groups)) as task:
             for g in groups:
-                current = graph.group_of(g.root)
-                (d,) = decide([current]) or [None]
-                if d is not None:
-                    kept = set(d["kept"])
-                    graph.remove_channels(d["root"], [i for i in range(d["size"]) if i not in kept])
+                # statistics and the group are taken from the network as pruned so far (the paper)
+                for d in decide([graph.group_of(g.root)]):
+                    _remove_unkept(graph, d)
                     decisions.append(d)
                     if between_layers is not None:
                         between_layers(work, g.root)

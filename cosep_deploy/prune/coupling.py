@@ -18,11 +18,11 @@ from torch import nn
 from ..errors import PlanMismatchError, PruneError, unknown_name
 
 __all__ = [
-    "is_grouped_conv",
     "TORCH_PRUNING_VERSION",
     "ChannelGroup",
     "CouplingGraph",
     "GroupMember",
+    "is_grouped_conv",
 ]
 
 TORCH_PRUNING_VERSION = "1.6.1"

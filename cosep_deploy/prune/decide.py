@@ -75,7 +75,11 @@ def cosep_decisions(
     taps = sep.resolve_taps(model, member_names, point=cfg.hook_point)
     with prog.task("collecting class statistics", total=None) as task:
         stats = sep.collect_class_stats(
-            model, loader, sorted(set(taps.values())), spatial=cfg.spatial, num_classes=num_classes,
+            model,
+            loader,
+            sorted(set(taps.values())),
+            spatial=cfg.spatial,
+            num_classes=num_classes,
             progress=lambda done, total: task.advance(),
         )
     store = distances if distances is not None else GroupDistances()
@@ -86,20 +90,36 @@ def cosep_decisions(
             for name, own in _full_members(group):
                 st = stats[taps[name]]
                 st.check(min_per_class=2)
-                res = sep.profile_distances(st.mean[:, own], st.var[:, own], pair_budget=cfg.pair_budget,
-                                            seed=cfg.seed)
+                res = sep.profile_distances(st.mean[:, own], st.var[:, own], pair_budget=cfg.pair_budget, seed=cfg.seed)
                 mats.append(res.distances)
-                used.append({"layer": name, "tap": taps[name], "tap_note": taps.notes.get(name),
-                             "pairs_used": res.pairs_used, "pairs_total": res.pairs_total, "sampled": res.sampled})
+                used.append(
+                    {
+                        "layer": name,
+                        "tap": taps[name],
+                        "tap_note": taps.notes.get(name),
+                        "pairs_used": res.pairs_used,
+                        "pairs_total": res.pairs_total,
+                        "sampled": res.sampled,
+                    }
+                )
             task.advance()
             if not mats:
                 continue
             d = mats[0] if len(mats) == 1 else sep.combine_distances(mats)
             store.matrices[group.root], store.members[group.root] = d, used
-            sel = sep.select_channels(d, group_norms(graph, group), k_grid=cfg.k_grid, round_to=cfg.round_to,
-                                      keep=cfg.keep, seed=cfg.seed)
-            decisions.append({"root": group.root, "size": group.size, "members": used,
-                              "consumers": list(group.consumers), "count_rule": "mss_knee", **sel.to_json()})
+            sel = sep.select_channels(
+                d, group_norms(graph, group), k_grid=cfg.k_grid, round_to=cfg.round_to, keep=cfg.keep, seed=cfg.seed
+            )
+            decisions.append(
+                {
+                    "root": group.root,
+                    "size": group.size,
+                    "members": used,
+                    "consumers": list(group.consumers),
+                    "count_rule": "mss_knee",
+                    **sel.to_json(),
+                }
+            )
     return decisions
 
 
@@ -113,16 +133,29 @@ def baseline_decision(graph: CouplingGraph, group: ChannelGroup, cfg: Any) -> di
         rule, base = f"emp(beta={cfg.emp_beta})", emp_count(norms, beta=cfg.emp_beta)
     else:  # with only a MACs budget, start from the full width and let the budget scale it
         ratio = 1.0 if cfg.ratio is None else cfg.ratio
-        rule, base = f"ratio({ratio})", max(1, int(round(n * ratio)))
+        rule, base = f"ratio({ratio})", max(1, round(n * ratio))
     n_keep = round_count(base, n, cfg.round_to)
     if cfg.method == "random":
         kept = random_channels(n, n_keep, seed=cfg.seed, salt=group.root)
     else:
         kept = top_l1(norms, n_keep)
-    return {"root": group.root, "size": n, "members": [{"layer": m.name} for m in group.members],
-            "consumers": list(group.consumers), "count_rule": rule, "k": base, "kept": kept, "n_kept": len(kept),
-            "n_channels": n, "fallback": False, "grid": "none", "curve": [], "round_to": cfg.round_to,
-            "keep": "random" if cfg.method == "random" else "max_l1", "note": None}
+    return {
+        "root": group.root,
+        "size": n,
+        "members": [{"layer": m.name} for m in group.members],
+        "consumers": list(group.consumers),
+        "count_rule": rule,
+        "k": base,
+        "kept": kept,
+        "n_kept": len(kept),
+        "n_channels": n,
+        "fallback": False,
+        "grid": "none",
+        "curve": [],
+        "round_to": cfg.round_to,
+        "keep": "random" if cfg.method == "random" else "max_l1",
+        "note": None,
+    }
 
 
 def cosep_at_count(d: np.ndarray, norms: np.ndarray, n_keep: int, *, keep: str, seed: int) -> list[int]:

@@ -78,7 +78,7 @@ def random_channels(n: int, n_keep: int, *, seed: int, salt: str) -> list[int]:
 
 def scaled_count(base: int, n: int, factor: float, round_to: int) -> int:
     """A group's count scaled by a global factor (for a MACs budget), rounded and clamped."""
-    return round_count(int(round(base * factor)), n, round_to)
+    return round_count(round(base * factor), n, round_to)
 
 
 def counts_from_mapping(counts: Mapping[str, int], root: str, n: int) -> int:

@@ -77,3 +77,34 @@ def test_pipeline_end_to_end(tmp_path: Path) -> None:
     rep = CliRunner().invoke(cli, ["report", "--run", str(out), "--json"])
     assert rep.exit_code == 0, rep.output
     assert "| MACs |" in (out / "report.md").read_text()
+
+
+def test_pipeline_resumes_and_reruns_only_what_changed(tmp_path: Path) -> None:
+    from cosep_deploy.bench import BenchConfig
+    from cosep_deploy.finetune import TrainConfig
+    from cosep_deploy.pipeline import PipelineConfig, RunSpec, run_pipeline
+
+    cfg = PipelineConfig(
+        run=RunSpec(model="resnet20", data="digits"),
+        train=TrainConfig(epochs=2),
+        finetune=TrainConfig(epochs=1, lr=0.02),
+        bench=BenchConfig(batch_sizes=(1,), iterations=5, warmup=1),
+        threads=1,
+    )
+    out = tmp_path / "run"
+    first = run_pipeline(out, cfg)
+    assert all(isinstance(v, float) for v in first["stages"].values())
+    dense_mtime = (out / "dense/model.safetensors").stat().st_mtime_ns
+
+    # an interrupted run: the bench stage's output is gone; only it runs again
+    (out / "bench/bench.json").unlink()
+    second = run_pipeline(out, cfg)
+    assert [s for s, v in second["stages"].items() if v != "up to date"] == ["bench"]
+    assert (out / "dense/model.safetensors").stat().st_mtime_ns == dense_mtime
+
+    # a changed fine-tuning option re-runs fine-tuning and everything downstream, not training or pruning
+    import dataclasses
+
+    third = run_pipeline(out, dataclasses.replace(cfg, finetune=TrainConfig(epochs=1, lr=0.01)))
+    assert third["stages"]["train"] == "up to date" and third["stages"]["prune"] == "up to date"
+    assert all(isinstance(third["stages"][s], float) for s in ("finetune", "export", "build", "bench"))
