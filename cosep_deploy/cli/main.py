@@ -53,7 +53,10 @@ def cli(ctx: click.Context, quiet: bool) -> None:
 
     Typical use: `cosep-deploy pipeline --out runs/demo` runs every stage on the embedded digits data.
     """
-    ctx.obj = Context(quiet)
+    from ..distributed import init_from_env, is_main_process
+
+    init_from_env()  # under torchrun: join the process group; only rank 0 reports
+    ctx.obj = Context(quiet or not is_main_process())
 
 
 def _register() -> None:

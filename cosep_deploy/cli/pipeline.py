@@ -71,6 +71,8 @@ def command(
         force=force,
     )
     summary = run_pipeline(out_dir, cfg, progress=None if as_json else obj.progress())
+    if not summary:  # a non-zero rank under torchrun: rank 0 reports
+        return
     if as_json:
         click.echo(json.dumps(summary, indent=2))
     elif not obj.quiet:

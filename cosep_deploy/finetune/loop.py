@@ -14,7 +14,7 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 from torch import nn
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import DataLoader, Dataset, DistributedSampler
 
 from ..errors import ConfigError
 from ..progress import Progress, resolve_progress
@@ -101,12 +101,24 @@ def train_model(
     With a ``teacher`` and ``distill_alpha > 0`` the loss is ``(1-a) CE + a T^2 KL(student/T || teacher/T)``.
     Build the optimizer here, after any pruning, since pruning replaces parameters.
     """
+    from .. import distributed as ddist
+
     prog = resolve_progress(progress)
     torch.manual_seed(config.seed)
     gen = torch.Generator().manual_seed(config.seed)
-    loader: DataLoader[Any] = DataLoader(train_set, batch_size=config.batch_size, shuffle=True, generator=gen)
+    sampler: DistributedSampler[Any] | None = None
+    if ddist.is_distributed():  # under torchrun: a shard per process, gradients averaged by DDP
+        sampler = DistributedSampler(train_set, shuffle=True, seed=config.seed)
+        loader: DataLoader[Any] = DataLoader(train_set, batch_size=config.batch_size, sampler=sampler)
+    else:
+        loader = DataLoader(train_set, batch_size=config.batch_size, shuffle=True, generator=gen)
     val_loader: DataLoader[Any] = DataLoader(val_set, batch_size=256)
     device = next((p.device for p in model.parameters()), torch.device("cpu"))
+    net: nn.Module = model
+    if ddist.is_distributed():
+        from torch.nn.parallel import DistributedDataParallel
+
+        net = DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
     decay: list[nn.Parameter] = []
     no_decay: list[nn.Parameter] = []
     for p in model.parameters():
@@ -129,13 +141,15 @@ def train_model(
     step = 0
     with prog.task(description, total=total_steps) as task:
         for epoch in range(config.epochs):
-            model.train()
+            if sampler is not None:
+                sampler.set_epoch(epoch)
+            net.train()
             running = 0.0
             for images, labels in loader:
                 images, labels = images.to(device), labels.to(device)
                 for group in opt.param_groups:
                     group["lr"] = _lr_at(step, total_steps, warmup, config.lr)
-                logits = model(images)
+                logits = net(images)
                 loss = F.cross_entropy(logits, labels, label_smoothing=config.label_smoothing)
                 if use_kd:
                     assert teacher is not None

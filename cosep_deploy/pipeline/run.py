@@ -18,6 +18,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from .. import distributed as ddist
 from ..artifacts import read_json, sha256_file, write_json
 from ..bench.harness import BenchConfig
 from ..bench.report import write_report
@@ -32,6 +33,7 @@ from .stages import RunSpec, finetune_stage, prune_stage, train_stage
 __all__ = ["STAGES", "PipelineConfig", "run_pipeline"]
 
 STAGES = ("train", "prune", "finetune", "export", "build", "bench")
+SHARDED_STAGES = ("train", "prune", "finetune")  # under torchrun every process works on a shard of these
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -114,7 +116,9 @@ def run_pipeline(
     """Run every stage into ``out`` (skipping up-to-date ones) and return the summary.
 
     Inputs (model name, data spec and path, weights, output directory) are checked by the first stage
-    before it writes anything. The summary is also written to ``summary.json`` and ``report.md``.
+    before it writes anything. Under torchrun, training, statistics and fine-tuning are shared by every
+    process; export, build and bench run on rank 0 alone (the others return an empty dict). The summary
+    is also written to ``summary.json`` and ``report.md``.
     """
     cfg = config or PipelineConfig()
     prog = resolve_progress(progress)
@@ -142,10 +146,15 @@ def run_pipeline(
             prog.log(f"[stage] {stage}: up to date, skipped")
             continue
         start = time.perf_counter()
-        actions[stage]()
+        if stage in SHARDED_STAGES or ddist.is_main_process():
+            actions[stage]()
         timings[stage] = round(time.perf_counter() - start, 2)
-        write_json(record, {"stage": stage, "fingerprint": fingerprint, "seconds": timings[stage]})
-        prog.log(f"[stage] {stage}: done in {timings[stage]:.1f} s")
+        if ddist.is_main_process():
+            write_json(record, {"stage": stage, "fingerprint": fingerprint, "seconds": timings[stage]})
+            prog.log(f"[stage] {stage}: done in {timings[stage]:.1f} s")
+        ddist.barrier()
+    if not ddist.is_main_process():
+        return {}
     summary = summary_rows(layout.root)
     summary["stages"] = timings
     write_report(layout.root, summary)

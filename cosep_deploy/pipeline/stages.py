@@ -14,6 +14,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from .. import distributed as ddist
 from ..artifacts import ensure_writable_dir, read_json, sha256_file, staged_dir, write_json
 from ..errors import CosepError
 from ..finetune.loop import TrainConfig, TrainResult, evaluate, train_model
@@ -98,13 +99,15 @@ def train_stage(
     else:
         acc = evaluate(model, _val_loader(bundle))
         result = TrainResult(val_top1=acc, epochs=0, seconds=0.0, history=[])
-    write_json(layout.run_json, spec.to_json())
-    with staged_dir(layout.dense, overwrite=True) as tmp:
-        save_checkpoint(model, mspec, tmp, extra={"data": bundle.description, "weights_source": weights})
-        write_json(
-            tmp / "train.json",
-            {"config": config.to_json(), "result": result.to_json(), "synthetic_data": bundle.is_synthetic},
-        )
+    if ddist.is_main_process():  # under torchrun every process trained the same replica
+        write_json(layout.run_json, spec.to_json())
+        with staged_dir(layout.dense, overwrite=True) as tmp:
+            save_checkpoint(model, mspec, tmp, extra={"data": bundle.description, "weights_source": weights})
+            write_json(
+                tmp / "train.json",
+                {"config": config.to_json(), "result": result.to_json(), "synthetic_data": bundle.is_synthetic},
+            )
+    ddist.barrier()
     return result
 
 
@@ -130,7 +133,7 @@ def prune_stage(
     model, mspec = load_dense(run)
     bundle = data_for_run(spec)
     subset = ClassBalancedSubset(bundle.train, config.images_per_class, seed=config.seed)
-    loader = make_loader(subset, batch_size=128)
+    loader = make_loader(ddist.shard_dataset(subset), batch_size=128)  # a shard per process under torchrun
     example = torch.zeros((2, *bundle.input_shape))
     pruned, plan = prune(
         model,
@@ -146,7 +149,9 @@ def prune_stage(
         progress=progress,
     )
     acc = evaluate(pruned, _val_loader(bundle))
-    save_pruned(plan, pruned, layout.pruned, extra={"prune.json": {"val_top1": acc}})
+    if ddist.is_main_process():
+        save_pruned(plan, pruned, layout.pruned, extra={"prune.json": {"val_top1": acc}})
+    ddist.barrier()
     return plan, acc
 
 
@@ -162,9 +167,14 @@ def finetune_stage(
     result = train_model(
         model, bundle.train, bundle.val, config, teacher=teacher, progress=progress, description="fine-tuning pruned"
     )
-    save_pruned(
-        plan, model, layout.finetuned, extra={"finetune.json": {"config": config.to_json(), "result": result.to_json()}}
-    )
+    if ddist.is_main_process():
+        save_pruned(
+            plan,
+            model,
+            layout.finetuned,
+            extra={"finetune.json": {"config": config.to_json(), "result": result.to_json()}},
+        )
+    ddist.barrier()
     return result
 
 

@@ -113,11 +113,18 @@ def _call_order(model: nn.Module, example: torch.Tensor) -> list[str]:
 
 def _check_loader(loader: Iterable[Any], num_classes: int) -> None:
     """The statistics loader must yield (images, labels) and cover every class of the model."""
+    from .. import distributed as ddist
+
     seen: set[int] = set()
     for batch in loader:
         if not isinstance(batch, list | tuple) or len(batch) < 2 or not isinstance(batch[1], torch.Tensor):
             raise DataError("the pruning loader must yield (images, labels) batches with integer labels")
         seen.update(int(v) for v in batch[1].unique())
+    if ddist.is_distributed():  # each process holds a shard: the classes seen by any of them count
+        mask = torch.zeros(num_classes + 1, dtype=torch.int64)  # last slot: any label out of range
+        mask[sorted({min(s, num_classes) for s in seen})] = 1
+        torch.distributed.all_reduce(mask, op=torch.distributed.ReduceOp.MAX)
+        seen = {int(i) for i in torch.nonzero(mask).flatten()}
     missing = sorted(set(range(num_classes)) - seen)
     if missing:
         raise DataError(

@@ -82,6 +82,8 @@ def cosep_decisions(
             num_classes=num_classes,
             progress=lambda done, total: task.advance(),
         )
+    for st in stats.values():
+        st.all_reduce()  # under torchrun: sums over every process's shard (no-op otherwise)
     store = distances if distances is not None else GroupDistances()
     decisions = []
     with prog.task("selecting channels (JM -> k-medoids -> MSS knee)", total=len(groups)) as task:

@@ -1,0 +1,78 @@
+"""torch.distributed plumbing for statistics collection and fine-tuning under ``torchrun``.
+
+Launch any stage with ``torchrun --nproc_per_node N -m cosep_deploy <command> ...``: each process takes
+a shard of the data; class statistics are sums, so they all-reduce exactly; training wraps the model in
+DistributedDataParallel. Only rank 0 writes artifacts. gloo is used on CPU and nccl on GPUs. This is the
+only module that reads environment variables (those torchrun sets).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from typing import Any, TypeVar
+
+import torch
+import torch.distributed as dist
+from torch.utils.data import Dataset, Subset
+
+__all__ = [
+    "barrier",
+    "init_from_env",
+    "is_distributed",
+    "is_main_process",
+    "launched_by_torchrun",
+    "rank",
+    "shard_dataset",
+    "world_size",
+]
+
+T = TypeVar("T")
+
+
+def launched_by_torchrun() -> bool:
+    """True when torchrun (or another launcher) set WORLD_SIZE > 1 for this process."""
+    return int(os.environ.get("WORLD_SIZE", "1")) > 1
+
+
+def init_from_env() -> bool:
+    """Join the process group torchrun describes (gloo on CPU, nccl with CUDA); True if distributed."""
+    if not launched_by_torchrun():
+        return False
+    if not dist.is_initialized():
+        backend = "nccl" if torch.cuda.is_available() else "gloo"
+        if backend == "nccl":
+            torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", "0")))
+        dist.init_process_group(backend=backend)
+    return True
+
+
+def is_distributed() -> bool:
+    return dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1
+
+
+def rank() -> int:
+    return dist.get_rank() if is_distributed() else 0
+
+
+def world_size() -> int:
+    return dist.get_world_size() if is_distributed() else 1
+
+
+def is_main_process() -> bool:
+    return rank() == 0
+
+
+def barrier() -> None:
+    if is_distributed():
+        dist.barrier()
+
+
+def shard_dataset(dataset: Dataset[T], *, indices: Sequence[int] | None = None) -> Dataset[T]:
+    """This process's share of ``dataset`` (every world_size-th sample, offset by rank)."""
+    if not is_distributed():
+        return dataset
+    n = len(indices) if indices is not None else len(dataset)  # type: ignore[arg-type]
+    own = list(range(n))[rank() :: world_size()]
+    base: Any = dataset
+    return Subset(base, [indices[i] for i in own] if indices is not None else own)
