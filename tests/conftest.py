@@ -58,3 +58,22 @@ def trained_resnet20(digits8: Any) -> torch.nn.Module:
     model = build_model(ModelSpec(name="resnet20", num_classes=10, in_channels=1, image_size=8), seed=0)
     train_model(model, digits8.train, digits8.val, TrainConfig(epochs=4, seed=0))
     return model.eval()
+
+
+@pytest.fixture(scope="session")
+def small_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A complete run directory (digits 8x8, ResNet-20, tiny schedules): every stage's artifacts."""
+    from cosep_deploy.bench import BenchConfig
+    from cosep_deploy.finetune import TrainConfig
+    from cosep_deploy.pipeline import PipelineConfig, RunSpec, run_pipeline
+
+    out = tmp_path_factory.mktemp("small_run") / "run"
+    cfg = PipelineConfig(
+        run=RunSpec(model="resnet20", data="digits"),
+        train=TrainConfig(epochs=3),
+        finetune=TrainConfig(epochs=1, lr=0.02),
+        bench=BenchConfig(batch_sizes=(1,), iterations=5, warmup=1),
+        threads=1,
+    )
+    run_pipeline(out, cfg)
+    return out

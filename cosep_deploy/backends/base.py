@@ -28,6 +28,8 @@ class RunnerInfo:
     settings: Mapping[str, Any] = dataclasses.field(default_factory=dict)  # threads, graphs, copies...
     input_names: tuple[str, ...] = ()
     output_names: tuple[str, ...] = ()
+    # per input: its shape with symbolic dims as strings (("batch", 3, 224, 224)); empty if unknown
+    input_shapes: Mapping[str, tuple[Any, ...]] = dataclasses.field(default_factory=dict)
 
     def comparable_settings(self) -> dict[str, Any]:
         """The settings two runs must share for a fair dense-vs-pruned comparison (not the model)."""

@@ -113,6 +113,7 @@ class OnnxRuntimeRunner(Runner):
                 "graph_optimization": self.graph_optimization,
             },
             input_names=tuple(i.name for i in sess.get_inputs()),
+            input_shapes={i.name: tuple(i.shape) for i in sess.get_inputs()},
             output_names=tuple(o.name for o in sess.get_outputs()),
         )
 

@@ -58,8 +58,24 @@ class BenchReport(JsonArtifact):
     seconds: float
 
 
-def _check_comparable(runners: Mapping[str, Runner]) -> dict[str, Any]:
+def _check_shapes(infos: Mapping[str, Any], input_shape: Sequence[int]) -> None:
+    """Every engine must take one image of ``input_shape`` (dims after the batch dimension)."""
+    want = [int(d) for d in input_shape]
+    for name, info in infos.items():
+        for tensor, shape in dict(info.input_shapes).items():
+            dims = list(shape[1:])
+            fixed = [d for d in dims if isinstance(d, int)]
+            if len(dims) != len(want) or fixed != [w for d, w in zip(dims, want, strict=True) if isinstance(d, int)]:
+                expected = ", ".join(map(str, want))
+                raise BenchError(
+                    f"engine {name!r} input {tensor!r} has shape {list(shape)}, not [batch, {expected}]: "
+                    "engines built for different input shapes cannot be compared"
+                )
+
+
+def _check_comparable(runners: Mapping[str, Runner], input_shape: Sequence[int]) -> dict[str, Any]:
     infos = {name: r.info() for name, r in runners.items()}
+    _check_shapes(infos, input_shape)
     names = list(infos)
     ref = infos[names[0]].comparable_settings()
     for name in names[1:]:
@@ -95,7 +111,7 @@ def bench_runners(
     base = baseline or names[0]
     if base not in runners:
         raise BenchError(f"baseline {base!r} is not among the engines {names}")
-    settings = _check_comparable(runners)
+    settings = _check_comparable(runners, input_shape)
     prog = resolve_progress(progress)
     rng = np.random.default_rng(cfg.seed)
     start = time.perf_counter()

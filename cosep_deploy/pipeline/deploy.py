@@ -16,7 +16,7 @@ from ..progress import Progress, resolve_progress
 from .layout import RunLayout
 from .stages import data_for_run, load_dense, load_final_pruned, load_run_spec
 
-__all__ = ["VALIDATION_SAMPLES", "bench_stage", "build_stage", "export_stage"]
+__all__ = ["VALIDATION_SAMPLES", "bench_stage", "export_stage", "summary_rows"]
 
 VALIDATION_SAMPLES = 64
 
@@ -48,63 +48,49 @@ def export_stage(
     return out
 
 
-def build_stage(
-    run: str | os.PathLike[str],
-    *,
-    target: str = "cpu-onnxruntime",
-    threads: int | None = None,
-    progress: Progress | None = None,
-) -> dict[str, Any]:
-    """Build an engine per exported model for ``target`` into ``engines/<target>/``."""
-    from ..build.onnxruntime import ort_engine_from_onnx
-
-    layout = RunLayout(Path(run))
-    onnx_files = {n: layout.onnx / f"{n}.onnx" for n in ("dense", "pruned")}
-    for p in onnx_files.values():
-        if not p.is_file():
-            raise CosepError(f"missing {p}: run `cosep-deploy export --run {layout.root}` first")
-    if target != "cpu-onnxruntime":
-        raise CosepError(
-            f"target {target!r}: only 'cpu-onnxruntime' engines are built by the pipeline on this machine; "
-            "use `cosep-deploy build --target` for TensorRT targets"
-        )
-    prog = resolve_progress(progress)
-    manifests: dict[str, Any] = {}
-    with staged_dir(layout.engines(target), overwrite=True) as tmp, prog.task("building engines", total=2) as task:
-        for n, p in onnx_files.items():
-            manifests[n] = ort_engine_from_onnx(p, tmp / f"{n}.onnx", threads=threads, target=target).to_json()
-            task.advance()
-    return manifests
-
-
 def bench_stage(
     run: str | os.PathLike[str],
     config: BenchConfig | None = None,
     *,
     target: str = "cpu-onnxruntime",
+    precision: str = "fp32",
     threads: int | None = None,
     progress: Progress | None = None,
 ) -> BenchReport:
-    """Time the dense and the pruned engine of ``target`` interleaved; write ``bench/bench.json``."""
-    from ..backends.onnxruntime import OnnxRuntimeRunner
+    """Time the dense and the pruned engine of ``target`` and ``precision`` interleaved, on this machine;
+    write ``bench/bench.json``. Jetson engines are benchmarked on the board by their bundle's script."""
+    from ..backends.base import Runner
 
     layout = RunLayout(Path(run))
     engines = layout.engines(target)
-    files = {n: engines / f"{n}.onnx" for n in ("dense", "pruned")}
-    for p in files.values():
-        if not p.is_file():
-            raise CosepError(f"missing engine {p}: run `cosep-deploy build --run {layout.root}` first")
-    macs = {}
-    for n in files:
-        plan_dir = layout.finetuned if (layout.finetuned / "plan.json").is_file() else layout.pruned
-        plan = read_json(plan_dir / "plan.json", what="pruning plan")
-        macs[n] = int(plan["cost_before" if n == "dense" else "cost_after"]["macs"])
-    runners = {n: OnnxRuntimeRunner(p, threads=threads, name=n) for n, p in files.items()}
+    if any((engines / f"bundle-{n}").is_dir() for n in ("dense", "pruned")):
+        raise CosepError(
+            f"{target} engines are built and benchmarked on the board: copy {engines}/bundle-*/ there and run "
+            "build_and_bench.sh (see its README.md)"
+        )
+    suffix = "" if precision == "fp32" else f".{precision}"
+    runners: dict[str, Runner] = {}
+    for n in ("dense", "pruned"):
+        onnx_engine, trt_engine = engines / f"{n}{suffix}.onnx", engines / f"{n}{suffix}.engine"
+        if onnx_engine.is_file():
+            from ..backends.onnxruntime import OnnxRuntimeRunner
+
+            runners[n] = OnnxRuntimeRunner(onnx_engine, threads=threads, precision=precision, name=n)
+        elif trt_engine.is_file():
+            from ..backends.tensorrt import TensorRTRunner
+
+            runners[n] = TensorRTRunner(trt_engine)
+        else:
+            raise CosepError(
+                f"missing {precision} engine for {n} in {engines}: run `cosep-deploy build --run {layout.root} "
+                f"--target {target}` first"
+            )
+    plan_dir = layout.finetuned if (layout.finetuned / "plan.json").is_file() else layout.pruned
+    plan = read_json(plan_dir / "plan.json", what="pruning plan")
+    macs = {"dense": int(plan["cost_before"]["macs"]), "pruned": int(plan["cost_after"]["macs"])}
+    shape = [int(d) for d in plan["input_shape"]]
     with runners["dense"], runners["pruned"]:
-        shape = runners["dense"].input_shape()[1:]
-        if runners["pruned"].input_shape()[1:] != shape:
-            raise CosepError("dense and pruned engines take different input shapes; they cannot be compared")
-        report = bench_runners(runners, [int(d) for d in shape], config, baseline="dense", macs=macs, progress=progress)
+        report = bench_runners(runners, shape, config, baseline="dense", macs=macs, progress=progress)
     with staged_dir(layout.bench, overwrite=True) as tmp:
         report.save(tmp / "bench.json")
     return report

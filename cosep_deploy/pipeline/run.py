@@ -26,7 +26,8 @@ from ..export.onnx import ExportConfig
 from ..finetune.loop import TrainConfig
 from ..progress import Progress, resolve_progress
 from ..prune.api import PruneConfig
-from .deploy import bench_stage, build_stage, export_stage, summary_rows
+from .build import build_stage
+from .deploy import bench_stage, export_stage, summary_rows
 from .layout import RunLayout
 from .stages import RunSpec, finetune_stage, prune_stage, train_stage
 

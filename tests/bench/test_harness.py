@@ -61,3 +61,10 @@ def test_bad_config() -> None:
         BenchConfig(batch_sizes=(0,))
     with pytest.raises(ConfigError):
         BenchConfig(iterations=2)
+
+
+def test_different_input_shapes_are_refused(tmp_path: Path) -> None:
+    a = _export(tmp_path, 8, "a")
+    runner = OnnxRuntimeRunner(a, threads=1)
+    with runner, pytest.raises(BenchError, match="different input shapes"):
+        bench_runners({"dense": runner}, (3, 32, 32), BenchConfig(iterations=5, warmup=0))

@@ -1,0 +1,54 @@
+"""`build` for every kind of target: ONNX Runtime here, Jetson deploy bundles, TensorRT (needs a GPU)."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from cosep_deploy.cli.main import cli
+from cosep_deploy.targets import list_targets
+
+
+def _invoke(*args: str) -> tuple[int, str]:
+    result = CliRunner().invoke(cli, ["--quiet", *args])
+    return result.exit_code, result.output
+
+
+@pytest.mark.parametrize("target", [t.name for t in list_targets() if t.kind == "jetson"])
+def test_jetson_target_gets_deploy_bundles(small_run: Path, target: str) -> None:
+    code, output = _invoke("build", "--run", str(small_run), "--target", target)
+    assert code == 0, output
+    out = small_run / "engines" / target
+    for model in ("dense", "pruned"):
+        bundle = out / f"bundle-{model}"
+        for rel in (
+            "build_and_bench.sh",
+            "README.md",
+            "target.toml",
+            "manifest.template.json",
+            f"onnx/{model}.fp32.onnx",
+        ):
+            assert (bundle / rel).is_file(), rel
+        subprocess.run(["bash", "-n", str(bundle / "build_and_bench.sh")], check=True)
+    # benchmarking happens on the board: say so instead of timing nothing
+    code, output = _invoke("bench", "--run", str(small_run), "--target", target)
+    assert code == 1 and "on the board" in output
+
+
+def test_tensorrt_target_without_tensorrt_is_a_clear_error(small_run: Path) -> None:
+    pytest.importorskip("cosep_deploy.backends.tensorrt")
+    from cosep_deploy.deps import is_available
+
+    if is_available("tensorrt"):
+        pytest.skip("TensorRT is installed here")
+    code, output = _invoke("build", "--run", str(small_run), "--target", "dgpu-ampere-plus")
+    assert code == 1 and output.startswith("error: ") and "pip install" in output, output
+    assert not (small_run / "engines" / "dgpu-ampere-plus").exists()  # nothing half-built
+
+
+def test_unknown_target(small_run: Path) -> None:
+    code, output = _invoke("build", "--run", str(small_run), "--target", "jetson-agx-orn")
+    assert code == 1 and "jetson-agx-orin" in output
