@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from pathlib import Path
 from typing import Any
@@ -16,7 +17,7 @@ from ..progress import Progress, resolve_progress
 from .layout import RunLayout
 from .stages import data_for_run, load_dense, load_final_pruned, load_run_spec
 
-__all__ = ["VALIDATION_SAMPLES", "bench_stage", "export_stage", "summary_rows"]
+__all__ = ["VALIDATION_SAMPLES", "alignment_stage", "bench_stage", "export_stage", "summary_rows"]
 
 VALIDATION_SAMPLES = 64
 
@@ -124,3 +125,44 @@ def summary_rows(run: str | os.PathLike[str]) -> dict[str, Any]:
         out["bench_settings"] = bench["settings"]
     write_json(layout.summary_json, out)
     return out
+
+
+def alignment_stage(
+    run: str | os.PathLike[str],
+    candidates: tuple[int, ...],
+    config: BenchConfig | None = None,
+    *,
+    threads: int | None = None,
+    progress: Progress | None = None,
+) -> dict[str, Any]:
+    """Sweep channel alignments for the run's dense model at the run's MACs ratio; write
+    ``bench/alignment.json`` and return it (with the recommended ``round_to``)."""
+    from ..bench.alignment import sweep_alignment
+    from ..data import ClassBalancedSubset, make_loader
+    from ..prune.api import PruneConfig
+
+    layout = RunLayout(Path(run))
+    dense, _ = load_dense(run)
+    plan = read_json(layout.pruned / "plan.json", what="pruning plan (run `cosep-deploy prune` first)")
+    spec = load_run_spec(run)
+    bundle = data_for_run(spec)
+    known = {f.name for f in dataclasses.fields(PruneConfig)}
+    base = PruneConfig(**{k: v for k, v in plan["config"].items() if k in known and k != "counts"})
+    ratio = float(plan["cost_before"]["macs"]) / float(plan["cost_after"]["macs"])
+    base = dataclasses.replace(base, target_macs_ratio=max(ratio, 1.01))
+    loader = make_loader(ClassBalancedSubset(bundle.train, base.images_per_class, seed=base.seed), batch_size=128)
+    example = torch.stack([bundle.val[i][0] for i in range(min(8, len(bundle.val)))])
+    result = sweep_alignment(
+        dense,
+        loader,
+        example,
+        candidates=candidates,
+        prune_config=base,
+        bench_config=config,
+        threads=threads,
+        progress=progress,
+    )
+    result["macs_ratio_target"] = ratio
+    layout.bench.mkdir(parents=True, exist_ok=True)
+    write_json(layout.bench / "alignment.json", result)
+    return result

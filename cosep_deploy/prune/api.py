@@ -158,15 +158,19 @@ def _budget_counts(
         return dense_macs / max(count_macs_params(trial_model, input_shape).macs, 1)
 
     lo, hi = 0.0, max(sizes[r] / base[r] for r in base)
-    if ratio_at(1e-9) < cfg.target_macs_ratio:
+    floor_ratio = ratio_at(1e-9)
+    if floor_ratio < cfg.target_macs_ratio:
         raise PruneError(
             f"target MACs ratio {cfg.target_macs_ratio} is out of reach: keeping one channel per prunable group "
-            f"gives {ratio_at(1e-9):.2f}x (the ignored layers and the stem keep the rest)"
+            f"gives {floor_ratio:.2f}x (the ignored layers and the stem keep the rest)"
         )
-    for _ in range(18):
+    for _ in range(12):  # counts are integers: 12 halvings resolve the factor well below one channel
         mid = (lo + hi) / 2
-        if ratio_at(mid) >= cfg.target_macs_ratio:
+        got = ratio_at(mid)
+        if got >= cfg.target_macs_ratio:
             lo = mid
+            if got <= cfg.target_macs_ratio * 1.01:
+                break  # within 1% of the budget: close enough, and each trial is a prune
         else:
             hi = mid
     return lo

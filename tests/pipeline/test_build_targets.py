@@ -52,3 +52,16 @@ def test_tensorrt_target_without_tensorrt_is_a_clear_error(small_run: Path) -> N
 def test_unknown_target(small_run: Path) -> None:
     code, output = _invoke("build", "--run", str(small_run), "--target", "jetson-agx-orn")
     assert code == 1 and "jetson-agx-orin" in output
+
+
+def test_alignment_sweep_recommends_a_candidate(small_run: Path) -> None:
+    import json
+
+    code, output = _invoke("bench", "--run", str(small_run), "--sweep-alignment", "1,8", "--batch-sizes", "1",
+                           "--iterations", "5", "--warmup", "1", "--threads", "1")
+    assert code == 0, output
+    result = json.loads((small_run / "bench" / "alignment.json").read_text())
+    assert result["recommended"] in (1, 8)
+    assert [r["round_to"] for r in result["results"]] == [1, 8]
+    for r in result["results"]:
+        assert r["macs_ratio"] > 1 and r["speedup"]["1"]["speedup"] > 0

@@ -1,0 +1,90 @@
+"""Channel alignment sweep: prune at several ``round_to`` values, time each on this backend, recommend.
+
+Kernels run fastest on channel counts that match their vector width or tensor-core tile: a pruned model
+whose widths are not multiples of it can be slower than the dense one (measured here with ONNX Runtime on
+an AVX-512 CPU: MobileNetV2 rounded to 8 was slower than dense at batch 1, rounded to 16 it was 2.1x
+faster). The sweep prunes the same model at the same MACs budget for every candidate alignment, exports
+and times each against the dense model under identical settings, and recommends the fastest.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import tempfile
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from ..backends.onnxruntime import OnnxRuntimeRunner
+from ..errors import ConfigError
+from ..export.onnx import onnx_from_model
+from ..progress import Progress, resolve_progress
+from ..prune.api import PruneConfig, prune
+from .harness import BenchConfig, bench_runners
+
+__all__ = ["AlignmentResult", "sweep_alignment"]
+
+
+@dataclasses.dataclass(frozen=True)
+class AlignmentResult:
+    round_to: int
+    macs_ratio: float
+    speedup: dict[str, dict[str, float]]  # batch -> speedup, ci_low, ci_high, latency_efficiency
+
+    def score(self) -> float:
+        """Geometric mean of the speed-ups over batch sizes (what the recommendation maximises)."""
+        values = [max(s["speedup"], 1e-9) for s in self.speedup.values()]
+        prod = 1.0
+        for v in values:
+            prod *= v
+        return prod ** (1.0 / len(values))
+
+
+def sweep_alignment(
+    model: nn.Module,
+    loader: Iterable[Any],
+    example_inputs: torch.Tensor,
+    *,
+    candidates: Sequence[int] = (1, 8, 16, 32),
+    prune_config: PruneConfig | None = None,
+    bench_config: BenchConfig | None = None,
+    threads: int | None = None,
+    progress: Progress | None = None,
+) -> dict[str, Any]:
+    """Prune ``model`` once per alignment candidate and time each against the dense model (ONNX Runtime).
+
+    ``prune_config`` should carry a ``target_macs_ratio`` so every candidate has (about) the same MACs and
+    only the alignment differs. Returns ``{"results": [...], "recommended": round_to}``.
+    """
+    if not candidates or any(c < 1 for c in candidates):
+        raise ConfigError(f"alignment candidates must be positive integers, got {list(candidates)}")
+    base = prune_config or PruneConfig(target_macs_ratio=2.0)
+    prog = resolve_progress(progress)
+    shape = [int(d) for d in example_inputs.shape[1:]]
+    results: list[AlignmentResult] = []
+    with tempfile.TemporaryDirectory() as tmp:
+        dense_path = Path(tmp) / "dense.onnx"
+        onnx_from_model(model, example_inputs, dense_path)
+        for c in candidates:
+            pruned, plan = prune(
+                model,
+                loader,
+                example_inputs=example_inputs,
+                config=dataclasses.replace(base, round_to=c),
+                progress=prog,
+            )
+            path = Path(tmp) / f"pruned_r{c}.onnx"
+            onnx_from_model(pruned, example_inputs, path)
+            runners = {
+                "dense": OnnxRuntimeRunner(dense_path, threads=threads, name="dense"),
+                f"round_to={c}": OnnxRuntimeRunner(path, threads=threads, name=f"round_to={c}"),
+            }
+            macs = {"dense": int(plan.cost_before["macs"]), f"round_to={c}": int(plan.cost_after["macs"])}
+            with runners["dense"], runners[f"round_to={c}"]:
+                report = bench_runners(runners, shape, bench_config, baseline="dense", macs=macs, progress=prog)
+            results.append(AlignmentResult(c, plan.macs_ratio, report.speedups[f"round_to={c}"]))
+    best = max(results, key=AlignmentResult.score)
+    return {"results": [dataclasses.asdict(r) | {"score": r.score()} for r in results], "recommended": best.round_to}
