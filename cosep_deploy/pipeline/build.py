@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -81,23 +82,33 @@ def build_stage(
     return made
 
 
+def _build_each(
+    variants: dict[str, dict[str, Path]], label: str, prog: Progress, build_one: Callable[[Path, str, str], Any]
+) -> dict[str, Any]:
+    """Call ``build_one(onnx, engine_stem, precision)`` for every model x precision; collect manifests."""
+    made: dict[str, Any] = {}
+    with prog.task(label, total=sum(len(v) for v in variants.values())) as task:
+        for model, files in variants.items():
+            for precision, src in files.items():
+                name = model if precision == "fp32" else f"{model}.{precision}"
+                made[name] = build_one(src, name, precision).to_json()
+                task.advance()
+    return made
+
+
 def _build_onnxruntime(
     variants: dict[str, dict[str, Path]], out: Path, target: str, threads: int | None, prog: Progress
 ) -> dict[str, Any]:
     from ..build.onnxruntime import ort_engine_from_onnx
 
-    made: dict[str, Any] = {}
-    total = sum(len(v) for v in variants.values())
-    with prog.task(f"building ONNX Runtime engines for {target}", total=total) as task:
-        for model, files in variants.items():
-            for precision, src in files.items():
-                name = model if precision == "fp32" else f"{model}.{precision}"
-                manifest = ort_engine_from_onnx(
-                    src, out / f"{name}.onnx", threads=threads, target=target, precision=precision
-                )
-                made[name] = manifest.to_json()
-                task.advance()
-    return made
+    return _build_each(
+        variants,
+        f"building ONNX Runtime engines for {target}",
+        prog,
+        lambda src, name, precision: ort_engine_from_onnx(
+            src, out / f"{name}.onnx", threads=threads, target=target, precision=precision
+        ),
+    )
 
 
 def _write_bundles(variants: dict[str, dict[str, Path]], out: Path, profile: Any, prog: Progress) -> dict[str, str]:
@@ -115,13 +126,11 @@ def _write_bundles(variants: dict[str, dict[str, Path]], out: Path, profile: Any
 def _build_tensorrt(variants: dict[str, dict[str, Path]], out: Path, profile: Any, prog: Progress) -> dict[str, Any]:
     from ..backends.tensorrt import TensorRTBuildConfig, engine_from_onnx
 
-    made: dict[str, Any] = {}
-    total = sum(len(v) for v in variants.values())
-    with prog.task(f"building TensorRT engines for {profile.name}", total=total) as task:
-        for model, files in variants.items():
-            for precision, src in files.items():
-                name = model if precision == "fp32" else f"{model}.{precision}"
-                config = TensorRTBuildConfig.for_target(profile, precision=precision)
-                made[name] = engine_from_onnx(src, out / f"{name}.engine", config).to_json()
-                task.advance()
-    return made
+    return _build_each(
+        variants,
+        f"building TensorRT engines for {profile.name}",
+        prog,
+        lambda src, name, precision: engine_from_onnx(
+            src, out / f"{name}.engine", TensorRTBuildConfig.for_target(profile, precision=precision)
+        ),
+    )
