@@ -1,6 +1,8 @@
-"""``cosep-deploy prune``: CoSeP channel selection and structural surgery."""
+"""``cosep-deploy prune``: CoSeP channel selection (or a baseline) and structural surgery."""
 
 from __future__ import annotations
+
+from typing import Any
 
 import click
 
@@ -12,6 +14,20 @@ __all__ = ["command"]
 
 @click.command("prune")
 @run_option
+@click.option(
+    "--method",
+    type=click.Choice(["cosep", "l1", "random", "uniform", "emp"]),
+    default="cosep",
+    show_default=True,
+    help="CoSeP, or a baseline for comparisons.",
+)
+@click.option(
+    "--schedule",
+    type=click.Choice(["oneshot", "sequential"]),
+    default="oneshot",
+    show_default=True,
+    help="sequential = the paper: layer by layer, statistics recomputed on the pruned network.",
+)
 @click.option(
     "--hook-point",
     type=click.Choice(["bn", "conv", "act"]),
@@ -25,11 +41,36 @@ __all__ = ["command"]
 @click.option("--k-grid", type=click.Choice(["auto", "all"]), default="auto", show_default=True)
 @click.option("--keep", type=click.Choice(["max_l1", "medoid"]), default="max_l1", show_default=True)
 @click.option(
+    "--ratio",
+    type=click.FloatRange(0, 1, min_open=True),
+    default=None,
+    help="Keep fraction per group (l1, random, uniform).",
+)
+@click.option(
+    "--counts-from",
+    type=click.Path(dir_okay=False, exists=True),
+    default=None,
+    help="A plan.json whose per-group kept counts a baseline should match (e.g. CoSeP's).",
+)
+@click.option("--emp-beta", type=click.FloatRange(0, min_open=True), default=1.0, show_default=True)
+@click.option(
+    "--target-macs-ratio",
+    type=click.FloatRange(1, min_open=True),
+    default=None,
+    help="Global budget: scale every group's count until dense/pruned MACs reaches this.",
+)
+@click.option(
     "--round-to",
     type=click.IntRange(1),
-    default=1,
-    show_default=True,
-    help="Round kept channels up to a multiple (8 for FP16 engines, 32 for INT8).",
+    default=None,
+    help="Round kept channels up to a multiple (default: the --target profile's, else 1).",
+)
+@click.option("--target", default=None, help="Target profile whose channel alignment to use (see `targets`).")
+@click.option(
+    "--precision",
+    type=click.Choice(["fp32", "fp16", "int8"]),
+    default=None,
+    help="Engine precision the alignment is for (default: the target's).",
 )
 @click.option("--ignore", "ignored", multiple=True, help="Layer (qualified name) to leave alone; repeatable.")
 @click.option("--prune-stem", is_flag=True, help="Also prune the first convolution's group.")
@@ -38,36 +79,30 @@ __all__ = ["command"]
 def command(
     obj: Context,
     run_dir: str,
-    hook_point: str,
-    spatial: str,
-    images_per_class: int,
-    pair_budget: int | None,
-    k_grid: str,
-    keep: str,
-    round_to: int,
+    counts_from: str | None,
+    round_to: int | None,
+    target: str | None,
+    precision: str | None,
     ignored: tuple[str, ...],
-    prune_stem: bool,
-    seed: int,
+    **options: Any,
 ) -> None:
-    """Select channels by class separability and remove them (writes RUN/pruned/)."""
+    """Select channels and remove them physically (writes RUN/pruned/)."""
+    from ..artifacts import read_json
     from ..pipeline.stages import prune_stage
     from ..prune.api import PruneConfig
 
-    cfg = PruneConfig(
-        hook_point=hook_point,
-        spatial=spatial,
-        images_per_class=images_per_class,
-        pair_budget=pair_budget,
-        k_grid=k_grid,
-        keep=keep,
-        round_to=round_to,
-        ignored_layers=tuple(ignored),
-        prune_stem=prune_stem,
-        seed=seed,
-    )
+    if round_to is None:
+        from ..targets import get_target
+
+        round_to = get_target(target).round_to_for(precision) if target else 1
+    counts = None
+    if counts_from:
+        plan_json = read_json(counts_from, what="plan to match")
+        counts = {g["root"]: int(g["n_kept"]) for g in plan_json.get("groups", [])}
+    cfg = PruneConfig(round_to=round_to, counts=counts, ignored_layers=tuple(ignored), **options)
     plan, acc = prune_stage(run_dir, cfg, progress=obj.progress())
     obj.echo(
-        f"pruned {len(plan.groups)} groups: MACs {plan.cost_before['macs'] / 1e6:.2f}M -> "
+        f"{plan.method}: pruned {len(plan.groups)} groups, MACs {plan.cost_before['macs'] / 1e6:.2f}M -> "
         f"{plan.cost_after['macs'] / 1e6:.2f}M ({plan.macs_ratio:.2f}x); top-1 before fine-tuning "
         f"{100 * acc:.2f}% -> {run_dir}/pruned"
     )
