@@ -236,7 +236,17 @@ def prune(
 
     def decide(batch: list[ChannelGroup]) -> list[dict[str, Any]]:
         if cfg.method == "cosep":
-            return cosep_decisions(work, graph, batch, loader, cfg, prog, num_classes=classes, distances=dists)
+            return cosep_decisions(
+                work,
+                graph,
+                batch,
+                loader,
+                cfg,
+                prog,
+                num_classes=classes,
+                example_inputs=example_inputs,
+                distances=dists,
+            )
         return [baseline_decision(graph, g, cfg) for g in batch]
 
     factor = None

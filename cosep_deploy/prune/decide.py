@@ -66,13 +66,14 @@ def cosep_decisions(
     prog: Progress,
     *,
     num_classes: int,
+    example_inputs: torch.Tensor,
     distances: GroupDistances | None = None,
 ) -> list[dict[str, Any]]:
     """CoSeP selection for every group from class-conditional statistics collected in one pass."""
     from .. import separability as sep
 
     member_names = sorted({name for g in groups for name, _ in _full_members(g)})
-    taps = sep.resolve_taps(model, member_names, point=cfg.hook_point)
+    taps = sep.resolve_taps(model, member_names, point=cfg.hook_point, example_inputs=example_inputs)
     with prog.task("collecting class statistics", total=None) as task:
         stats = sep.collect_class_stats(
             model,

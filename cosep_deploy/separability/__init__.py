@@ -1,0 +1,42 @@
+"""Class-separability scoring for CoSeP: per-class statistics -> JM profile distances -> k-medoids,
+Mean Simplified Silhouette and the Kneedle knee -> which channels each layer keeps.
+
+Pipeline for one layer (or coupled group): :func:`resolve_taps` + :func:`collect_class_stats` give a
+:class:`ClassStats` per tap; :func:`profile_distances` turns its mean/var into an N x N distance matrix
+(:func:`combine_distances` for coupled layers); :func:`select_channels` clusters it and returns a
+:class:`ChannelSelection`. See ``/work/shared/reference/cosep-method.md`` for the method and our choices.
+"""
+
+from .collect import HOOK_POINTS, SPATIAL_MODES, TapMap, collect_class_stats, parse_spatial, resolve_taps
+from .distances import PRECISIONS, ProfileDistances, combine_distances, profile_distances
+from .jm import VAR_FLOOR, jm_distance
+from .kmedoids import KMedoidsResult, kmedoids
+from .knee import find_knee
+from .selection import K_GRIDS, KEEP_RULES, ChannelSelection, coarse_k_grid, select_channels
+from .silhouette import mean_simplified_silhouette
+from .stats import ClassStats
+
+__all__ = [
+    "HOOK_POINTS",
+    "KEEP_RULES",
+    "K_GRIDS",
+    "PRECISIONS",
+    "SPATIAL_MODES",
+    "VAR_FLOOR",
+    "ChannelSelection",
+    "ClassStats",
+    "KMedoidsResult",
+    "ProfileDistances",
+    "TapMap",
+    "coarse_k_grid",
+    "collect_class_stats",
+    "combine_distances",
+    "find_knee",
+    "jm_distance",
+    "kmedoids",
+    "mean_simplified_silhouette",
+    "parse_spatial",
+    "profile_distances",
+    "resolve_taps",
+    "select_channels",
+]

@@ -1,0 +1,52 @@
+"""Mean Simplified Silhouette (MSS), the paper's score for a k-medoids clustering.
+
+For a non-medoid point i with own medoid m(i):
+    a(i) = d(i, m(i))                               distance to its own medoid
+    b(i) = mean of d(i, m) over the k - 1 OTHER medoids
+    s(i) = 1 - a(i) / b(i)                          (s(i) = 0 when b(i) = 0)
+MSS = mean of s(i) over the non-medoid points (the medoids, with a = 0, are left out, as in the authors'
+code). Note b(i) averages over all other medoids, unlike the classic silhouette's nearest other cluster.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from ..errors import SeparabilityError
+
+__all__ = ["mean_simplified_silhouette"]
+
+
+def mean_simplified_silhouette(d: Any, medoids: Any, labels: Any) -> float:
+    """MSS of the clustering ``labels`` (index into ``medoids``) on the [N, N] distance matrix ``d``.
+
+    Ties: a point equidistant to several medoids has the same a(i) and the same sum over the other medoids
+    whichever of them it is assigned to, so the score does not depend on how ties were broken (as long as
+    each point is labelled with one of its nearest medoids). Degenerate cases never give NaN: k = 1 (no
+    other medoid) and b(i) = 0 give s(i) = 0; no non-medoid point (k = N) gives 0.0.
+    """
+    dm = np.asarray(d, dtype=np.float64)
+    meds = np.asarray(medoids, dtype=np.int64).ravel()
+    lab = np.asarray(labels, dtype=np.int64).ravel()
+    n = dm.shape[0] if dm.ndim == 2 else -1
+    if dm.ndim != 2 or dm.shape[1] != n:
+        raise SeparabilityError(f"d must be a square [N, N] matrix, got shape {list(dm.shape)}")
+    k = meds.size
+    if k < 1 or lab.size != n:
+        raise SeparabilityError(f"need >= 1 medoid and one label per point ({n}), got {k} and {lab.size}")
+    if meds.min() < 0 or meds.max() >= n or lab.min() < 0 or lab.max() >= k:
+        raise SeparabilityError("medoids must index points and labels must index medoids")
+    rest = np.ones(n, dtype=bool)
+    rest[meds] = False
+    if k == 1 or not rest.any():
+        return 0.0
+    idx = np.flatnonzero(rest)
+    to_meds = dm[np.ix_(idx, meds)]  # [M, k]
+    a = to_meds[np.arange(idx.size), lab[idx]]
+    b = (to_meds.sum(axis=1) - a) / (k - 1)
+    s = np.zeros(idx.size)
+    ok = b > 0
+    s[ok] = 1.0 - a[ok] / b[ok]
+    return float(s.mean())
