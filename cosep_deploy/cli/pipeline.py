@@ -21,7 +21,14 @@ __all__ = ["command"]
 @click.option("--image-size", type=click.IntRange(8), default=None, help="Resize images.")
 @click.option("--weights", type=click.Path(dir_okay=False), default=None, help="Dense weights; skips training.")
 @click.option("--epochs", type=click.IntRange(0), default=15, show_default=True, help="Dense training epochs.")
-@click.option("--finetune-epochs", type=click.IntRange(0), default=8, show_default=True)
+@click.option("--finetune-epochs", type=click.IntRange(0), default=12, show_default=True)
+@click.option(
+    "--distill",
+    type=click.FloatRange(0, 1),
+    default=0.5,
+    show_default=True,
+    help="Knowledge-distillation weight from the dense model during fine-tuning (0 = off).",
+)
 @click.option("--round-to", type=click.IntRange(1), default=1, show_default=True, help="Channel alignment.")
 @click.option("--images-per-class", type=click.IntRange(2), default=32, show_default=True)
 @click.option("--batch-sizes", default="1,8", show_default=True)
@@ -40,6 +47,7 @@ def command(
     weights: str | None,
     epochs: int,
     finetune_epochs: int,
+    distill: float,
     round_to: int,
     images_per_class: int,
     batch_sizes: str,
@@ -65,7 +73,7 @@ def command(
         weights=weights,
         train=TrainConfig(epochs=epochs, seed=seed),
         prune=PruneConfig(round_to=round_to, images_per_class=images_per_class, seed=seed),
-        finetune=TrainConfig(epochs=finetune_epochs, lr=0.02, seed=seed),
+        finetune=TrainConfig(epochs=finetune_epochs, lr=0.02, seed=seed, distill_alpha=distill),
         bench=BenchConfig(batch_sizes=parse_batch_sizes(batch_sizes), iterations=iterations, seed=seed),
         threads=threads,
         force=force,
