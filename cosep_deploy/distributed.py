@@ -9,6 +9,7 @@ only module that reads environment variables (those torchrun sets).
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import Sequence
 from typing import Any, TypeVar
 
@@ -18,6 +19,7 @@ from torch.utils.data import Dataset, Subset
 
 __all__ = [
     "barrier",
+    "finish",
     "init_from_env",
     "is_distributed",
     "is_main_process",
@@ -45,6 +47,25 @@ def init_from_env() -> bool:
             torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", "0")))
         dist.init_process_group(backend=backend)
     return True
+
+
+def finish(exit_code: int = 0) -> None:
+    """End a torchrun worker: leave the process group together, then exit without interpreter teardown.
+
+    With gloo, a worker can abort during interpreter finalization even after ``destroy_process_group``
+    ("terminate called without an active exception": gloo's C++ threads still hold Python objects while
+    the interpreter is torn down; see pytorch/pytorch PR 179291), which torchrun reports as a failed run.
+    So once the group is gone and output is flushed, the worker exits with ``os._exit``. Not distributed:
+    returns and the caller exits normally.
+    """
+    if not (dist.is_available() and dist.is_initialized()):
+        return
+    if exit_code == 0:
+        dist.barrier()  # only when every rank succeeded: a failed rank would leave the others waiting
+    dist.destroy_process_group()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(exit_code)
 
 
 def is_distributed() -> bool:

@@ -42,6 +42,7 @@ if ddist.is_main_process():
              **{f"{k}.{a}": getattr(st, a) for k, st in stats.items() for a in ("mean", "var")},
              **{f"{k}.count": st.counts for k, st in stats.items()},
              replicas_equal=all(torch.equal(g, gathered[0]) for g in gathered))
+ddist.finish(0)
 """
 
 
@@ -75,3 +76,27 @@ def test_two_process_statistics_equal_one_process(tmp_path: Path) -> None:
         if key.endswith((".mean", ".var", ".count")):
             np.testing.assert_allclose(two[key], one[key], rtol=1e-10, atol=1e-12, err_msg=key)
     assert bool(two["replicas_equal"])  # DDP kept both replicas identical
+
+
+@pytest.mark.slow
+def test_cli_stages_under_torchrun(tmp_path: Path) -> None:
+    torchrun = shutil.which("torchrun", path=str(Path(sys.executable).parent))
+    assert torchrun
+    run = tmp_path / "run"
+    env = {"OMP_NUM_THREADS": "1", "PATH": str(Path(sys.executable).parent) + ":/usr/bin:/bin"}
+    for args in (["train", "--epochs", "1"], ["prune", "--images-per-class", "8"]):
+        cmd = [
+            torchrun,
+            "--standalone",
+            "--nproc_per_node=2",
+            "-m",
+            "cosep_deploy",
+            "--quiet",
+            *args,
+            "--run-dir",
+            str(run),
+        ]
+        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300, env=env)
+        assert proc.returncode == 0, proc.stderr[-3000:]
+    assert (run / "dense" / "model.safetensors").is_file() and (run / "pruned" / "plan.json").is_file()
+    assert not list(run.rglob("*.staging"))

@@ -70,7 +70,14 @@ _register()
 
 
 def main(argv: list[str] | None = None) -> None:
-    cli.main(args=argv, prog_name="cosep-deploy", standalone_mode=True)
+    from ..distributed import finish
+
+    try:
+        cli.main(args=argv, prog_name="cosep-deploy", standalone_mode=True)
+    except SystemExit as exc:
+        code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+        finish(code)  # under torchrun: leave the process group and exit; otherwise a no-op
+        raise
 
 
 if __name__ == "__main__":  # pragma: no cover

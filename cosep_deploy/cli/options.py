@@ -13,12 +13,14 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 
 def run_option(f: F) -> F:
+    # --run-dir: under torchrun, `--run` is taken for an abbreviation of torchrun's own --run-path
     return click.option(
         "--run",
+        "--run-dir",
         "run_dir",
         required=True,
         type=click.Path(file_okay=False),
-        help="Run directory holding every stage's artifacts.",
+        help="Run directory holding every stage's artifacts (spell it --run-dir under torchrun).",
     )(f)
 
 
