@@ -1,0 +1,262 @@
+"""Device memory, streams, events and CUDA graphs for the TensorRT runner, over whichever binding is installed.
+
+TensorRT's own samples use cuda-python (``cuda.bindings.runtime``; ``cuda.cudart`` in cuda-python < 12.6)
+since 10.13; many Jetson images ship PyCUDA instead. Both sit behind :class:`CudaApi`, so the runner does not
+care which one it got, and tests can hand it a fake. cuda-python calls return ``(error, *results)`` tuples;
+:func:`check_cuda` turns a failing one into an error naming the call.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from types import ModuleType
+from typing import Any, Protocol
+
+import numpy as np
+
+from ..deps import is_available, require
+from ..errors import CosepError, MissingDependencyError
+
+__all__ = ["CudaApi", "CudaError", "CudaPython", "DeviceInfo", "PyCuda", "check_cuda", "cuda_api", "device_info"]
+
+
+class CudaError(CosepError):
+    """A CUDA runtime call failed (no driver, no device, out of memory...)."""
+
+
+@dataclasses.dataclass(frozen=True)
+class DeviceInfo:
+    name: str  # as cudaGetDeviceProperties reports it: "Orin", "NVIDIA H100 80GB HBM3"
+    compute_capability: str  # "8.7"
+
+
+class CudaApi(Protocol):
+    """The few CUDA operations a runner needs; pointers are ints, streams/events/graphs opaque handles."""
+
+    name: str
+    supports_graphs: bool
+
+    def device(self, index: int) -> DeviceInfo: ...
+    def malloc(self, nbytes: int) -> int: ...
+    def free(self, ptr: int) -> None: ...
+    def copy_htod(self, ptr: int, host: np.ndarray, stream: Any) -> None: ...
+    def copy_dtoh(self, host: np.ndarray, ptr: int, stream: Any) -> None: ...
+    def stream_create(self) -> Any: ...
+    def stream_handle(self, stream: Any) -> int: ...
+    def stream_sync(self, stream: Any) -> None: ...
+    def stream_destroy(self, stream: Any) -> None: ...
+    def event_create(self) -> Any: ...
+    def event_record(self, event: Any, stream: Any) -> None: ...
+    def elapsed_ms(self, start: Any, end: Any) -> float: ...
+    def event_destroy(self, event: Any) -> None: ...
+    def capture_begin(self, stream: Any) -> None: ...
+    def capture_end(self, stream: Any) -> Any: ...
+    def graph_launch(self, graph: Any, stream: Any) -> None: ...
+    def graph_destroy(self, graph: Any) -> None: ...
+    def close(self) -> None: ...
+
+
+def check_cuda(result: Any, call: str, rt: Any) -> Any:
+    """Unpack a cuda-python ``(err, *values)`` result; raise :class:`CudaError` unless ``err`` is success."""
+    err, values = (result[0], result[1:]) if isinstance(result, tuple) else (result, ())
+    if err != rt.cudaError_t.cudaSuccess:
+        text = getattr(err, "name", str(err))
+        described = rt.cudaGetErrorString(err)  # (cudaSuccess, b"no CUDA-capable device is detected")
+        if isinstance(described, tuple) and len(described) == 2 and isinstance(described[1], bytes):
+            text = f"{text}: {described[1].decode(errors='replace')}"
+        raise CudaError(f"CUDA call {call} failed ({text}); check the NVIDIA driver and that a GPU is visible")
+    if not values:
+        return None
+    return values[0] if len(values) == 1 else values
+
+
+class CudaPython:
+    """:class:`CudaApi` over cuda-python's runtime bindings."""
+
+    name = "cuda-python"
+    supports_graphs = True
+
+    def __init__(self, runtime: ModuleType | Any) -> None:
+        self.rt = runtime
+
+    def _call(self, fn: str, *args: Any) -> Any:
+        return check_cuda(getattr(self.rt, fn)(*args), fn, self.rt)
+
+    def device(self, index: int) -> DeviceInfo:
+        count = self._call("cudaGetDeviceCount")
+        if index >= count:
+            raise CudaError(f"CUDA device {index} requested but {count} device(s) are visible")
+        self._call("cudaSetDevice", index)
+        props = self._call("cudaGetDeviceProperties", index)
+        name = props.name.decode(errors="replace") if isinstance(props.name, bytes) else str(props.name)
+        return DeviceInfo(name=name.rstrip("\x00").strip(), compute_capability=f"{props.major}.{props.minor}")
+
+    def malloc(self, nbytes: int) -> int:
+        return int(self._call("cudaMalloc", max(nbytes, 1)))
+
+    def free(self, ptr: int) -> None:
+        self._call("cudaFree", ptr)
+
+    def copy_htod(self, ptr: int, host: np.ndarray, stream: Any) -> None:
+        kind = self.rt.cudaMemcpyKind.cudaMemcpyHostToDevice
+        self._call("cudaMemcpyAsync", ptr, host.ctypes.data, host.nbytes, kind, stream)
+
+    def copy_dtoh(self, host: np.ndarray, ptr: int, stream: Any) -> None:
+        kind = self.rt.cudaMemcpyKind.cudaMemcpyDeviceToHost
+        self._call("cudaMemcpyAsync", host.ctypes.data, ptr, host.nbytes, kind, stream)
+
+    def stream_create(self) -> Any:
+        return self._call("cudaStreamCreate")
+
+    def stream_handle(self, stream: Any) -> int:
+        return int(stream)
+
+    def stream_sync(self, stream: Any) -> None:
+        self._call("cudaStreamSynchronize", stream)
+
+    def stream_destroy(self, stream: Any) -> None:
+        self._call("cudaStreamDestroy", stream)
+
+    def event_create(self) -> Any:
+        return self._call("cudaEventCreate")
+
+    def event_record(self, event: Any, stream: Any) -> None:
+        self._call("cudaEventRecord", event, stream)
+
+    def elapsed_ms(self, start: Any, end: Any) -> float:
+        self._call("cudaEventSynchronize", end)
+        return float(self._call("cudaEventElapsedTime", start, end))
+
+    def event_destroy(self, event: Any) -> None:
+        self._call("cudaEventDestroy", event)
+
+    def capture_begin(self, stream: Any) -> None:
+        # global mode: any unsafe CUDA call from another thread during capture fails loudly instead of
+        # silently joining the graph
+        mode = self.rt.cudaStreamCaptureMode.cudaStreamCaptureModeGlobal
+        self._call("cudaStreamBeginCapture", stream, mode)
+
+    def capture_end(self, stream: Any) -> Any:
+        graph = self._call("cudaStreamEndCapture", stream)
+        try:
+            return self._call("cudaGraphInstantiate", graph, 0)
+        finally:
+            self._call("cudaGraphDestroy", graph)  # the executable graph keeps what it needs
+
+    def graph_launch(self, graph: Any, stream: Any) -> None:
+        self._call("cudaGraphLaunch", graph, stream)
+
+    def graph_destroy(self, graph: Any) -> None:
+        self._call("cudaGraphExecDestroy", graph)
+
+    def close(self) -> None:
+        return None
+
+
+class PyCuda:
+    """:class:`CudaApi` over PyCUDA (common on Jetson images). Shares the device's primary context with
+    TensorRT. CUDA graphs are not offered here: use cuda-python for them."""
+
+    name = "pycuda"
+    supports_graphs = False
+
+    def __init__(self, driver: ModuleType | Any, index: int = 0) -> None:
+        self.drv = driver
+        driver.init()
+        self._dev = driver.Device(index)
+        self._ctx = self._dev.retain_primary_context()
+        self._ctx.push()
+        self._allocs: dict[int, Any] = {}
+
+    def device(self, index: int) -> DeviceInfo:
+        major, minor = self._dev.compute_capability()
+        return DeviceInfo(name=str(self._dev.name()), compute_capability=f"{major}.{minor}")
+
+    def malloc(self, nbytes: int) -> int:
+        alloc = self.drv.mem_alloc(max(nbytes, 1))
+        self._allocs[int(alloc)] = alloc  # keep the DeviceAllocation alive, PyCUDA frees on collection
+        return int(alloc)
+
+    def free(self, ptr: int) -> None:
+        self._allocs.pop(ptr).free()
+
+    def copy_htod(self, ptr: int, host: np.ndarray, stream: Any) -> None:
+        # PyCUDA's async copies need page-locked memory; these copies are outside every timed region
+        stream.synchronize()
+        self.drv.memcpy_htod(ptr, host)
+
+    def copy_dtoh(self, host: np.ndarray, ptr: int, stream: Any) -> None:
+        stream.synchronize()
+        self.drv.memcpy_dtoh(host, ptr)
+
+    def stream_create(self) -> Any:
+        return self.drv.Stream()
+
+    def stream_handle(self, stream: Any) -> int:
+        return int(stream.handle)
+
+    def stream_sync(self, stream: Any) -> None:
+        stream.synchronize()
+
+    def stream_destroy(self, stream: Any) -> None:
+        return None
+
+    def event_create(self) -> Any:
+        return self.drv.Event()
+
+    def event_record(self, event: Any, stream: Any) -> None:
+        event.record(stream)
+
+    def elapsed_ms(self, start: Any, end: Any) -> float:
+        end.synchronize()
+        return float(end.time_since(start))
+
+    def event_destroy(self, event: Any) -> None:
+        return None
+
+    def capture_begin(self, stream: Any) -> None:
+        raise CudaError("CUDA graphs need cuda-python here (pip install 'cosep-deploy[cuda]'), not PyCUDA")
+
+    def capture_end(self, stream: Any) -> Any:
+        self.capture_begin(stream)
+
+    def graph_launch(self, graph: Any, stream: Any) -> None:
+        self.capture_begin(stream)
+
+    def graph_destroy(self, graph: Any) -> None:
+        return None
+
+    def close(self) -> None:
+        for alloc in self._allocs.values():
+            alloc.free()
+        self._allocs.clear()
+        self._ctx.pop()
+
+
+def cuda_api(device: int = 0) -> CudaApi:
+    """cuda-python if installed (``cuda.bindings.runtime``, else ``cuda.cudart``), otherwise PyCUDA."""
+    for module in ("cuda.bindings.runtime", "cuda.cudart"):
+        if is_available(module):
+            return CudaPython(require(module))
+    if is_available("pycuda.driver"):
+        return PyCuda(require("pycuda.driver"), device)
+    raise MissingDependencyError(
+        "running TensorRT engines from Python needs CUDA bindings: pip install 'cosep-deploy[cuda]' "
+        "(cuda-python), or PyCUDA on Jetson (pip install pycuda)"
+    )
+
+
+def device_info(index: int = 0) -> DeviceInfo:
+    """Name and compute capability of CUDA device ``index`` through any binding, torch as the last resort."""
+    try:
+        api = cuda_api(index)
+    except MissingDependencyError:
+        torch = require("torch")
+        if not torch.cuda.is_available():
+            raise
+        major, minor = torch.cuda.get_device_capability(index)
+        return DeviceInfo(name=torch.cuda.get_device_name(index), compute_capability=f"{major}.{minor}")
+    try:
+        return api.device(index)
+    finally:
+        api.close()
