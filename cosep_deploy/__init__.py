@@ -8,4 +8,4 @@ optional backends (TensorRT, torch-tensorrt, CUDA bindings) are imported only in
 from ._version import __version__
 from .errors import CosepError
 
-__all__ = ["__version__", "CosepError"]
+__all__ = ["CosepError", "__version__"]

@@ -27,6 +27,8 @@ def summary_lines(summary: dict[str, Any]) -> list[tuple[str, str, str, str]]:
             f"before fine-tuning {_pct(summary['pruned_top1_before_finetune'])}",
         )
     )
+    for prec, acc in (summary.get("onnx_top1") or {}).items():
+        rows.append((f"top-1 ONNX {prec} (ORT)", _pct(acc.get("dense")), _pct(acc.get("pruned")), "engine accuracy"))
     m, p = summary["macs"], summary["params"]
     rows.append(
         ("MACs", f"{m['dense'] / 1e6:.2f} M", f"{m['pruned'] / 1e6:.2f} M", f"{m['dense'] / m['pruned']:.2f}x fewer")

@@ -13,6 +13,7 @@ from ..artifacts import read_json, staged_dir, write_json
 from ..bench.harness import BenchConfig, BenchReport, bench_runners
 from ..errors import CosepError
 from ..export.onnx import ExportConfig, OnnxArtifact, onnx_from_model
+from ..export.precision import PrecisionConfig
 from ..progress import Progress, resolve_progress
 from .layout import RunLayout
 from .stages import data_for_run, load_dense, load_final_pruned, load_run_spec
@@ -30,22 +31,53 @@ def _real_sample(run: str | os.PathLike[str], n: int = VALIDATION_SAMPLES) -> to
 
 
 def export_stage(
-    run: str | os.PathLike[str], config: ExportConfig | None = None, *, progress: Progress | None = None
+    run: str | os.PathLike[str],
+    config: ExportConfig | None = None,
+    *,
+    precision: PrecisionConfig | None = None,
+    progress: Progress | None = None,
 ) -> dict[str, OnnxArtifact]:
-    """Export the dense and the (fine-tuned) pruned model to ``onnx/`` and validate both."""
+    """Export the dense and the (fine-tuned) pruned model to ``onnx/``, validate both against PyTorch,
+    write their fp16/int8 variants (int8 calibrated on a class-balanced sample of the training split) and
+    record every file's top-1 on the validation split (ONNX Runtime, CPU) in ``onnx/accuracy.json``."""
+    from ..export.accuracy import onnx_accuracy
+    from ..export.calibration import calibration_set_from_dataset
+    from ..export.precision import precision_variants_from_onnx
+
     prog = resolve_progress(progress)
     layout = RunLayout(Path(run))
     dense, mspec = load_dense(run)
     pruned, plan, stage = load_final_pruned(run)
+    bundle = data_for_run(load_run_spec(run))
     sample = _real_sample(run)
+    pcfg = precision or PrecisionConfig()
+    calibration = None
+    if "int8" in pcfg.precisions:
+        calibration = calibration_set_from_dataset(
+            bundle.train,
+            pcfg.calibration_per_class,
+            num_classes=bundle.num_classes,
+            seed=pcfg.seed,
+            source=str(bundle.spec),
+        )
     out: dict[str, OnnxArtifact] = {}
-    with staged_dir(layout.onnx, overwrite=True) as tmp, prog.task("exporting ONNX", total=2) as task:
+    accuracy: dict[str, Any] = {"split": "val", "data": bundle.description, "runtime": "onnxruntime (CPU)"}
+    total = 2 * (1 + len(pcfg.precisions))
+    with staged_dir(layout.onnx, overwrite=True) as tmp, prog.task("exporting ONNX", total=total) as task:
         for name, model, source in (
             ("dense", dense, {"model": mspec.to_json(), "stage": "dense"}),
             ("pruned", pruned, {"model": plan.base_model, "stage": stage, "method": plan.method}),
         ):
             out[name] = onnx_from_model(model, sample, tmp / f"{name}.onnx", config, source=source)
+            accuracy[f"{name}.onnx"] = {"precision": "fp32", **onnx_accuracy(tmp / f"{name}.onnx", bundle.val)}
             task.advance()
+            for prec, art in precision_variants_from_onnx(
+                tmp / f"{name}.onnx", tmp, pcfg, calibration=calibration
+            ).items():
+                out[f"{name}.{prec}"] = art
+                accuracy[art.path] = {"precision": prec, **onnx_accuracy(tmp / art.path, bundle.val)}
+                task.advance()
+        write_json(tmp / "accuracy.json", accuracy)
     return out
 
 
@@ -111,6 +143,16 @@ def summary_rows(run: str | os.PathLike[str]) -> dict[str, Any]:
     plan = read_json(layout.pruned / "plan.json", what="pruning plan")
     out["macs"] = {"dense": plan["cost_before"]["macs"], "pruned": plan["cost_after"]["macs"]}
     out["params"] = {"dense": plan["cost_before"]["params"], "pruned": plan["cost_after"]["params"]}
+    if (layout.onnx / "accuracy.json").is_file():  # top-1 of every exported file (ONNX Runtime, CPU)
+        acc = read_json(layout.onnx / "accuracy.json")
+        out["onnx_top1"] = {
+            prec: {
+                m: acc.get(f"{m}.onnx" if prec == "fp32" else f"{m}.{prec}.onnx", {}).get("top1")
+                for m in ("dense", "pruned")
+            }
+            for prec in ("fp32", "fp16", "int8")
+            if f"dense.{prec}.onnx" in acc or prec == "fp32"
+        }
     bench_file = layout.bench / "bench.json"
     if bench_file.is_file():
         bench = read_json(bench_file)

@@ -23,6 +23,7 @@ from ..artifacts import read_json, sha256_file, write_json
 from ..bench.harness import BenchConfig
 from ..bench.report import write_report
 from ..export.onnx import ExportConfig
+from ..export.precision import PrecisionConfig
 from ..finetune.loop import TrainConfig
 from ..progress import Progress, resolve_progress
 from ..prune.api import PruneConfig
@@ -50,6 +51,7 @@ class PipelineConfig:
         default_factory=lambda: TrainConfig(epochs=12, lr=0.02, distill_alpha=0.5)
     )
     export: ExportConfig = dataclasses.field(default_factory=ExportConfig)
+    precision: PrecisionConfig = dataclasses.field(default_factory=PrecisionConfig)
     bench: BenchConfig = dataclasses.field(default_factory=BenchConfig)
     target: str = "cpu-onnxruntime"
     threads: int | None = None
@@ -79,6 +81,7 @@ def _stage_inputs(layout: RunLayout, cfg: PipelineConfig, stage: str) -> dict[st
     if stage == "export":
         return {
             "export": dataclasses.asdict(cfg.export),
+            "precision": dataclasses.asdict(cfg.precision),
             "dense": _hashes(layout.dense / "model.safetensors"),
             "pruned": _hashes(tuned / "weights.safetensors"),
         }
@@ -132,7 +135,7 @@ def run_pipeline(
         "train": lambda: train_stage(layout.root, cfg.run, cfg.train, weights=cfg.weights, progress=prog),
         "prune": lambda: prune_stage(layout.root, cfg.prune, progress=prog),
         "finetune": lambda: finetune_stage(layout.root, cfg.finetune, progress=prog),
-        "export": lambda: export_stage(layout.root, cfg.export, progress=prog),
+        "export": lambda: export_stage(layout.root, cfg.export, precision=cfg.precision, progress=prog),
         "build": lambda: build_stage(layout.root, target=cfg.target, threads=cfg.threads, progress=prog),
         "bench": lambda: bench_stage(layout.root, cfg.bench, target=cfg.target, threads=cfg.threads, progress=prog),
     }
