@@ -7,7 +7,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.cosep-deps-stamp
 TRT_STUBS := tensorrt-stubs==10.13.0.35.1
 
-.PHONY: venv demo test lint typecheck pytest lock clean
+.PHONY: venv demo test lint typecheck pytest browser lock clean
 
 venv: $(STAMP)
 
@@ -30,7 +30,14 @@ lint: venv
 typecheck: venv
 	$(VENV)/bin/mypy
 
-pytest: venv
+# Debian's chromium renders report.html in a test; install it when missing (best effort: without it,
+# that one test skips and says why)
+browser:
+	@command -v chromium >/dev/null 2>&1 || { apt-get install -y -qq chromium >/dev/null 2>&1 || \
+	  { apt-get update -qq >/dev/null 2>&1 && apt-get install -y -qq chromium >/dev/null 2>&1; } || \
+	  echo "note: could not install chromium; the headless-browser report test will be skipped"; }
+
+pytest: venv browser
 	$(PY) -m pytest -q
 
 test: lint typecheck pytest

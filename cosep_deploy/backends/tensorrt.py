@@ -1,4 +1,4 @@
-"""TensorRT engines from ONNX files, and a runner for them.
+"""TensorRT engines from ONNX files (the runner is in :mod:`.tensorrt_runner`, re-exported here).
 
 Two build paths, picked by what the installed TensorRT offers rather than by its version string:
 
@@ -8,8 +8,9 @@ Two build paths, picked by what the installed TensorRT offers rather than by its
 - **flag based** (8.x): ``BuilderFlag.FP16`` / ``INT8`` let the builder pick precisions per layer. We ship
   no INT8 calibrators, so INT8 needs Q/DQ nodes in the ONNX here too (explicit quantization).
 
-``tensorrt`` and the CUDA bindings are imported inside the functions that use them. The module object
-is used untyped: the 10.13 type stubs are not PEP 561 compliant and do not parse under mypy.
+``tensorrt`` is imported inside the functions that use them, after :func:`require`. mypy checks that use
+against the ``tensorrt-stubs`` 10.13 stubs (see ``tools/trt_typings.py``); the few names that differ between
+8.x, 10.x and 11.x are looked up by name in :func:`trt_capabilities` and :func:`_flag_member` only.
 """
 
 from __future__ import annotations
@@ -18,19 +19,20 @@ import dataclasses
 import json
 import os
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Literal
-
-import numpy as np
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 from ..artifacts import atomic_write_bytes, sha256_file
-from ..build.manifest import EngineManifest, check_manifest_against, manifest_path_for, utc_now, verify_engine_file
+from ..build.manifest import EngineManifest, manifest_path_for, utc_now
 from ..deps import require
-from ..errors import ConfigError, EngineBuildError, EngineLoadError, MissingDependencyError, unknown_name
+from ..errors import ConfigError, EngineBuildError, MissingDependencyError, unknown_name
 from ..targets import TargetProfile
-from .base import Runner, RunnerInfo, TimedRun
-from .cuda_mem import CudaApi, CudaError, cuda_api, device_info
+from .cuda_mem import CudaError, device_info
+from .tensorrt_runner import Progress, TensorRTRunner, collecting_logger, logged_errors
+
+if TYPE_CHECKING:
+    import tensorrt as trt
 
 __all__ = [
     "BuildPlan",
@@ -47,7 +49,6 @@ __all__ = [
 
 Shape = tuple[int, ...]
 ShapeRange = tuple[Shape, Shape, Shape]  # min, opt, max
-Progress = Callable[[str], None]
 _PRECISIONS = ("fp32", "fp16", "int8")
 _QDQ_OPS = {"QuantizeLinear", "DequantizeLinear"}
 
@@ -198,15 +199,22 @@ class TrtCapabilities:
     hardware_compatibility: bool
 
 
-def trt_capabilities(trt: Any) -> TrtCapabilities:
-    ndcf = trt.NetworkDefinitionCreationFlag
-    strongly_typed = hasattr(ndcf, "STRONGLY_TYPED")
+def trt_capabilities() -> TrtCapabilities:
+    """Probe the installed ``tensorrt`` (in tests, whatever module ``sys.modules["tensorrt"]`` holds)."""
+    require("tensorrt", purpose="probing TensorRT's capabilities")
+    import tensorrt as trt
+
+    # Deliberately by name: the 10.13 stubs declare all of these, but 8.x lacks STRONGLY_TYPED, 11.x lacks
+    # BuilderFlag.FP16 and the calibrators, 8.5 lacks HardwareCompatibilityLevel. ``__members__`` (typed in the
+    # stubs, present on every release's enums) keeps even these probes checked for the enum's existence.
+    network_flags = trt.NetworkDefinitionCreationFlag.__members__
+    strongly_typed = "STRONGLY_TYPED" in network_flags
     return TrtCapabilities(
-        version=str(getattr(trt, "__version__", "unknown")),
+        version=trt.__version__,
         strongly_typed=strongly_typed,
-        weak_typing=hasattr(trt.BuilderFlag, "FP16"),
+        weak_typing="FP16" in trt.BuilderFlag.__members__,
         calibrators=hasattr(trt, "IInt8EntropyCalibrator2"),
-        explicit_batch_flag=hasattr(ndcf, "EXPLICIT_BATCH") and not strongly_typed,
+        explicit_batch_flag="EXPLICIT_BATCH" in network_flags and not strongly_typed,
         hardware_compatibility=hasattr(trt, "HardwareCompatibilityLevel"),
     )
 
@@ -255,25 +263,72 @@ def plan_build(caps: TrtCapabilities, config: TensorRTBuildConfig, onnx: OnnxSum
     return BuildPlan(strongly_typed=typed, network_flags=tuple(network), builder_flags=tuple(builder))
 
 
-def _collecting_logger(trt: Any, progress: Progress | None) -> Any:
-    """A TensorRT logger that keeps errors for our exception messages (and forwards info to progress)."""
-
-    class CollectingLogger(trt.ILogger):
-        def __init__(self) -> None:
-            trt.ILogger.__init__(self)
-            self.errors: list[str] = []
-
-        def log(self, severity: Any, msg: str) -> None:
-            if severity in (trt.ILogger.INTERNAL_ERROR, trt.ILogger.ERROR):
-                self.errors.append(msg)
-            elif progress is not None and severity == trt.ILogger.WARNING:
-                progress(f"TensorRT: {msg}")
-
-    return CollectingLogger()
+_Flag = TypeVar("_Flag", "trt.BuilderFlag", "trt.NetworkDefinitionCreationFlag")
 
 
-def _errors(logger: Any) -> str:
-    return "; ".join(logger.errors[-5:]) or "no error message from TensorRT"
+def _flag_member(enum: type[_Flag], name: str) -> _Flag:
+    """``enum.<name>``, looked up by name because the plan names members that exist only on some releases
+    (FP16/INT8 are gone in 11.x, EXPLICIT_BATCH in 11.x): :func:`plan_build` only names what
+    :func:`trt_capabilities` found, and a test checks every name it can produce against the stubs."""
+    try:
+        return enum.__members__[name]
+    except KeyError:
+        raise EngineBuildError(f"this TensorRT has no {enum.__name__}.{name}") from None
+
+
+def _network_from_onnx(
+    builder: trt.Builder, plan: BuildPlan, onnx_file: Path, logger: trt.ILogger, errors: list[str]
+) -> tuple[trt.INetworkDefinition, trt.OnnxParser]:
+    """Parse the ONNX file into a network with the plan's creation flags. The parser is returned too: the
+    network refers to weights the parser owns, so it must live until the build is done."""
+    import tensorrt as trt
+
+    flags = 0
+    for name in plan.network_flags:
+        flags |= 1 << int(_flag_member(trt.NetworkDefinitionCreationFlag, name))
+    network = builder.create_network(flags)
+    parser = trt.OnnxParser(network, logger)
+    if not parser.parse_from_file(os.fspath(onnx_file)):  # from file: resolves external weight data
+        parse_errors = [str(parser.get_error(i)) for i in range(parser.num_errors)]
+        raise EngineBuildError(
+            f"TensorRT cannot parse {onnx_file}: " + "; ".join(parse_errors or [logged_errors(errors)])
+        )
+    return network, parser
+
+
+def _builder_config(
+    builder: trt.Builder, plan: BuildPlan, config: TensorRTBuildConfig, profile_shapes: Mapping[str, ShapeRange]
+) -> trt.IBuilderConfig:
+    """Flags, workspace, optimization profile, and the optional settings of ``config`` (timing cache aside)."""
+    import tensorrt as trt
+
+    bconfig = builder.create_builder_config()
+    for name in plan.builder_flags:
+        bconfig.set_flag(_flag_member(trt.BuilderFlag, name))
+    bconfig.set_memory_pool_limit(trt.MemoryPoolType.WORKSPACE, config.workspace_mib << 20)
+    if profile_shapes:
+        profile = builder.create_optimization_profile()
+        for name, (lo, opt, hi) in profile_shapes.items():
+            profile.set_shape(name, trt.Dims(list(lo)), trt.Dims(list(opt)), trt.Dims(list(hi)))
+        bconfig.add_optimization_profile(profile)
+    if config.builder_optimization_level is not None:
+        bconfig.builder_optimization_level = config.builder_optimization_level
+    if config.profiling_verbosity_detailed:
+        bconfig.profiling_verbosity = trt.ProfilingVerbosity.DETAILED
+    if config.hardware_compatibility:  # plan_build checked this TensorRT has it (8.6+)
+        bconfig.hardware_compatibility_level = trt.HardwareCompatibilityLevel.AMPERE_PLUS
+    if config.dla_core is not None:
+        bconfig.default_device_type = trt.DeviceType.DLA
+        bconfig.DLA_core = config.dla_core
+    return bconfig
+
+
+def _load_timing_cache(bconfig: trt.IBuilderConfig, cache_file: Path, say: Progress) -> None:
+    # timings are per device and TensorRT version: a foreign cache is replaced, never used (ignore_mismatch)
+    cache = bconfig.create_timing_cache(cache_file.read_bytes() if cache_file.is_file() else b"")
+    if not bconfig.set_timing_cache(cache, False):
+        say(f"timing cache {cache_file} is from another device or TensorRT version; starting a new one")
+        bconfig.set_timing_cache(bconfig.create_timing_cache(b""), False)
 
 
 def engine_from_onnx(
@@ -289,59 +344,34 @@ def engine_from_onnx(
         raise ConfigError(f"ONNX file {onnx_file} not found")
     summary = summarize_onnx(onnx_file)
     profile_shapes = resolve_profile(config, summary.inputs)
-    trt = require("tensorrt", purpose="building TensorRT engines")
-    plan = plan_build(trt_capabilities(trt), config, summary)
-    say = progress or (lambda _msg: None)
-    logger = _collecting_logger(trt, progress)
+    require("tensorrt", purpose="building TensorRT engines")
+    import tensorrt as trt
+
+    plan = plan_build(trt_capabilities(), config, summary)
+    say: Progress = progress or (lambda _msg: None)
+    logger, errors = collecting_logger(progress)
     try:  # no context managers around builder objects: that use warns in 11.x
         builder = trt.Builder(logger)
     except (TypeError, RuntimeError) as exc:  # "CUDA initialization failure with error: 35"
         raise EngineBuildError(f"TensorRT cannot create a builder (is a GPU and its driver present?): "
-                               f"{_errors(logger)} ({exc})") from exc  # fmt: skip
+                               f"{logged_errors(errors)} ({exc})") from exc  # fmt: skip
     if config.dla_core is not None and config.dla_core >= builder.num_DLA_cores:
         raise EngineBuildError(
             f"DLA core {config.dla_core} requested but this device has {builder.num_DLA_cores} DLA core(s)"
         )
-    flags = 0
-    for name in plan.network_flags:
-        flags |= 1 << int(getattr(trt.NetworkDefinitionCreationFlag, name))
-    network = builder.create_network(flags)
-    parser = trt.OnnxParser(network, logger)
     say(f"parsing {onnx_file.name}")
-    if not parser.parse_from_file(os.fspath(onnx_file)):  # from file: resolves external weight data
-        errors = [str(parser.get_error(i)) for i in range(parser.num_errors)]
-        raise EngineBuildError(f"TensorRT cannot parse {onnx_file}: " + "; ".join(errors or [_errors(logger)]))
-    bconfig = builder.create_builder_config()
-    for name in plan.builder_flags:
-        bconfig.set_flag(getattr(trt.BuilderFlag, name))
-    bconfig.set_memory_pool_limit(trt.MemoryPoolType.WORKSPACE, config.workspace_mib << 20)
-    if profile_shapes:
-        profile = builder.create_optimization_profile()
-        for name, (lo, opt, hi) in profile_shapes.items():
-            profile.set_shape(name, lo, opt, hi)
-        bconfig.add_optimization_profile(profile)
-    if config.builder_optimization_level is not None:
-        bconfig.builder_optimization_level = config.builder_optimization_level
-    if config.profiling_verbosity_detailed:
-        bconfig.profiling_verbosity = trt.ProfilingVerbosity.DETAILED
-    if config.hardware_compatibility:
-        bconfig.hardware_compatibility_level = trt.HardwareCompatibilityLevel.AMPERE_PLUS
-    if config.dla_core is not None:
-        bconfig.default_device_type = trt.DeviceType.DLA
-        bconfig.DLA_core = config.dla_core
+    network, _parser = _network_from_onnx(builder, plan, onnx_file, logger, errors)
+    bconfig = _builder_config(builder, plan, config, profile_shapes)
     cache_file = config.timing_cache
     if cache_file is not None:
-        # timings are per device and TensorRT version: a foreign cache is replaced, never used (ignore_mismatch)
-        cache = bconfig.create_timing_cache(cache_file.read_bytes() if cache_file.is_file() else b"")
-        if not bconfig.set_timing_cache(cache, False):
-            say(f"timing cache {cache_file} is from another device or TensorRT version; starting a new one")
-            bconfig.set_timing_cache(bconfig.create_timing_cache(b""), False)
+        _load_timing_cache(bconfig, cache_file, say)
     say(f"building {engine_file.name} ({config.precision}, {'strongly typed' if plan.strongly_typed else 'flags'})")
     start = time.perf_counter()
-    serialized = builder.build_serialized_network(network, bconfig)
+    # the stubs say IHostMemory, but TensorRT returns None when the build fails
+    serialized: trt.IHostMemory | None = builder.build_serialized_network(network, bconfig)
     seconds = time.perf_counter() - start
     if serialized is None:
-        raise EngineBuildError(f"TensorRT failed to build an engine from {onnx_file}: {_errors(logger)}")
+        raise EngineBuildError(f"TensorRT failed to build an engine from {onnx_file}: {logged_errors(errors)}")
     atomic_write_bytes(engine_file, bytes(serialized))
     if cache_file is not None:
         atomic_write_bytes(cache_file, bytes(bconfig.get_timing_cache().serialize()))
@@ -364,7 +394,7 @@ def engine_from_onnx(
         target=config.target,
         backend="tensorrt",
         runtime="TensorRT",
-        runtime_version=str(trt.__version__),
+        runtime_version=trt.__version__,
         device_name=device_name,
         compute_capability=capability,
         dla_core=config.dla_core,
@@ -375,211 +405,3 @@ def engine_from_onnx(
     manifest.save(manifest_path_for(engine_file))
     say(f"built {engine_file} in {seconds:.1f} s")
     return manifest
-
-
-class TensorRTRunner(Runner):
-    """Run a serialized engine with the name-based tensor API (``execute_async_v3``).
-
-    Entering checks the engine file against its manifest (sha256, TensorRT release, GPU), deserializes it and
-    creates a stream. ``time_once`` measures device time between CUDA events around the enqueue (or the CUDA
-    graph launch): host-device copies are excluded, and :class:`TimedRun` says so.
-    """
-
-    def __init__(
-        self,
-        engine_path: str | os.PathLike[str],
-        *,
-        cuda_graph: bool = False,
-        check_target: bool = True,
-        device: int = 0,
-        cuda: CudaApi | None = None,
-    ) -> None:
-        self.engine_path = Path(engine_path)
-        self.cuda_graph, self.check_target, self.device = cuda_graph, check_target, device
-        self._cuda_given = cuda
-        self._manifest: EngineManifest | None = None
-        self._reset()
-
-    def _reset(self) -> None:
-        # drop the context before the engine and the engine before its runtime
-        self._context: Any = None
-        self._engine: Any = None
-        self._runtime: Any = None
-        self._logger: Any = None
-        self._trt: Any = None
-        self._cuda: CudaApi | None = self._cuda_given
-        self._stream: Any = None
-        self._events: tuple[Any, ...] = ()
-        self._buffers: dict[str, tuple[int, int]] = {}  # name -> (pointer, capacity in bytes)
-        self._graph: Any = None
-        self._graph_key: tuple[Any, ...] | None = None
-        self._device_name = ""
-        self._inputs: tuple[str, ...] = ()
-        self._outputs: tuple[str, ...] = ()
-        self._dtypes: dict[str, np.dtype[Any]] = {}
-
-    def activate(self) -> None:
-        try:
-            self._load()
-        except BaseException:
-            self.deactivate()  # __exit__ does not run when __enter__ raises
-            raise
-
-    def _load(self) -> None:
-        manifest_file = manifest_path_for(self.engine_path)
-        if manifest_file.is_file():
-            self._manifest = EngineManifest.load(manifest_file)
-            verify_engine_file(self._manifest, self.engine_path)  # before TensorRT touches the bytes
-        elif self.check_target:
-            raise EngineLoadError(
-                f"no manifest {manifest_file.name} beside {self.engine_path}: cannot tell where this engine can "
-                "run; rebuild it with cosep-deploy, or pass check_target=False to load it anyway"
-            )
-        elif not self.engine_path.is_file():
-            raise EngineLoadError(f"engine file {self.engine_path} not found")
-        trt = self._trt = require("tensorrt", purpose="running TensorRT engines")
-        cuda = self._cuda = self._cuda or cuda_api(self.device)
-        dev = cuda.device(self.device)
-        self._device_name = dev.name
-        if self.check_target and self._manifest is not None:
-            check_manifest_against(self._manifest, runtime_version=str(trt.__version__), device_name=dev.name,
-                                   compute_capability=dev.compute_capability)  # fmt: skip
-        if self.cuda_graph and not cuda.supports_graphs:
-            raise ConfigError(f"CUDA graphs are not available through {cuda.name}; install cuda-python")
-        self._logger = _collecting_logger(trt, None)
-        self._runtime = trt.Runtime(self._logger)
-        self._engine = self._runtime.deserialize_cuda_engine(self.engine_path.read_bytes())
-        if self._engine is None:
-            raise EngineLoadError(f"TensorRT cannot deserialize {self.engine_path}: {_errors(self._logger)}")
-        self._context = self._engine.create_execution_context()
-        names = [self._engine.get_tensor_name(i) for i in range(self._engine.num_io_tensors)]
-        self._inputs = tuple(n for n in names if self._engine.get_tensor_mode(n) == trt.TensorIOMode.INPUT)
-        self._outputs = tuple(n for n in names if n not in self._inputs)
-        self._dtypes = {n: np.dtype(trt.nptype(self._engine.get_tensor_dtype(n))) for n in names}
-        self._stream = cuda.stream_create()
-        self._events = (cuda.event_create(), cuda.event_create())
-
-    def deactivate(self) -> None:
-        cuda = self._cuda
-        if cuda is not None:
-            if self._graph is not None:
-                cuda.graph_destroy(self._graph)
-            for ptr, _ in self._buffers.values():
-                cuda.free(ptr)
-            for event in self._events:
-                cuda.event_destroy(event)
-            if self._stream is not None:
-                cuda.stream_destroy(self._stream)
-            if self._cuda_given is None:
-                cuda.close()
-        self._reset()
-
-    def info(self) -> RunnerInfo:
-        m = self._manifest
-        return RunnerInfo(
-            backend="tensorrt",
-            runtime_version=str(self._trt.__version__) if self._trt else (m.runtime_version if m else "unknown"),
-            device=self._device_name or (m.device_name if m else "unknown"),
-            precision=m.precision if m else "unknown",
-            settings={"cuda_graph": self.cuda_graph, "timer": "cuda-events", "includes_copies": False,
-                      "cuda_api": self._cuda.name if self._cuda else "", "dla_core": m.dla_core if m else None},
-            input_names=self._inputs,
-            output_names=self._outputs,
-        )  # fmt: skip
-
-    def _require_active(self) -> tuple[CudaApi, Any]:
-        if self._context is None or self._cuda is None:
-            raise EngineLoadError("TensorRTRunner is not active: use it as a context manager (with ...:)")
-        return self._cuda, self._context
-
-    def _buffer(self, name: str, nbytes: int) -> int:
-        cuda, _ = self._require_active()
-        ptr, capacity = self._buffers.get(name, (0, -1))
-        if nbytes > capacity:  # grow only; a smaller batch reuses the buffer
-            if capacity >= 0:
-                cuda.free(ptr)
-            ptr, capacity = cuda.malloc(nbytes), nbytes
-            self._buffers[name] = (ptr, capacity)
-        return ptr
-
-    def _prepare(self, feed: Mapping[str, np.ndarray]) -> tuple[dict[str, np.ndarray], list[np.ndarray]]:
-        """Set shapes and addresses, start the input copies; return empty host outputs and the inputs kept
-        alive until the stream synchronizes."""
-        cuda, context = self._require_active()
-        if set(feed) != set(self._inputs):
-            raise ConfigError(f"engine inputs are {list(self._inputs)}, the feed has {sorted(feed)}")
-        kept = []
-        for name in self._inputs:
-            arr = np.ascontiguousarray(feed[name], dtype=self._dtypes[name])
-            if not context.set_input_shape(name, arr.shape):
-                lo, _, hi = self._engine.get_tensor_profile_shape(name, 0)
-                raise ConfigError(f"input {name!r} shape {arr.shape} is outside the engine's profile "
-                                  f"{tuple(lo)} .. {tuple(hi)}; rebuild with a wider batch range")  # fmt: skip
-            ptr = self._buffer(name, arr.nbytes)
-            context.set_tensor_address(name, ptr)
-            cuda.copy_htod(ptr, arr, self._stream)
-            kept.append(arr)
-        outputs = {}
-        for name in self._outputs:
-            shape = tuple(context.get_tensor_shape(name))
-            if any(d < 0 for d in shape):
-                raise EngineLoadError(f"output {name!r} has a data-dependent shape {shape}: not supported here")
-            outputs[name] = np.empty(shape, dtype=self._dtypes[name])
-            context.set_tensor_address(name, self._buffer(name, outputs[name].nbytes))
-        return outputs, kept
-
-    def _execute(self) -> None:
-        cuda, context = self._require_active()
-        if not context.execute_async_v3(cuda.stream_handle(self._stream)):
-            raise EngineLoadError(f"TensorRT could not run {self.engine_path.name}: {_errors(self._logger)}")
-
-    def _ensure_graph(self) -> None:
-        """Capture the enqueue into a CUDA graph unless one for these shapes and buffers exists."""
-        cuda, context = self._require_active()
-        key = tuple((n, tuple(context.get_tensor_shape(n)), self._buffers[n][0]) for n in self._inputs + self._outputs)
-        if key == self._graph_key:
-            return
-        if self._graph is not None:  # new shapes or buffers: the old graph would use stale ones
-            cuda.graph_destroy(self._graph)
-            self._graph = self._graph_key = None
-        # one plain enqueue first lets TensorRT finish its deferred per-shape setup outside the capture
-        self._execute()
-        cuda.stream_sync(self._stream)
-        cuda.capture_begin(self._stream)
-        ok = context.execute_async_v3(cuda.stream_handle(self._stream))
-        graph = cuda.capture_end(self._stream)
-        if not ok:
-            cuda.graph_destroy(graph)
-            raise EngineLoadError(f"TensorRT enqueue failed during CUDA graph capture: {_errors(self._logger)}")
-        self._graph, self._graph_key = graph, key
-
-    def _launch(self) -> None:
-        if self.cuda_graph:
-            cuda, _ = self._require_active()
-            cuda.graph_launch(self._graph, self._stream)
-        else:
-            self._execute()
-
-    def infer(self, feed: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
-        cuda, _ = self._require_active()
-        outputs, _kept = self._prepare(feed)
-        if self.cuda_graph:
-            self._ensure_graph()
-        self._launch()
-        for name, host in outputs.items():
-            cuda.copy_dtoh(host, self._buffers[name][0], self._stream)
-        cuda.stream_sync(self._stream)
-        return outputs
-
-    def time_once(self, feed: Mapping[str, np.ndarray]) -> TimedRun:
-        """Device time of one enqueue (CUDA events on the runner's stream); copies excluded."""
-        cuda, _ = self._require_active()
-        _outputs, _kept = self._prepare(feed)
-        if self.cuda_graph:
-            self._ensure_graph()  # capture outside the timed region
-        cuda.stream_sync(self._stream)  # input copies finish before the start event
-        start, end = self._events
-        cuda.event_record(start, self._stream)
-        self._launch()
-        cuda.event_record(end, self._stream)
-        return TimedRun(cuda.elapsed_ms(start, end) / 1e3, includes_copies=False)

@@ -42,7 +42,8 @@ def summary_lines(summary: dict[str, Any]) -> list[tuple[str, str, str, str]]:
                 f"latency b={b} (median)",
                 f"{lat['dense_ms']:.3f} ms",
                 f"{lat['pruned_ms']:.3f} ms",
-                f"{lat['speedup']:.2f}x faster [95% CI {lat['ci_low']:.2f}-{lat['ci_high']:.2f}]",
+                f"{lat['speedup']:.2f}x {'faster' if lat['speedup'] >= 1 else 'SLOWER'} "
+                f"[95% CI {lat['ci_low']:.2f}-{lat['ci_high']:.2f}]",
             )
         )
     if not summary.get("latency"):

@@ -29,7 +29,18 @@ __all__ = ["command"]
     show_default=True,
     help="Knowledge-distillation weight from the dense model during fine-tuning (0 = off).",
 )
-@click.option("--round-to", type=click.IntRange(1), default=1, show_default=True, help="Channel alignment.")
+@click.option(
+    "--target",
+    default="cpu-onnxruntime",
+    show_default=True,
+    help="Target profile: engines are built (or bundled) and benchmarked for it.",
+)
+@click.option(
+    "--round-to",
+    type=click.IntRange(1),
+    default=None,
+    help="Channel alignment (default: the target profile's, 16 for cpu-onnxruntime).",
+)
 @click.option("--images-per-class", type=click.IntRange(2), default=32, show_default=True)
 @click.option("--batch-sizes", default="1,8", show_default=True)
 @click.option("--iterations", type=click.IntRange(5), default=50, show_default=True)
@@ -48,7 +59,8 @@ def command(
     epochs: int,
     finetune_epochs: int,
     distill: float,
-    round_to: int,
+    target: str,
+    round_to: int | None,
     images_per_class: int,
     batch_sizes: str,
     iterations: int,
@@ -66,16 +78,20 @@ def command(
     from ..finetune.loop import TrainConfig
     from ..pipeline import PipelineConfig, RunSpec, run_pipeline
     from ..prune.api import PruneConfig
+    from ..targets import get_target
     from .report import print_summary
 
     cfg = PipelineConfig(
         run=RunSpec(model=model, data=data, image_size=image_size, seed=seed),
         weights=weights,
         train=TrainConfig(epochs=epochs, seed=seed),
-        prune=PruneConfig(round_to=round_to, images_per_class=images_per_class, seed=seed),
+        prune=PruneConfig(
+            round_to=round_to or get_target(target).round_to_for(), images_per_class=images_per_class, seed=seed
+        ),
         finetune=TrainConfig(epochs=finetune_epochs, lr=0.02, seed=seed, distill_alpha=distill),
         bench=BenchConfig(batch_sizes=parse_batch_sizes(batch_sizes), iterations=iterations, seed=seed),
         threads=threads,
+        target=target,
         force=force,
     )
     summary = run_pipeline(out_dir, cfg, progress=None if as_json else obj.progress())
@@ -85,4 +101,4 @@ def command(
         click.echo(json.dumps(summary, indent=2))
     elif not obj.quiet:
         print_summary(summary)
-        click.echo(f"report: {out_dir}/report.md")
+        click.echo(f"report: {out_dir}/report.md and {out_dir}/report.html")

@@ -32,14 +32,16 @@ def print_summary(summary: dict[str, Any]) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
 @click.pass_obj
 def command(obj: Context, run_dir: str, as_json: bool) -> None:
-    """Summarise a run and write RUN/report.md."""
+    """Summarise a run and write RUN/report.md and the self-contained RUN/report.html (with plots)."""
+    from ..bench.html_report import write_html_report
     from ..bench.report import write_report
     from ..pipeline.deploy import summary_rows
 
     summary = summary_rows(run_dir)
     path = write_report(run_dir, summary)
+    html_path = write_html_report(run_dir, summary)
     if as_json:
         click.echo(json.dumps(summary, indent=2))
     else:
         print_summary(summary)
-        obj.echo(f"report: {path}")
+        obj.echo(f"report: {path}, {html_path}")

@@ -21,6 +21,7 @@ from typing import Any
 from .. import distributed as ddist
 from ..artifacts import read_json, sha256_file, write_json
 from ..bench.harness import BenchConfig
+from ..bench.html_report import write_html_report
 from ..bench.report import write_report
 from ..export.onnx import ExportConfig
 from ..export.precision import PrecisionConfig
@@ -165,5 +166,6 @@ def run_pipeline(
     summary = summary_rows(layout.root)
     summary["stages"] = timings
     write_report(layout.root, summary)
+    write_html_report(layout.root, summary)
     write_json(layout.summary_json, summary)
     return summary

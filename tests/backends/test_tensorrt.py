@@ -1,16 +1,20 @@
 """TensorRT backend.
 
 No GPU or TensorRT here. What runs for real: ONNX inspection, profile resolution, the capability checks
-and build-path choice (on fake ``tensorrt`` namespaces shaped like 8.6, 10.x and 11.x), the missing-dependency
-path, manifest/integrity checks, and the build and runner *orchestration* against a fake TensorRT module and a
-fake CUDA API that computes on host memory. The fakes' members are checked against the 10.13 type stubs so
-they cannot drift into calls TensorRT does not have. GPU-marked tests build and run a real engine and skip here.
+and build-path choice (on fake ``tensorrt`` modules shaped like 8.6, 10.x and 11.x, see ``fake_trt.py``), the
+missing-dependency path, manifest/integrity checks, and the build and runner *orchestration* against a fake
+TensorRT module and a fake CUDA API that computes on host memory. mypy checks the production code's TensorRT
+calls against the 10.13 type stubs; the names it cannot check (looked up by name because they differ between
+releases) are checked against the stubs here. GPU-marked tests build and run a real engine and skip here.
 """
 
 from __future__ import annotations
 
-import re
+import ast
+import dataclasses
+import enum
 import sys
+import tomllib
 import types
 from pathlib import Path
 from typing import Any
@@ -19,11 +23,12 @@ import numpy as np
 import pytest
 
 from cosep_deploy.backends.base import TimedRun
-from cosep_deploy.backends.cuda_mem import CudaError, CudaPython, DeviceInfo, check_cuda
+from cosep_deploy.backends.cuda_mem import CudaError, CudaPython, check_cuda
 from cosep_deploy.backends.tensorrt import (
     OnnxSummary,
     TensorRTBuildConfig,
     TensorRTRunner,
+    TrtCapabilities,
     engine_from_onnx,
     plan_build,
     resolve_profile,
@@ -40,6 +45,8 @@ from cosep_deploy.errors import (
     TargetMismatchError,
 )
 from cosep_deploy.targets import get_target
+
+from .fake_trt import FAKE_STATE, FakeCuda, make_fake_trt, reset_fake_state
 
 onnx = pytest.importorskip("onnx")
 from onnx import TensorProto, helper  # noqa: E402
@@ -131,19 +138,10 @@ def test_build_config_validation_and_target_defaults() -> None:
 # ---------------------------------------------------------------------------------- capability checks (fakes)
 
 
-def _fake_caps_ns(generation: str) -> Any:
-    """Just the attributes capability checks look at, shaped like TensorRT 8.6, 10.x or 11.x."""
-    ndcf = {"8": {"EXPLICIT_BATCH": 0}, "10": {"EXPLICIT_BATCH": 0, "STRONGLY_TYPED": 5}, "11": {"STRONGLY_TYPED": 5}}
-    flags = {"FP16": 0, "INT8": 1, "GPU_FALLBACK": 3} if generation != "11" else {"GPU_FALLBACK": 3}
-    ns = types.SimpleNamespace(
-        __version__={"8": "8.6.1", "10": "10.3.0", "11": "11.4.1"}[generation],
-        NetworkDefinitionCreationFlag=types.SimpleNamespace(**ndcf[generation]),
-        BuilderFlag=types.SimpleNamespace(**flags),
-        HardwareCompatibilityLevel=types.SimpleNamespace(AMPERE_PLUS=1),
-    )
-    if generation != "11":
-        ns.IInt8EntropyCalibrator2 = object
-    return ns
+def _caps(monkeypatch: pytest.MonkeyPatch, generation: str) -> TrtCapabilities:
+    """trt_capabilities() with a fake TensorRT of ``generation`` installed as ``tensorrt``."""
+    monkeypatch.setitem(sys.modules, "tensorrt", make_fake_trt(generation))
+    return trt_capabilities()
 
 
 FP32 = OnnxSummary(inputs={"x": (1, 4)}, has_qdq=False, has_fp16=False)
@@ -151,8 +149,9 @@ FP16 = OnnxSummary(inputs={"x": (1, 4)}, has_qdq=False, has_fp16=True)
 QDQ = OnnxSummary(inputs={"x": (1, 4)}, has_qdq=True, has_fp16=False)
 
 
-def test_capabilities_per_generation() -> None:
-    c8, c10, c11 = (trt_capabilities(_fake_caps_ns(g)) for g in ("8", "10", "11"))
+def test_capabilities_per_generation(monkeypatch: pytest.MonkeyPatch) -> None:
+    c8, c10, c11 = (_caps(monkeypatch, g) for g in ("8", "10", "11"))
+    assert (c8.version, c10.version, c11.version) == ("8.6.1", "10.13.0.35", "11.4.1")
     assert (c8.strongly_typed, c8.weak_typing, c8.calibrators, c8.explicit_batch_flag) == (False, True, True, True)
     assert (c10.strongly_typed, c10.weak_typing, c10.calibrators, c10.explicit_batch_flag) == (True, True, True, False)
     assert (c11.strongly_typed, c11.weak_typing, c11.calibrators, c11.explicit_batch_flag) == (
@@ -163,8 +162,8 @@ def test_capabilities_per_generation() -> None:
     )
 
 
-def test_plan_build_paths() -> None:
-    c8, c10, c11 = (trt_capabilities(_fake_caps_ns(g)) for g in ("8", "10", "11"))
+def test_plan_build_paths(monkeypatch: pytest.MonkeyPatch) -> None:
+    c8, c10, c11 = (_caps(monkeypatch, g) for g in ("8", "10", "11"))
     p = plan_build(c8, TensorRTBuildConfig(precision="fp16"), FP32)
     assert (p.strongly_typed, p.network_flags, p.builder_flags) == (False, ("EXPLICIT_BATCH",), ("FP16",))
     assert plan_build(c8, TensorRTBuildConfig(precision="int8"), QDQ).builder_flags == ("INT8", "FP16")
@@ -176,8 +175,8 @@ def test_plan_build_paths() -> None:
     assert p.builder_flags == ("GPU_FALLBACK",)
 
 
-def test_plan_build_refusals_say_what_to_do() -> None:
-    c8, c10, c11 = (trt_capabilities(_fake_caps_ns(g)) for g in ("8", "10", "11"))
+def test_plan_build_refusals_say_what_to_do(monkeypatch: pytest.MonkeyPatch) -> None:
+    c8, c10, c11 = (_caps(monkeypatch, g) for g in ("8", "10", "11"))
     for caps in (c8, c10, c11):
         with pytest.raises(EngineBuildError, match=r"no INT8 calibrators(.|\n)*export --precision int8"):
             plan_build(caps, TensorRTBuildConfig(precision="int8"), FP32)
@@ -187,6 +186,9 @@ def test_plan_build_refusals_say_what_to_do() -> None:
         plan_build(c11, TensorRTBuildConfig(precision="fp16", strongly_typed=False), FP16)
     with pytest.raises(ConfigError, match="no strongly typed networks"):
         plan_build(c8, TensorRTBuildConfig(strongly_typed=True), FP16)
+    no_hwc = dataclasses.replace(c10, hardware_compatibility=False)
+    with pytest.raises(ConfigError, match="hardware-compatible"):
+        plan_build(no_hwc, TensorRTBuildConfig(precision="fp16", hardware_compatibility=True), FP16)
 
 
 # ------------------------------------------------------------------------------ no TensorRT: clear messages
@@ -199,6 +201,13 @@ def test_engine_from_onnx_without_tensorrt_names_the_install(tmp_path: Path) -> 
         engine_from_onnx(onnx_file, tmp_path / "m.engine", TensorRTBuildConfig(precision="fp32", batch=(1, 2, 4)))
     assert "cosep-deploy[tensorrt]" in str(info.value) and "JetPack" in str(info.value)
     assert not (tmp_path / "m.engine").exists()
+
+
+@pytest.mark.skipif(HAS_TRT, reason="TensorRT is installed here")
+def test_capabilities_without_tensorrt_names_the_install() -> None:
+    # here the tensorrt-stubs wheel leaves a code-less ``tensorrt`` namespace package: still "missing"
+    with pytest.raises(MissingDependencyError, match=r"cosep-deploy\[tensorrt\]"):
+        trt_capabilities()
 
 
 def test_missing_onnx_is_a_config_error(tmp_path: Path) -> None:
@@ -267,297 +276,17 @@ def test_real_cuda_python_without_a_driver_fails_clearly() -> None:
 # ------------------------------------------------------------- fake TensorRT + fake CUDA: orchestration only
 
 
-class FakeCuda:
-    """CudaApi on host memory; captured work runs at graph launch, as with real stream capture."""
-
-    name = "fake"
-    supports_graphs = True
-
-    def __init__(self, device: str = "Fake GPU") -> None:
-        self.mem: dict[int, np.ndarray] = {}
-        self.next_ptr, self.dev = 4096, device
-        self.capturing: list[Any] | None = None
-        self.launches = self.captures = 0
-
-    def device(self, index: int) -> DeviceInfo:
-        return DeviceInfo(self.dev, "9.0")
-
-    def malloc(self, nbytes: int) -> int:
-        self.next_ptr += 4096 + nbytes
-        self.mem[self.next_ptr] = np.zeros(nbytes, np.uint8)
-        return self.next_ptr
-
-    def free(self, ptr: int) -> None:
-        del self.mem[ptr]
-
-    def copy_htod(self, ptr: int, host: np.ndarray, stream: Any) -> None:
-        self.mem[ptr][: host.nbytes] = host.reshape(-1).view(np.uint8)
-
-    def copy_dtoh(self, host: np.ndarray, ptr: int, stream: Any) -> None:
-        host.reshape(-1).view(np.uint8)[:] = self.mem[ptr][: host.nbytes]
-
-    def stream_create(self) -> Any:
-        return "stream"
-
-    def stream_handle(self, stream: Any) -> int:
-        return 7
-
-    def stream_sync(self, stream: Any) -> None:
-        return None
-
-    def stream_destroy(self, stream: Any) -> None:
-        return None
-
-    def event_create(self) -> Any:
-        return object()
-
-    def event_record(self, event: Any, stream: Any) -> None:
-        return None
-
-    def elapsed_ms(self, start: Any, end: Any) -> float:
-        return 1.5
-
-    def event_destroy(self, event: Any) -> None:
-        return None
-
-    def capture_begin(self, stream: Any) -> None:
-        self.capturing = []
-
-    def capture_end(self, stream: Any) -> Any:
-        graph, self.capturing = self.capturing, None
-        self.captures += 1
-        return graph
-
-    def graph_launch(self, graph: Any, stream: Any) -> None:
-        self.launches += 1
-        for work in graph:
-            work()
-
-    def graph_destroy(self, graph: Any) -> None:
-        return None
-
-    def close(self) -> None:
-        return None
-
-
-class FakeLogger:
-    INTERNAL_ERROR, ERROR, WARNING, INFO, VERBOSE = range(5)
-
-    def __init__(self) -> None:
-        pass
-
-
-class FakeNetwork:
-    STUB = "INetworkDefinition"
-
-    def __init__(self, flags: int) -> None:
-        self.flags = flags
-
-
-class FakeParser:
-    STUB = "OnnxParser"
-
-    def __init__(self, network: FakeNetwork, logger: Any) -> None:
-        self.ok = FAKE_STATE["parse_ok"]
-
-    def parse_from_file(self, model: str) -> bool:
-        FAKE_STATE["parsed"] = model
-        return self.ok
-
-    @property
-    def num_errors(self) -> int:
-        return 0 if self.ok else 2
-
-    def get_error(self, index: int) -> str:
-        return f"node {index}: unsupported operator"
-
-
-class FakeTimingCache:
-    STUB = "ITimingCache"
-
-    def __init__(self, data: bytes) -> None:
-        self.data = data
-
-    def serialize(self) -> bytes:
-        return self.data + b"+tuned"
-
-
-class FakeProfile:
-    STUB = "IOptimizationProfile"
-
-    def set_shape(self, input: str, min: Any, opt: Any, max: Any) -> None:
-        FAKE_STATE["profile"][input] = (min, opt, max)
-
-
-class FakeBuilderConfig:
-    STUB = "IBuilderConfig"
-    # the settings engine_from_onnx assigns (class level, so the stub check below sees them)
-    builder_optimization_level = 3
-    profiling_verbosity: Any = None
-    default_device_type: Any = None
-    hardware_compatibility_level: Any = None
-    DLA_core = -1
-
-    def __init__(self) -> None:
-        FAKE_STATE["config"] = self
-        self.flags_set: list[Any] = []
-        self.pools: dict[Any, int] = {}
-        self.profiles: list[Any] = []
-        self.cache: FakeTimingCache | None = None
-
-    def set_flag(self, flag: Any) -> None:
-        self.flags_set.append(flag)
-
-    def set_memory_pool_limit(self, pool: Any, pool_size: int) -> None:
-        self.pools[pool] = pool_size
-
-    def add_optimization_profile(self, profile: Any) -> int:
-        self.profiles.append(profile)
-        return 0
-
-    def create_timing_cache(self, serialized_timing_cache: bytes) -> FakeTimingCache:
-        return FakeTimingCache(serialized_timing_cache)
-
-    def set_timing_cache(self, cache: FakeTimingCache, ignore_mismatch: bool) -> bool:
-        if cache.data == b"foreign":  # what TensorRT does with another device's cache and ignore_mismatch=False
-            return False
-        self.cache = cache
-        return True
-
-    def get_timing_cache(self) -> FakeTimingCache:
-        assert self.cache is not None
-        return self.cache
-
-
-class FakeBuilder:
-    STUB = "Builder"
-
-    def __init__(self, logger: Any) -> None:
-        self.logger = logger
-
-    @property
-    def num_DLA_cores(self) -> int:
-        return 2
-
-    def create_network(self, flags: int = 0) -> FakeNetwork:
-        FAKE_STATE["network_flags"] = flags
-        return FakeNetwork(flags)
-
-    def create_builder_config(self) -> FakeBuilderConfig:
-        return FakeBuilderConfig()
-
-    def create_optimization_profile(self) -> FakeProfile:
-        return FakeProfile()
-
-    def build_serialized_network(self, network: FakeNetwork, config: FakeBuilderConfig) -> bytes | None:
-        if FAKE_STATE["build_ok"]:
-            return b"FAKE-ENGINE-" + bytes([network.flags])
-        self.logger.log(FakeLogger.ERROR, "Error Code 4: internal out of tactics")
-        return None
-
-
-class FakeContext:
-    STUB = "IExecutionContext"
-
-    def __init__(self, cuda: FakeCuda) -> None:
-        self.cuda = cuda
-        self.shapes: dict[str, tuple[int, ...]] = {}
-        self.addresses: dict[str, int] = {}
-
-    def set_input_shape(self, name: str, shape: tuple[int, ...]) -> bool:
-        if not 1 <= shape[0] <= 4:
-            return False
-        self.shapes["input"] = self.shapes["output"] = tuple(shape)
-        return True
-
-    def get_tensor_shape(self, name: str) -> tuple[int, ...]:
-        return self.shapes[name]
-
-    def set_tensor_address(self, name: str, memory: int) -> bool:
-        self.addresses[name] = memory
-        return True
-
-    def execute_async_v3(self, stream_handle: int) -> bool:
-        src, dst, n = self.addresses["input"], self.addresses["output"], int(np.prod(self.shapes["input"])) * 4
-
-        def work() -> None:
-            x = self.cuda.mem[src][:n].view(np.float32)
-            self.cuda.mem[dst][:n] = (2 * x).view(np.uint8)
-
-        if self.cuda.capturing is not None:
-            self.cuda.capturing.append(work)
-        else:
-            work()
-        return True
-
-
-class FakeEngine:
-    STUB = "ICudaEngine"
-
-    def __init__(self, cuda: FakeCuda) -> None:
-        self.cuda = cuda
-
-    @property
-    def num_io_tensors(self) -> int:
-        return 2
-
-    def get_tensor_name(self, index: int) -> str:
-        return ["input", "output"][index]
-
-    def get_tensor_mode(self, name: str) -> str:
-        return "INPUT" if name == "input" else "OUTPUT"
-
-    def get_tensor_dtype(self, name: str) -> str:
-        return "FLOAT"
-
-    def get_tensor_profile_shape(self, name: str, profile_index: int) -> list[tuple[int, ...]]:
-        return [(1, 4), (2, 4), (4, 4)]
-
-    def create_execution_context(self) -> FakeContext:
-        return FakeContext(self.cuda)
-
-
-class FakeRuntime:
-    STUB = "Runtime"
-
-    def __init__(self, logger: Any) -> None:
-        FAKE_STATE["runtimes"] += 1
-
-    def deserialize_cuda_engine(self, serialized_engine: bytes) -> FakeEngine | None:
-        return FakeEngine(FAKE_STATE["cuda"]) if serialized_engine.startswith(b"FAKE") else None
-
-
-FAKE_STATE: dict[str, Any] = {}
-
-
 @pytest.fixture
 def fake_trt(monkeypatch: pytest.MonkeyPatch) -> types.ModuleType:
-    """A module standing in for ``tensorrt`` 10.13, registered in sys.modules for the test."""
-    FAKE_STATE.clear()
-    FAKE_STATE.update(parse_ok=True, build_ok=True, profile={}, runtimes=0, cuda=FakeCuda())
-    trt = types.ModuleType("tensorrt")
-    trt.__file__ = "/fake/tensorrt/__init__.py"
-    ns = types.SimpleNamespace
-    attrs = {
-        "__version__": "10.13.0.35",
-        "ILogger": FakeLogger,
-        "Builder": FakeBuilder,
-        "OnnxParser": FakeParser,
-        "Runtime": FakeRuntime,
-        "NetworkDefinitionCreationFlag": ns(EXPLICIT_BATCH=0, STRONGLY_TYPED=5),
-        "BuilderFlag": ns(FP16="FP16", INT8="INT8", GPU_FALLBACK="GPU_FALLBACK"),
-        "MemoryPoolType": ns(WORKSPACE="WORKSPACE"),
-        "ProfilingVerbosity": ns(DETAILED="DETAILED"),
-        "DeviceType": ns(DLA="DLA", GPU="GPU"),
-        "HardwareCompatibilityLevel": ns(AMPERE_PLUS="AMPERE_PLUS"),
-        "TensorIOMode": ns(INPUT="INPUT", OUTPUT="OUTPUT"),
-        "IInt8EntropyCalibrator2": object,
-        "nptype": lambda dtype: np.float32,
-    }
-    for key, value in attrs.items():
-        setattr(trt, key, value)
+    """A fake TensorRT 10.13, registered in sys.modules for the test."""
+    reset_fake_state()
+    trt = make_fake_trt("10")
     monkeypatch.setitem(sys.modules, "tensorrt", trt)
     return trt
+
+
+def _names(members: list[Any] | dict[Any, int]) -> list[str]:
+    return [m.name for m in members]
 
 
 def test_fake_build_sets_everything_and_writes_manifest(fake_trt: Any, tmp_path: Path) -> None:
@@ -569,13 +298,15 @@ def test_fake_build_sets_everything_and_writes_manifest(fake_trt: Any, tmp_path:
     messages: list[str] = []
     manifest = engine_from_onnx(onnx_file, tmp_path / "out" / "m.engine", cfg, progress=messages.append)
     config = FAKE_STATE["config"]
-    assert FAKE_STATE["network_flags"] == 1 << 5  # STRONGLY_TYPED only: no EXPLICIT_BATCH on 10.x
-    assert config.flags_set == [] and config.pools == {"WORKSPACE": 256 << 20}
+    assert FAKE_STATE["network_flags"] == 1 << 1  # STRONGLY_TYPED (1) only: no EXPLICIT_BATCH on 10.x
+    assert config.flags_set == [] and config.pools == {fake_trt.MemoryPoolType.WORKSPACE: 256 << 20}
+    assert _names(list(config.pools)) == ["WORKSPACE"]
     assert FAKE_STATE["profile"] == {"input": ((1, 4), (2, 4), (4, 4))}
-    assert config.builder_optimization_level == 5 and config.profiling_verbosity == "DETAILED"
+    assert config.builder_optimization_level == 5 and config.profiling_verbosity.name == "DETAILED"
+    assert config.hardware_compatibility_level is None and config.DLA_core == -1  # left at TensorRT's defaults
     assert cache.read_bytes() == b"old+tuned"  # loaded, then saved back
     assert FAKE_STATE["parsed"] == str(onnx_file)
-    assert (tmp_path / "out" / "m.engine").read_bytes() == b"FAKE-ENGINE-" + bytes([1 << 5])
+    assert (tmp_path / "out" / "m.engine").read_bytes() == b"FAKE-ENGINE-" + bytes([1 << 1])
     assert EngineManifest.load(manifest_path_for(tmp_path / "out" / "m.engine")) == manifest
     assert (manifest.runtime_version, manifest.precision, manifest.target) == ("10.13.0.35", "fp16", "dgpu-ampere-plus")
     assert manifest.build_options["strongly_typed_network"] is True and manifest.device_name == "unknown"  # no GPU here
@@ -587,11 +318,29 @@ def test_fake_build_dla_and_flag_path(fake_trt: Any, tmp_path: Path) -> None:
     cfg = TensorRTBuildConfig(precision="int8", dla_core=1, strongly_typed=False)
     engine_from_onnx(onnx_file, tmp_path / "m.engine", cfg)
     config = FAKE_STATE["config"]
-    assert config.flags_set == ["INT8", "FP16", "GPU_FALLBACK"]
-    assert (config.default_device_type, config.DLA_core) == ("DLA", 1)
+    assert _names(config.flags_set) == ["INT8", "FP16", "GPU_FALLBACK"]
+    assert (config.default_device_type.name, config.DLA_core) == ("DLA", 1)
     assert config.profiles == []  # static ONNX: no optimization profile
     with pytest.raises(EngineBuildError, match="2 DLA core"):
         engine_from_onnx(onnx_file, tmp_path / "m.engine", TensorRTBuildConfig(precision="int8", dla_core=2))
+
+
+@pytest.mark.parametrize(
+    ("generation", "network_flags", "builder_flags"),
+    [("8", 1 << 0, ["FP16"]), ("11", 1 << 1, [])],  # 8.x: EXPLICIT_BATCH (0) + FP16; 11.x: STRONGLY_TYPED (1)
+)
+def test_fake_build_per_generation(
+    fake_trt: Any, monkeypatch: pytest.MonkeyPatch, tmp_path: Path, generation: str, network_flags: int,
+    builder_flags: list[str],
+) -> None:  # fmt: skip
+    monkeypatch.setitem(sys.modules, "tensorrt", make_fake_trt(generation))
+    cfg = TensorRTBuildConfig(precision="fp16", hardware_compatibility=True)
+    manifest = engine_from_onnx(_tiny_onnx(tmp_path / "m.onnx", "fp16", batch=1), tmp_path / "m.engine", cfg)
+    config = FAKE_STATE["config"]
+    assert FAKE_STATE["network_flags"] == network_flags
+    assert _names(config.flags_set) == builder_flags
+    assert config.hardware_compatibility_level.name == "AMPERE_PLUS"
+    assert manifest.runtime_version == make_fake_trt(generation).__version__
 
 
 def test_fake_build_replaces_a_foreign_timing_cache(fake_trt: Any, tmp_path: Path) -> None:
@@ -659,50 +408,57 @@ def test_fake_runner_refuses_engines_from_elsewhere(fake_trt: Any, tmp_path: Pat
         pass
 
 
-# ---------------------------------------------------------------- the fakes only use what TensorRT 10.13 has
+# ------------------------------------------------------ names mypy cannot check (looked up by name) exist
 
 
-def _stub_members() -> dict[str, set[str]]:
-    stubs = Path(sys.prefix) / "lib" / f"python{sys.version_info[0]}.{sys.version_info[1]}" / "site-packages"
-    path = stubs / "tensorrt_bindings" / "tensorrt.pyi"
-    if not path.is_file():
-        pytest.skip("tensorrt-stubs not installed")
-    # the stubs do not parse as Python (a parameter named `in`, defaults before non-defaults), so scan lines:
-    # a top-level `class X` opens a class; 4-space `def name` and `name:` lines are its members
-    members: dict[str, set[str]] = {}
-    current: set[str] | None = None
-    for line in path.read_text().splitlines():
-        if m := re.match(r"class (\w+)\b", line):
-            current = members.setdefault(m.group(1), set())
-        elif line and not line.startswith(" "):
-            current = None
-        elif current is not None and (m := re.match(r"    (?:def )?(\w+)\s*[:(]", line)):
-            current.add(m.group(1))
-    return members
+def _stub_classes() -> dict[str, set[str]]:
+    """Class name -> member names in the mypy-usable copy of the 10.13 stubs (tools/trt_typings.py)."""
+    root = Path(__file__).resolve().parents[2]
+    with (root / "pyproject.toml").open("rb") as fh:
+        mypy_path = tomllib.load(fh)["tool"]["mypy"]["mypy_path"]
+    stub = root / mypy_path / "tensorrt_bindings" / "tensorrt.pyi"
+    if not stub.is_file():
+        pytest.skip(f"{stub} missing: run tools/trt_typings.py (make venv)")
+    classes: dict[str, set[str]] = {}
+    for node in ast.parse(stub.read_text(encoding="utf-8")).body:
+        if isinstance(node, ast.ClassDef):
+            names = {n.name for n in node.body if isinstance(n, ast.FunctionDef | ast.ClassDef)}
+            names |= {n.target.id for n in node.body if isinstance(n, ast.AnnAssign) and isinstance(n.target, ast.Name)}
+            classes[node.name] = names
+    return classes
 
 
-def test_fakes_and_used_names_exist_in_tensorrt_stubs() -> None:
-    members = _stub_members()
-    fakes: list[Any] = [FakeNetwork, FakeParser, FakeTimingCache, FakeProfile, FakeBuilderConfig, FakeBuilder,
-                        FakeContext, FakeEngine, FakeRuntime]  # fmt: skip
-    for fake in fakes:
-        public = {n for n in vars(fake) if not n.startswith("_") and n != "STUB"}  # methods, properties, settings
-        missing = public - members[fake.STUB]
-        assert not missing, f"{fake.__name__} uses {missing}, not in tensorrt.{fake.STUB}"
-    used = {
-        "NetworkDefinitionCreationFlag": {"STRONGLY_TYPED", "EXPLICIT_BATCH"},
-        "BuilderFlag": {"FP16", "INT8", "GPU_FALLBACK"},
-        "MemoryPoolType": {"WORKSPACE"},
-        "ProfilingVerbosity": {"DETAILED"},
-        "DeviceType": {"DLA"},
-        "HardwareCompatibilityLevel": {"AMPERE_PLUS"},
-        "TensorIOMode": {"INPUT"},
-        "ILogger": {"ERROR", "INTERNAL_ERROR", "WARNING", "log"},
-        "IHostMemory": {"__buffer__"},
-        "IInt8EntropyCalibrator2": set(),
-    }
-    for cls, names in used.items():
-        assert cls in members and names <= members[cls], (cls, names - members.get(cls, set()))
+def test_names_looked_up_by_name_exist_in_tensorrt_stubs(monkeypatch: pytest.MonkeyPatch) -> None:
+    classes = _stub_classes()
+    assert "STRONGLY_TYPED" in classes["NetworkDefinitionCreationFlag"]  # the parse found enum members
+    # every flag name plan_build can hand to _flag_member, over generations, precisions and typing choices
+    network: set[str] = set()
+    builder: set[str] = set()
+    both = OnnxSummary(inputs={"x": (1, 4)}, has_qdq=True, has_fp16=True)
+    for generation in ("8", "10", "11"):
+        caps = _caps(monkeypatch, generation)
+        for precision in ("fp32", "fp16", "int8"):
+            for typed in ("auto", True, False):
+                config = TensorRTBuildConfig(
+                    precision=precision, strongly_typed=typed, dla_core=None if precision == "fp32" else 0
+                )
+                try:
+                    plan = plan_build(caps, config, both)
+                except ConfigError:
+                    continue  # that generation refuses that typing choice
+                network.update(plan.network_flags)
+                builder.update(plan.builder_flags)
+    assert network == {"STRONGLY_TYPED", "EXPLICIT_BATCH"} and builder == {"FP16", "INT8", "GPU_FALLBACK"}
+    assert network <= classes["NetworkDefinitionCreationFlag"]
+    assert builder <= classes["BuilderFlag"]
+    # the probes in trt_capabilities: enum members by name, module attributes with hasattr
+    assert {"FP16"} <= classes["BuilderFlag"] and "__members__" in classes["BuilderFlag"]
+    assert {"IInt8EntropyCalibrator2", "HardwareCompatibilityLevel"} <= set(classes)
+    # the fake's enums (10.x shape) use only members the stubs have
+    fake = make_fake_trt("10")
+    for name, value in vars(fake).items():
+        if isinstance(value, type) and issubclass(value, enum.Enum):
+            assert set(value.__members__) <= classes[name], (name, set(value.__members__) - classes[name])
 
 
 # -------------------------------------------------------------------------------------------- real GPU tests
