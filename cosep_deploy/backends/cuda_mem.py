@@ -4,6 +4,10 @@ TensorRT's own samples use cuda-python (``cuda.bindings.runtime``; ``cuda.cudart
 since 10.13; many Jetson images ship PyCUDA instead. Both sit behind :class:`CudaApi`, so the runner does not
 care which one it got, and tests can hand it a fake. cuda-python calls return ``(error, *results)`` tuples;
 :func:`check_cuda` turns a failing one into an error naming the call.
+
+The bindings stay typed ``Any``: cuda-python (``cuda-bindings`` 13.x) ships compiled Cython modules with
+``.pxd`` files but no ``.pyi`` stubs or ``py.typed`` marker, and PyCUDA has none either, so mypy has nothing
+to check calls against. The typed surface is :class:`CudaApi`, which the TensorRT runner uses.
 """
 
 from __future__ import annotations
@@ -77,7 +81,7 @@ class CudaPython:
     supports_graphs = True
 
     def __init__(self, runtime: ModuleType | Any) -> None:
-        self.rt = runtime
+        self.rt: Any = runtime  # cuda.bindings.runtime, untyped (see the module docstring); or a fake
 
     def _call(self, fn: str, *args: Any) -> Any:
         return check_cuda(getattr(self.rt, fn)(*args), fn, self.rt)
@@ -251,7 +255,9 @@ def device_info(index: int = 0) -> DeviceInfo:
     try:
         api = cuda_api(index)
     except MissingDependencyError:
-        torch = require("torch")
+        require("torch", purpose="reading the GPU's name")
+        import torch
+
         if not torch.cuda.is_available():
             raise
         major, minor = torch.cuda.get_device_capability(index)

@@ -268,8 +268,9 @@ _Flag = TypeVar("_Flag", "trt.BuilderFlag", "trt.NetworkDefinitionCreationFlag")
 
 def _flag_member(enum: type[_Flag], name: str) -> _Flag:
     """``enum.<name>``, looked up by name because the plan names members that exist only on some releases
-    (FP16/INT8 are gone in 11.x, EXPLICIT_BATCH in 11.x): :func:`plan_build` only names what
-    :func:`trt_capabilities` found, and a test checks every name it can produce against the stubs."""
+    (FP16/INT8 are gone in 11.x; EXPLICIT_BATCH matters on 8.x only and is deprecated from 10.0):
+    :func:`plan_build` only names what :func:`trt_capabilities` found, and a test checks every name it can
+    produce against the stubs. Typed through the stubs' ``__members__``, so the result is a real enum member."""
     try:
         return enum.__members__[name]
     except KeyError:

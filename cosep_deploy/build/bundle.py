@@ -22,7 +22,8 @@ from typing import Any
 from .._version import __version__
 from ..artifacts import sha256_file, staged_dir, write_json
 from ..backends.tensorrt import summarize_onnx
-from ..backends.trtexec import TrtexecConfig, TrtexecVersion, trtexec_command
+from ..backends.trtexec import TrtexecConfig, trtexec_command
+from ..backends.trtexec_parse import TrtexecVersion
 from ..errors import ConfigError, unknown_name
 from ..targets import TargetProfile
 from .manifest import EngineManifest, utc_now

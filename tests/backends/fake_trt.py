@@ -281,6 +281,7 @@ class FakeRuntime:
 
 
 def _enum(name: str, members: dict[str, int]) -> type[enum.IntEnum]:
+    # the functional API builds a class; typeshed types the call like an instance lookup
     return enum.IntEnum(name, members)  # type: ignore[return-value]
 
 

@@ -16,22 +16,26 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from cosep_deploy.backends import trtexec, trtexec_parse
 from cosep_deploy.backends.trtexec import (
-    LayerTime,
     TrtexecConfig,
-    TrtexecVersion,
-    compare_layer_profiles,
     find_trtexec,
     format_shape,
+    run_trtexec,
+    trtexec_command,
+    trtexec_version,
+)
+from cosep_deploy.backends.trtexec_parse import (
+    LayerTime,
+    TrtexecVersion,
+    compare_layer_profiles,
+    format_number,
     parse_export_profile,
     parse_export_times,
     parse_layer_info,
     parse_trtexec_summary,
     parse_trtexec_version,
-    run_trtexec,
     summarize_ms,
-    trtexec_command,
-    trtexec_version,
 )
 from cosep_deploy.errors import BenchError, ConfigError, EngineBuildError, MissingDependencyError
 
@@ -138,6 +142,13 @@ def test_config_validation() -> None:
         TrtexecConfig(onnx=Path("a.onnx"), precision="fp61")
     with pytest.raises(ConfigError, match="0-5"):
         TrtexecConfig(onnx=Path("a.onnx"), builder_optimization_level=7)
+
+
+def test_parsers_stay_importable_from_trtexec() -> None:
+    exported = set(trtexec_parse.__all__) - {"format_number"}
+    assert exported <= set(trtexec.__all__)
+    assert all(getattr(trtexec, name) is getattr(trtexec_parse, name) for name in exported)
+    assert (format_number(10.0), format_number(2.5), format_number(99)) == ("10", "2.5", "99")
 
 
 def test_format_shape_quotes_odd_names() -> None:
