@@ -1,113 +1,232 @@
-"""Output comparison between any two engines (Polygraphy's comparator), per-precision tolerances.
+"""Output comparison between any two engines through Polygraphy's comparator, per-precision tolerances.
 
-The reference is normally ONNX Runtime running the fp32 ONNX; the candidate any runner (an fp16/int8
-variant, a TensorRT engine). Elementwise closeness uses Polygraphy's ``CompareFunc.simple``; because a
-quantized model is judged by what it predicts, not by exact logits, int8 passes on top-1 agreement.
+The reference is normally ONNX Runtime running the fp32 ONNX; the candidate any runner (an fp16 or int8
+variant, a TensorRT engine, eager PyTorch). Both runners' outputs for every feed go into a Polygraphy
+``RunResults`` and ``Comparator.compare_accuracy`` applies ``SimpleCompareFunc`` (element-wise: an element
+fails when it exceeds both ``atol`` and ``rtol``); the per-output max/mean errors are Polygraphy's statistics.
+On top of that, every output with a class axis must agree on the argmax (top-1 agreement), because a
+reduced-precision model is judged by what it predicts:
+
+======== ======= ======= =============== ==================================================================
+precision  rtol    atol   min. agreement  why
+======== ======= ======= =============== ==================================================================
+fp32       1e-3    1e-4   0.99            same math, other kernels: only summation order differs
+fp16       1e-2    1e-2   0.99            TensorRT's usual fp16 band (1e-3..1e-2)
+int8       none    none   0.95            logits move by whole quantization steps, so only decisions count
+======== ======= ======= =============== ==================================================================
+
+These are our choices (int8's element-wise errors are still measured and reported). ``check=True`` raises
+:class:`ExportValidationError` listing every failing output.
 """
 
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Sequence
+import math
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+from torch.utils.data import Dataset
 
 from .backends.base import Runner
 from .errors import ConfigError, ExportValidationError
 
-__all__ = ["DEFAULT_TOLERANCES", "ComparisonResult", "compare_files", "compare_runners", "runner_for"]
+__all__ = [
+    "DEFAULT_TOLERANCES",
+    "ComparisonResult",
+    "OutputComparison",
+    "Tolerance",
+    "compare_files",
+    "compare_runners",
+    "resolve_tolerance",
+    "runner_for",
+]
 
-# precision -> (rtol, atol, minimum top-1 agreement); fp16 tolerances around 1e-3..1e-2 are usual for
-# engines; int8 logits move by whole quantization steps, so only the decision is compared
-DEFAULT_TOLERANCES: dict[str, tuple[float, float, float]] = {
-    "fp32": (1e-3, 1e-4, 1.0),
-    "fp16": (1e-2, 1e-2, 0.99),
-    "int8": (float("inf"), float("inf"), 0.95),
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class Tolerance:
+    """Element-wise tolerances (``inf`` = not checked) and the minimum top-1 agreement."""
+
+    rtol: float
+    atol: float
+    min_agreement: float
+
+
+DEFAULT_TOLERANCES: dict[str, Tolerance] = {
+    "fp32": Tolerance(rtol=1e-3, atol=1e-4, min_agreement=0.99),
+    "fp16": Tolerance(rtol=1e-2, atol=1e-2, min_agreement=0.99),
+    "int8": Tolerance(rtol=math.inf, atol=math.inf, min_agreement=0.95),
 }
 
 
-@dataclasses.dataclass(frozen=True)
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class OutputComparison:
+    """One output over all feeds: Polygraphy's error statistics, argmax agreement, the verdict and why."""
+
+    max_abs: float
+    max_rel: float
+    mean_abs: float
+    mean_rel: float
+    agreement: float | None  # None for outputs without a class axis
+    passed: bool
+    problems: tuple[str, ...] = ()
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
 class ComparisonResult:
     reference: str
     candidate: str
     precision: str
-    outputs: dict[str, dict[str, float | bool]]  # per output: max/mean abs and rel error, agreement, passed
+    tolerance: Tolerance
+    samples: int
+    outputs: dict[str, OutputComparison]
 
     @property
     def passed(self) -> bool:
-        return all(bool(o["passed"]) for o in self.outputs.values())
+        return all(o.passed for o in self.outputs.values())
 
     def lines(self) -> list[str]:
-        return [
-            f"{'PASS' if o['passed'] else 'FAIL'} {name}: max abs {o['max_abs']:.3g}, max rel {o['max_rel']:.3g}, "
-            f"mean abs {o['mean_abs']:.3g}, top-1 agreement {100 * float(o['agreement']):.2f}%"
-            for name, o in self.outputs.items()
-        ]
+        """One line per output, e.g. ``PASS logits: max abs 3e-06, ..., top-1 agreement 100.00%``."""
+        out = []
+        for name, o in self.outputs.items():
+            agree = "n/a" if o.agreement is None else f"{100 * o.agreement:.2f}%"
+            why = f" ({'; '.join(o.problems)})" if o.problems else ""
+            out.append(
+                f"{'PASS' if o.passed else 'FAIL'} {name}: max abs {o.max_abs:.3g}, max rel {o.max_rel:.3g}, "
+                f"mean abs {o.mean_abs:.3g}, top-1 agreement {agree}{why}"
+            )
+        return out
+
+    def to_json(self) -> dict[str, Any]:
+        tol = dataclasses.asdict(self.tolerance)
+        return {
+            "reference": self.reference,
+            "candidate": self.candidate,
+            "precision": self.precision,
+            "tolerance": {k: (None if math.isinf(v) else v) for k, v in tol.items()},  # JSON has no inf
+            "samples": self.samples,
+            "passed": self.passed,
+            "outputs": {
+                name: {**dataclasses.asdict(o), "problems": list(o.problems)} for name, o in self.outputs.items()
+            },
+        }
+
+
+def resolve_tolerance(
+    precision: str, rtol: float | None = None, atol: float | None = None, min_agreement: float | None = None
+) -> Tolerance:
+    """The default tolerance of ``precision`` with any of its values overridden."""
+    if precision not in DEFAULT_TOLERANCES:
+        raise ConfigError(f"unknown precision {precision!r}: choose from {', '.join(DEFAULT_TOLERANCES)}")
+    base = DEFAULT_TOLERANCES[precision]
+    return Tolerance(
+        rtol=base.rtol if rtol is None else rtol,
+        atol=base.atol if atol is None else atol,
+        min_agreement=base.min_agreement if min_agreement is None else min_agreement,
+    )
 
 
 def compare_runners(
     reference: Runner,
     candidate: Runner,
-    feeds: Sequence[dict[str, np.ndarray]],
+    feeds: Sequence[Mapping[str, np.ndarray]],
     *,
     precision: str | None = None,
     rtol: float | None = None,
     atol: float | None = None,
+    min_agreement: float | None = None,
     check: bool = False,
 ) -> ComparisonResult:
-    """Run both (active) runners on ``feeds`` and compare every output with Polygraphy's comparator."""
-    from polygraphy.comparator import CompareFunc, IterationResult
-    from polygraphy.logger import G_LOGGER
+    """Run both runners (entered, or loading on first use) on every feed and compare output by output.
 
+    ``precision`` picks the default tolerances (default: the candidate's precision); ``rtol``/``atol``/
+    ``min_agreement`` override them.
+    """
+    if not feeds:
+        raise ConfigError("nothing to compare: no input feeds were given")
     prec = precision or candidate.info().precision
-    if prec not in DEFAULT_TOLERANCES:
-        raise ConfigError(f"unknown precision {prec!r}: choose from {sorted(DEFAULT_TOLERANCES)}")
-    d_rtol, d_atol, min_agree = DEFAULT_TOLERANCES[prec]
-    rtol = d_rtol if rtol is None else rtol
-    atol = d_atol if atol is None else atol
-    elementwise = np.isfinite(rtol) and np.isfinite(atol)
-    compare = CompareFunc.simple(rtol=rtol if elementwise else 1.0, atol=atol if elementwise else 1.0)
-    stats: dict[str, dict[str, list[float]]] = {}
-    ok: dict[str, bool] = {}
-    severity = G_LOGGER.module_severity
-    G_LOGGER.module_severity = G_LOGGER.CRITICAL  # our summary lines replace Polygraphy's histograms
-    try:
-        for feed in feeds:
-            ref = reference.infer(feed)
-            got = candidate.infer(feed)
-            verdict = compare(
-                IterationResult(ref, runner_name="reference"), IterationResult(got, runner_name="candidate")
-            )
-            for name, res in verdict.items():
-                s = stats.setdefault(name, {"max_abs": [], "max_rel": [], "mean_abs": [], "agree": []})
-                s["max_abs"].append(float(res.max_absdiff))
-                s["max_rel"].append(float(res.max_reldiff))
-                s["mean_abs"].append(float(res.mean_absdiff))
-                s["agree"].append(float(np.mean(ref[name].argmax(-1) == got[name].argmax(-1))))
-                ok[name] = ok.get(name, True) and (bool(res) or not elementwise)
-    finally:
-        G_LOGGER.module_severity = severity
-    outputs: dict[str, dict[str, float | bool]] = {}
-    for name, s in stats.items():
-        agreement = float(np.mean(s["agree"]))
-        outputs[name] = {
-            "max_abs": max(s["max_abs"]),
-            "max_rel": max(s["max_rel"]),
-            "mean_abs": float(np.mean(s["mean_abs"])),
-            "agreement": agreement,
-            "passed": ok[name] and agreement >= min_agree,
-        }
-    result = ComparisonResult(reference.info().backend, candidate.info().backend, prec, outputs)
+    tol = resolve_tolerance(prec, rtol, atol, min_agreement)
+    ref_name, cand_name = _name(reference, "reference"), _name(candidate, "candidate")
+    ref_out = [reference.infer(feed) for feed in feeds]
+    cand_out = [candidate.infer(feed) for feed in feeds]
+    verdicts = _polygraphy_compare(ref_out, cand_out, tol)
+    outputs: dict[str, OutputComparison] = {}
+    for name in ref_out[0]:
+        problems: list[str] = []
+        if any(name not in c for c in cand_out):
+            problems.append(f"missing from the candidate (it has {', '.join(cand_out[0]) or 'no outputs'})")
+        stats = [v[name] for v in verdicts if name in v]
+        if any(isinstance(s, bool) for s in stats):  # Polygraphy returns a bare False for a shape mismatch
+            problems.append(f"shapes differ: {ref_out[0][name].shape} vs {cand_out[0].get(name, np.empty(0)).shape}")
+        comparable = not problems
+        numeric = [s for s in stats if not isinstance(s, bool)]
+        if numeric and not all(bool(s) for s in numeric):
+            worst = max(s.max_absdiff for s in numeric)
+            problems.append(f"max abs error {worst:.3g} exceeds atol={tol.atol:g} and rtol={tol.rtol:g}")
+        agreement = _agreement([r[name] for r in ref_out], [c[name] for c in cand_out]) if comparable else None
+        if agreement is not None and agreement < tol.min_agreement:
+            problems.append(f"top-1 agreement {100 * agreement:.2f}% is below {100 * tol.min_agreement:.2f}%")
+        outputs[name] = OutputComparison(
+            max_abs=max((s.max_absdiff for s in numeric), default=math.nan),
+            max_rel=max((s.max_reldiff for s in numeric), default=math.nan),
+            mean_abs=float(np.mean([s.mean_absdiff for s in numeric])) if numeric else math.nan,
+            mean_rel=float(np.mean([s.mean_reldiff for s in numeric])) if numeric else math.nan,
+            agreement=agreement,
+            passed=not problems,
+            problems=tuple(problems),
+        )
+    samples = sum(int(next(iter(feed.values())).shape[0]) for feed in feeds)
+    result = ComparisonResult(
+        reference=ref_name, candidate=cand_name, precision=prec, tolerance=tol, samples=samples, outputs=outputs
+    )
     if check and not result.passed:
         failing = [line for line in result.lines() if line.startswith("FAIL")]
-        raise ExportValidationError(f"candidate differs from the reference ({prec}): " + "; ".join(failing))
+        raise ExportValidationError(
+            f"{cand_name} differs from {ref_name} beyond {prec} tolerances on {samples} inputs: " + "; ".join(failing)
+        )
     return result
 
 
+def _polygraphy_compare(
+    ref_out: list[dict[str, np.ndarray]], cand_out: list[dict[str, np.ndarray]], tol: Tolerance
+) -> list[dict[str, Any]]:
+    """Per feed, Polygraphy's per-output result (an ``OutputCompareResult``, or ``False`` on a shape mismatch)."""
+    from polygraphy.comparator import Comparator, IterationResult, RunResults, SimpleCompareFunc
+    from polygraphy.exception import PolygraphyException
+    from polygraphy.logger import G_LOGGER
+
+    # fixed runner names: two runners of one backend would otherwise collide in RunResults
+    run_results = RunResults()
+    run_results.append(("reference", [IterationResult(dict(o), runner_name="reference") for o in ref_out]))
+    run_results.append(("candidate", [IterationResult(dict(o), runner_name="candidate") for o in cand_out]))
+    # SimpleCompareFunc is what CompareFunc.simple returns; Polygraphy 0.53 deprecates the latter
+    compare_func = SimpleCompareFunc(rtol=tol.rtol, atol=tol.atol, check_error_stat="elemwise")
+    try:
+        with G_LOGGER.verbosity(G_LOGGER.CRITICAL):  # our one line per output replaces its histograms
+            accuracy = Comparator.compare_accuracy(run_results, compare_func=compare_func)
+    except PolygraphyException as exc:
+        raise ExportValidationError(f"Polygraphy could not compare the outputs: {exc}".splitlines()[0]) from exc
+    return [dict(iteration) for iteration in accuracy[0][("reference", "candidate")]]
+
+
+def _agreement(ref: list[np.ndarray], cand: list[np.ndarray]) -> float | None:
+    """Fraction of rows whose argmax over the last axis is the same (None without a class axis)."""
+    if ref[0].ndim < 2 or ref[0].shape[-1] < 2:
+        return None
+    same = [np.argmax(r, axis=-1) == np.argmax(c, axis=-1) for r, c in zip(ref, cand, strict=True)]
+    return float(np.concatenate([s.ravel() for s in same]).mean())
+
+
+def _name(runner: Runner, fallback: str) -> str:
+    name = getattr(runner, "name", None)
+    return str(name) if name else f"{fallback} ({runner.info().backend})"
+
+
 def runner_for(path: str | Path, *, threads: int | None = None) -> Runner:
-    """The runner for an engine file: ONNX (ONNX Runtime) or a TensorRT ``.engine``/``.plan``."""
+    """The runner for an engine file: ``.onnx`` (ONNX Runtime, CPU; a built engine's manifest is checked)
+    or a TensorRT ``.engine``/``.plan`` (needs TensorRT and a GPU)."""
     p = Path(path)
     if p.suffix == ".onnx":
         from .backends.onnxruntime import OnnxRuntimeRunner
@@ -124,15 +243,40 @@ def runner_for(path: str | Path, *, threads: int | None = None) -> Runner:
 def compare_files(
     reference: str | Path,
     candidate: str | Path,
-    images: np.ndarray,
+    inputs: np.ndarray | Sequence[Mapping[str, np.ndarray]] | Dataset[Any],
     *,
     batch_size: int = 32,
+    samples: int = 256,
     threads: int | None = None,
-    **kwargs: Any,
+    precision: str | None = None,
+    rtol: float | None = None,
+    atol: float | None = None,
+    min_agreement: float | None = None,
+    check: bool = False,
 ) -> ComparisonResult:
-    """Compare two engine files on ``images`` [N, C, H, W] (real inputs) in batches."""
+    """Compare two engine files on real inputs: images ``[N, C, H, W]``, ready feeds, or the first
+    ``samples`` images of a dataset, run in batches of ``batch_size``."""
     ref, cand = runner_for(reference, threads=threads), runner_for(candidate, threads=threads)
     with ref, cand:
-        name = ref.info().input_names[0]
-        feeds = [{name: images[i : i + batch_size].astype(np.float32)} for i in range(0, len(images), batch_size)]
-        return compare_runners(ref, cand, feeds, **kwargs)
+        feeds = _feeds(inputs, ref.info().input_names[0], batch_size, samples)
+        return compare_runners(
+            ref, cand, feeds, precision=precision, rtol=rtol, atol=atol, min_agreement=min_agreement, check=check
+        )
+
+
+def _feeds(
+    inputs: np.ndarray | Sequence[Mapping[str, np.ndarray]] | Dataset[Any], name: str, batch_size: int, samples: int
+) -> list[Mapping[str, np.ndarray]]:
+    if batch_size < 1:
+        raise ConfigError(f"batch size must be at least 1, found {batch_size}")
+    if isinstance(inputs, np.ndarray):
+        images = inputs
+    elif isinstance(inputs, Dataset):
+        import torch
+
+        n = min(samples, len(inputs))  # type: ignore[arg-type]
+        images = torch.stack([inputs[i][0] for i in range(n)]).numpy()
+    else:
+        return list(inputs)
+    images = np.ascontiguousarray(images, dtype=np.float32)
+    return [{name: images[i : i + batch_size]} for i in range(0, len(images), batch_size)]
