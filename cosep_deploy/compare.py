@@ -31,10 +31,11 @@ import numpy as np
 from torch.utils.data import Dataset
 
 from .backends.base import Runner
-from .errors import ConfigError, ExportValidationError
+from .errors import ConfigError, ExportValidationError, unknown_name
 
 __all__ = [
     "DEFAULT_TOLERANCES",
+    "MODEL_DIR_BACKENDS",
     "ComparisonResult",
     "OutputComparison",
     "Tolerance",
@@ -224,10 +225,19 @@ def _name(runner: Runner, fallback: str) -> str:
     return str(name) if name else f"{fallback} ({runner.info().backend})"
 
 
-def runner_for(path: str | Path, *, threads: int | None = None) -> Runner:
+MODEL_DIR_BACKENDS = ("torch", "torch-tensorrt")
+
+
+def runner_for(path: str | Path, *, threads: int | None = None, backend: str | None = None) -> Runner:
     """The runner for an engine file: ``.onnx`` (ONNX Runtime, CPU; a built engine's manifest is checked)
-    or a TensorRT ``.engine``/``.plan`` (needs TensorRT and a GPU)."""
+    or a TensorRT ``.engine``/``.plan`` (needs TensorRT and a GPU). A model directory of a run
+    (``RUN/dense``, ``RUN/pruned``, ``RUN/finetuned``) runs in PyTorch: ``backend="torch"`` (the default,
+    eager on the CPU) or ``backend="torch-tensorrt"`` (compiled by Torch-TensorRT, needs a GPU)."""
     p = Path(path)
+    if p.is_dir():
+        return _model_dir_runner(p, backend or "torch", threads)
+    if backend is not None:
+        raise ConfigError(f"backend {backend!r} applies to model directories; {p} is run by its file type")
     if p.suffix == ".onnx":
         from .backends.onnxruntime import OnnxRuntimeRunner
         from .export.precision import onnx_precision
@@ -237,7 +247,31 @@ def runner_for(path: str | Path, *, threads: int | None = None) -> Runner:
         from .backends.tensorrt import TensorRTRunner
 
         return TensorRTRunner(p)
-    raise ConfigError(f"cannot tell what engine {p} is: expected a .onnx, .engine or .plan file")
+    raise ConfigError(f"cannot tell what engine {p} is: expected a .onnx, .engine or .plan file, or a model directory")
+
+
+def _model_dir_runner(directory: Path, backend: str, threads: int | None) -> Runner:
+    if backend not in MODEL_DIR_BACKENDS:
+        raise ConfigError(unknown_name("backend for a model directory", backend, MODEL_DIR_BACKENDS))
+    if (directory / "plan.json").is_file():
+        from .prune.plan import load_pruned
+
+        model, plan = load_pruned(directory)
+        shape = tuple(int(d) for d in plan.input_shape)
+    elif (directory / "model.json").is_file():
+        from .models import load_checkpoint
+
+        model, spec, _ = load_checkpoint(directory)
+        shape = (spec.in_channels, spec.image_size, spec.image_size)
+    else:
+        raise ConfigError(f"{directory} holds neither a pruned model (plan.json) nor a checkpoint (model.json)")
+    if backend == "torch":
+        from .backends.torch import TorchRunner
+
+        return TorchRunner(model, threads=threads, input_shape=shape, name=directory.name)
+    from .backends.torch_tensorrt import TorchTensorRTRunner
+
+    return TorchTensorRTRunner(model, input_shape=shape, name=directory.name)
 
 
 def compare_files(
@@ -253,10 +287,13 @@ def compare_files(
     atol: float | None = None,
     min_agreement: float | None = None,
     check: bool = False,
+    candidate_backend: str | None = None,
 ) -> ComparisonResult:
     """Compare two engine files on real inputs: images ``[N, C, H, W]``, ready feeds, or the first
-    ``samples`` images of a dataset, run in batches of ``batch_size``."""
-    ref, cand = runner_for(reference, threads=threads), runner_for(candidate, threads=threads)
+    ``samples`` images of a dataset, run in batches of ``batch_size``. Either may be a model directory
+    (:func:`runner_for`); ``candidate_backend`` picks how the candidate's is run."""
+    ref = runner_for(reference, threads=threads)
+    cand = runner_for(candidate, threads=threads, backend=candidate_backend)
     with ref, cand:
         feeds = _feeds(inputs, ref.info().input_names[0], batch_size, samples)
         return compare_runners(

@@ -13,7 +13,8 @@ __all__ = ["INSTALL_HINTS", "is_available", "require"]
 INSTALL_HINTS: dict[str, str] = {
     "tensorrt": "pip install 'cosep-deploy[tensorrt]' (on Jetson: TensorRT comes with JetPack, "
     "apt install python3-libnvinfer)",
-    "torch_tensorrt": "pip install 'cosep-deploy[torch-tensorrt]'",
+    "torch_tensorrt": "pip install 'cosep-deploy[torch-tensorrt]' (each torch-tensorrt release pins one torch "
+    "release and needs a CUDA build of it; on Jetson: the torch-tensorrt wheel built for your JetPack)",
     "cuda": "pip install 'cosep-deploy[cuda]' (cuda-python)",
     "pycuda": "pip install pycuda (common on Jetson boards)",
     "modelopt": "pip install 'cosep-deploy[modelopt]'",

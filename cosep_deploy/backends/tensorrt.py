@@ -8,6 +8,9 @@ Two build paths, picked by what the installed TensorRT offers rather than by its
 - **flag based** (8.x): ``BuilderFlag.FP16`` / ``INT8`` let the builder pick precisions per layer. We ship
   no INT8 calibrators, so INT8 needs Q/DQ nodes in the ONNX here too (explicit quantization).
 
+:func:`cached_engine_from_onnx` puts :func:`engine_from_onnx` behind the engine cache of
+:mod:`cosep_deploy.build.manifest`, keyed by :func:`tensorrt_cache_key`.
+
 ``tensorrt`` is imported inside the functions that use them, after :func:`require`. mypy checks that use
 against the ``tensorrt-stubs`` 10.13 stubs (see ``tools/trt_typings.py``); the few names that differ between
 8.x, 10.x and 11.x are looked up by name in :func:`trt_capabilities` and :func:`_flag_member` only.
@@ -24,11 +27,19 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 from ..artifacts import atomic_write_bytes, sha256_file
-from ..build.manifest import EngineManifest, manifest_path_for, utc_now
+from ..build.manifest import (
+    CachedBuild,
+    EngineCache,
+    EngineManifest,
+    build_with_cache,
+    engine_cache_key,
+    manifest_path_for,
+    utc_now,
+)
 from ..deps import require
 from ..errors import ConfigError, EngineBuildError, MissingDependencyError, unknown_name
 from ..targets import TargetProfile
-from .cuda_mem import CudaError, device_info
+from .cuda_mem import CudaError, DeviceInfo, device_info
 from .tensorrt_runner import Progress, TensorRTRunner, collecting_logger, logged_errors
 
 if TYPE_CHECKING:
@@ -40,10 +51,12 @@ __all__ = [
     "TensorRTBuildConfig",
     "TensorRTRunner",
     "TrtCapabilities",
+    "cached_engine_from_onnx",
     "engine_from_onnx",
     "plan_build",
     "resolve_profile",
     "summarize_onnx",
+    "tensorrt_cache_key",
     "trt_capabilities",
 ]
 
@@ -406,3 +419,50 @@ def engine_from_onnx(
     manifest.save(manifest_path_for(engine_file))
     say(f"built {engine_file} in {seconds:.1f} s")
     return manifest
+
+
+def tensorrt_cache_key(onnx_sha256: str, trt_version: str, device: DeviceInfo, config: TensorRTBuildConfig) -> str:
+    """The engine cache key of a TensorRT (Python API) build: the ONNX's bytes, the full TensorRT version, the
+    GPU's name and compute capability, and :meth:`TensorRTBuildConfig.cache_options` (not the timing cache's
+    path or the target's label, which do not change the engine)."""
+    options = {"builder": "tensorrt-python", **config.cache_options()}
+    return engine_cache_key(onnx_sha256, trt_version, f"{device.name} (sm {device.compute_capability})", options)
+
+
+def cached_engine_from_onnx(
+    onnx_path: str | os.PathLike[str],
+    engine_path: str | os.PathLike[str],
+    config: TensorRTBuildConfig,
+    *,
+    cache: EngineCache | None,
+    device: DeviceInfo | None = None,
+    progress: Progress | None = None,
+) -> CachedBuild:
+    """:func:`engine_from_onnx` through ``cache``: an engine built before from the same ONNX bytes, TensorRT
+    version, GPU and options is copied (and its manifest written) instead of rebuilt; a new one is stored.
+
+    ``device`` defaults to CUDA device 0. If the GPU cannot be identified (no CUDA bindings), the cache is
+    skipped rather than risk handing out an engine of another GPU. ``cache=None`` always builds.
+    """
+    onnx_file, engine_file = Path(onnx_path), Path(engine_path)
+    say: Progress = progress or (lambda _msg: None)
+
+    def build(out: Path) -> EngineManifest:
+        return engine_from_onnx(onnx_file, out, config, progress=progress)
+
+    if cache is None:
+        return CachedBuild(build(engine_file), hit=False, key=None)
+    if not onnx_file.is_file():
+        raise ConfigError(f"ONNX file {onnx_file} not found")
+    require("tensorrt", purpose="building TensorRT engines")
+    import tensorrt as trt
+
+    if device is None:
+        try:
+            device = device_info(0)
+        except (MissingDependencyError, CudaError) as exc:
+            say(f"cannot identify the GPU ({exc}); building {engine_file.name} without the engine cache")
+            return CachedBuild(build(engine_file), hit=False, key=None)
+    key = tensorrt_cache_key(sha256_file(onnx_file), trt.__version__, device, config)
+    labels = {"onnx_file": onnx_file.name, "target": config.target}
+    return build_with_cache(build, engine_file, cache=cache, key=key, labels=labels, progress=say)

@@ -5,6 +5,10 @@ manifest beside it (``model.fp16.engine`` -> ``model.fp16.manifest.json``) recor
 (ONNX sha256), with what (runtime version, device, compute capability, build options) and its own sha256.
 Loading checks the manifest first: a truncated file or an engine from another system fails with a message
 that says what to rebuild, instead of a crash deep inside the runtime.
+
+Building an engine takes minutes on a Jetson, so builds go through :func:`build_with_cache`: engines are kept
+in an :class:`EngineCache` (``$COSEP_DEPLOY_CACHE``, default ``~/.cache/cosep-deploy/engines``) under a key of
+everything that decides their bytes (:func:`engine_cache_key`), and a repeated build copies the cached one.
 """
 
 from __future__ import annotations
@@ -16,18 +20,24 @@ import json
 import os
 import re
 import shutil
-from collections.abc import Mapping
+import tempfile
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, ClassVar
 
 from .._version import __version__
-from ..artifacts import JsonArtifact, sha256_file, staged_dir
-from ..errors import CosepError, EngineLoadError, TargetMismatchError
+from ..artifacts import JsonArtifact, ensure_writable_dir, sha256_file, staged_dir
+from ..errors import ConfigError, CosepError, EngineLoadError, TargetMismatchError
 
 __all__ = [
+    "CACHE_ENV_VAR",
+    "CachedBuild",
     "EngineCache",
     "EngineManifest",
+    "build_with_cache",
     "check_manifest_against",
+    "default_engine_cache_root",
+    "engine_cache_for",
     "engine_cache_key",
     "manifest_path_for",
     "same_release",
@@ -211,3 +221,100 @@ class EngineCache:
             shutil.copyfile(engine_path, tmp / self.ENGINE_NAME)
             dataclasses.replace(manifest, engine_file=self.ENGINE_NAME).save(tmp / self.MANIFEST_NAME)
         return self.root / key / self.ENGINE_NAME
+
+
+CACHE_ENV_VAR = "COSEP_DEPLOY_CACHE"
+
+
+def default_engine_cache_root() -> Path:
+    """``$COSEP_DEPLOY_CACHE`` if set, else ``~/.cache/cosep-deploy/engines``. The only place that reads it."""
+    configured = os.environ.get(CACHE_ENV_VAR, "").strip()
+    return Path(configured).expanduser() if configured else Path.home() / ".cache" / "cosep-deploy" / "engines"
+
+
+def engine_cache_for(cache_dir: str | os.PathLike[str] | None = None, *, enabled: bool = True) -> EngineCache | None:
+    """The engine cache a build should use: ``None`` when disabled, else one at ``cache_dir`` (default:
+    :func:`default_engine_cache_root`). A path that cannot become a writable directory is refused up front
+    (nothing is created until an engine is stored)."""
+    if not enabled:
+        if cache_dir is not None:
+            raise ConfigError("an engine cache directory was given with the cache disabled: drop one of the two")
+        return None
+    root = Path(cache_dir) if cache_dir is not None else default_engine_cache_root()
+    existing = next(p for p in (root, *root.parents) if p.exists())  # the filesystem root always exists
+    if not existing.is_dir() or not os.access(existing, os.W_OK | os.X_OK):
+        what = "is not a directory" if not existing.is_dir() else "is not writable"
+        raise ConfigError(
+            f"engine cache {root} cannot be used: {existing} {what}; pass another --cache-dir, or --no-cache"
+        )
+    return EngineCache(root)
+
+
+@dataclasses.dataclass(frozen=True)
+class CachedBuild:
+    """An engine put in place by :func:`build_with_cache`: its manifest, and whether the cache supplied it."""
+
+    manifest: EngineManifest
+    hit: bool
+    key: str | None  # None: the cache was not used
+
+    def record(self) -> dict[str, Any]:
+        """What a build report keeps about the cache's part: ``{"hit": ..., "key": ...}``."""
+        return {"hit": self.hit, "key": self.key}
+
+
+def build_with_cache(
+    build: Callable[[Path], EngineManifest],
+    engine_path: str | os.PathLike[str],
+    *,
+    cache: EngineCache | None,
+    key: str,
+    labels: Mapping[str, Any] | None = None,
+    progress: Callable[[str], None] | None = None,
+) -> CachedBuild:
+    """Put the engine for ``key`` at ``engine_path`` (with its manifest beside it): copied from ``cache``
+    on a hit, otherwise made by ``build(engine_path)`` (which writes the engine and its manifest and returns
+    the manifest) and then stored in the cache.
+
+    ``labels`` are manifest fields that name things rather than decide the engine's bytes (``onnx_file``,
+    ``target``): a hit takes them from the request, not from whichever build filled the entry. A damaged
+    entry is a miss, and a cache that cannot be written costs the reuse, never the build.
+    """
+    engine_file = Path(engine_path)
+    say = progress or (lambda _msg: None)
+    if cache is None:
+        return CachedBuild(build(engine_file), hit=False, key=None)
+    if cache.lookup(key) is not None:
+        try:
+            manifest = _restore_from_cache(cache, key, engine_file, labels or {})
+        except (CosepError, OSError) as exc:  # replaced or damaged between lookup and copy
+            say(f"engine cache entry {key[:12]} could not be used ({exc}); building instead")
+        else:
+            say(f"{engine_file.name}: reused the engine cached in {cache.root / key} (no build)")
+            return CachedBuild(manifest, hit=True, key=key)
+    manifest = build(engine_file)
+    try:
+        cache.store(key, engine_file, manifest)
+    except (CosepError, OSError) as exc:
+        say(f"{engine_file.name} was built but could not be stored in the engine cache {cache.root}: {exc}")
+    else:
+        say(f"{engine_file.name}: stored in the engine cache {cache.root / key}")
+    return CachedBuild(manifest, hit=False, key=key)
+
+
+def _restore_from_cache(cache: EngineCache, key: str, engine_file: Path, labels: Mapping[str, Any]) -> EngineManifest:
+    """Copy a cached engine to ``engine_file`` (verified before it replaces anything) and write its manifest."""
+    cached = cache.manifest(key)
+    ensure_writable_dir(engine_file.parent)
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{engine_file.name}.", suffix=".tmp", dir=engine_file.parent)
+    os.close(fd)
+    tmp = Path(tmp_name)
+    try:
+        shutil.copyfile(cache.root / key / EngineCache.ENGINE_NAME, tmp)
+        verify_engine_file(cached, tmp)
+        os.replace(tmp, engine_file)
+    finally:
+        tmp.unlink(missing_ok=True)
+    manifest = dataclasses.replace(cached, engine_file=engine_file.name, **labels)
+    manifest.save(manifest_path_for(engine_file))
+    return manifest

@@ -1,10 +1,16 @@
 """The build stage: one engine per exported model and precision, for a target device profile.
 
 - ``cpu`` targets: ONNX Runtime engines, built here.
-- ``jetson`` targets on a machine that is not that board: engines cannot be built off the board, so a
+- ``jetson`` targets on a machine that is not a Jetson: engines cannot be built off the board, so a
   self-contained deploy bundle per model (ONNX variants, profile, manifest template, build-and-bench
-  script) is written instead; on the board itself the TensorRT engines are built directly.
-- ``dgpu`` targets (and Jetson on the board): TensorRT engines built with this machine's GPU.
+  script) is written instead.
+- ``jetson`` targets on the board itself: after checking the board is the target's device, the TensorRT
+  engines are built directly, the L4T release and power state (``nvpmodel -q``, ``jetson_clocks --show``) go
+  into ``build.json``, and dense vs pruned is benchmarked per precision (``bench.<precision>.json``).
+- ``dgpu`` targets: TensorRT engines built with this machine's GPU.
+
+TensorRT builds go through the engine cache (:func:`~cosep_deploy.build.manifest.engine_cache_for`): a
+repeated build of the same ONNX bytes with the same TensorRT, GPU and options copies the cached engine.
 """
 
 from __future__ import annotations
@@ -13,12 +19,18 @@ import os
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from ..artifacts import staged_dir, write_json
+from ..artifacts import read_json, staged_dir, write_json
 from ..errors import CosepError
 from ..progress import Progress, resolve_progress
 from .layout import RunLayout
+
+if TYPE_CHECKING:
+    from ..bench.harness import BenchConfig
+    from ..build.manifest import EngineCache
+    from ..jetson import JetsonInfo
+    from ..targets import TargetProfile
 
 __all__ = ["MODELS", "build_stage", "onnx_variants"]
 
@@ -37,10 +49,6 @@ def onnx_variants(layout: RunLayout, model: str) -> dict[str, Path]:
     return found
 
 
-def _on_jetson() -> bool:
-    return Path("/etc/nv_tegra_release").is_file()
-
-
 def build_stage(
     run: str | os.PathLike[str],
     *,
@@ -48,14 +56,27 @@ def build_stage(
     precisions: tuple[str, ...] | None = None,
     threads: int | None = None,
     progress: Progress | None = None,
+    cache_dir: str | os.PathLike[str] | None = None,
+    use_cache: bool = True,
+    allow_other_device: bool = False,
+    bench: BenchConfig | None = None,
 ) -> dict[str, Any]:
     """Build every model x precision for ``target`` into ``engines/<target>/``; returns what was made.
 
-    ``precisions`` defaults to every exported precision the target supports.
+    ``precisions`` defaults to every exported precision the target supports. TensorRT engines come from the
+    engine cache at ``cache_dir`` (default ``$COSEP_DEPLOY_CACHE`` or ``~/.cache/cosep-deploy/engines``) when
+    it holds them; ``use_cache=False`` always builds. On a Jetson board, a board that is not the target's
+    device is refused unless ``allow_other_device``; ``bench`` sets the on-board benchmark (default
+    :class:`~cosep_deploy.bench.harness.BenchConfig`).
     """
+    from ..build.manifest import engine_cache_for
+    from ..jetson import detect_jetson
     from ..targets import get_target
 
     profile = get_target(target)
+    board = detect_jetson() if profile.kind == "jetson" else None
+    builds_tensorrt = profile.backend == "tensorrt" and (profile.kind != "jetson" or board is not None)
+    cache = engine_cache_for(cache_dir, enabled=use_cache) if builds_tensorrt else None
     layout = RunLayout(Path(run))
     variants = {m: onnx_variants(layout, m) for m in MODELS}
     wanted = precisions or tuple(p for p in ("fp32", "fp16", "int8") if p in profile.precisions)
@@ -70,13 +91,21 @@ def build_stage(
     prog = resolve_progress(progress)
     start = time.perf_counter()
     made: dict[str, Any] = {"target": profile.name, "kind": profile.kind}
+    if board is not None:
+        from ..jetson import check_board_matches
+
+        check_board_matches(profile, board, allow_other_device=allow_other_device, progress=prog.log)
+        _check_on_board_dependencies()  # before minutes of building, not after
     with staged_dir(layout.engines(profile.name), overwrite=True) as tmp:
         if profile.kind == "cpu":
             made["engines"] = _build_onnxruntime(variants, tmp, profile.name, threads, prog)
-        elif profile.kind == "jetson" and not _on_jetson():
+        elif profile.kind == "jetson" and board is None:
             made["bundles"] = _write_bundles(variants, tmp, profile, prog)
         else:
-            made["engines"] = _build_tensorrt(variants, tmp, profile, prog)
+            made["engines"], made["cache"] = _build_tensorrt(variants, tmp, profile, cache, prog)
+            made["engine_cache"] = str(cache.root) if cache is not None else None
+            if board is not None:
+                made.update(_record_and_bench_on_board(layout, variants, tmp, board, bench, prog))
         made["seconds"] = round(time.perf_counter() - start, 3)
         write_json(tmp / "build.json", made)
     return made
@@ -123,14 +152,69 @@ def _write_bundles(variants: dict[str, dict[str, Path]], out: Path, profile: Any
     return made
 
 
-def _build_tensorrt(variants: dict[str, dict[str, Path]], out: Path, profile: Any, prog: Progress) -> dict[str, Any]:
-    from ..backends.tensorrt import TensorRTBuildConfig, engine_from_onnx
+def _build_tensorrt(
+    variants: dict[str, dict[str, Path]], out: Path, profile: TargetProfile, cache: EngineCache | None, prog: Progress
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """TensorRT engines through the engine cache; returns the manifests and, per engine, the cache's part."""
+    from ..backends.tensorrt import TensorRTBuildConfig, cached_engine_from_onnx
 
-    return _build_each(
-        variants,
-        f"building TensorRT engines for {profile.name}",
-        prog,
-        lambda src, name, precision: engine_from_onnx(
-            src, out / f"{name}.engine", TensorRTBuildConfig.for_target(profile, precision=precision)
-        ),
-    )
+    cache_use: dict[str, Any] = {}
+
+    def build_one(src: Path, name: str, precision: str) -> Any:
+        config = TensorRTBuildConfig.for_target(profile, precision=precision)
+        built = cached_engine_from_onnx(src, out / f"{name}.engine", config, cache=cache, progress=prog.log)
+        cache_use[name] = built.record()
+        return built.manifest
+
+    engines = _build_each(variants, f"building TensorRT engines for {profile.name}", prog, build_one)
+    return engines, cache_use
+
+
+def _check_on_board_dependencies() -> None:
+    """TensorRT's Python API and CUDA bindings, checked before building (the benchmark needs both)."""
+    from ..backends.cuda_mem import cuda_api
+    from ..deps import require
+
+    require("tensorrt", purpose="building engines on the Jetson board")
+    cuda_api(0).close()
+
+
+def _record_and_bench_on_board(
+    layout: RunLayout,
+    variants: dict[str, dict[str, Path]],
+    out: Path,
+    board: JetsonInfo,
+    bench: BenchConfig | None,
+    prog: Progress,
+) -> dict[str, Any]:
+    """On the board: its L4T release and power state, then dense vs pruned per precision with the TensorRT
+    runner, one ``bench.<precision>.json`` per precision beside the engines. GPU only: tested on a board."""
+    from ..backends.tensorrt import TensorRTRunner, summarize_onnx
+    from ..bench.harness import bench_runners
+    from ..jetson import power_state
+
+    power = power_state()
+    for tool, why in power.reasons.items():
+        prog.log(f"{tool}: not recorded ({why})")
+    shape, macs = _bench_shape_and_macs(layout, variants["dense"]["fp32"], summarize_onnx)
+    reports: dict[str, str] = {}
+    for precision in [p for p in variants["dense"] if p in variants["pruned"]]:
+        suffix = "" if precision == "fp32" else f".{precision}"
+        runners = {m: TensorRTRunner(out / f"{m}{suffix}.engine") for m in MODELS}
+        with runners["dense"], runners["pruned"]:
+            report = bench_runners(runners, shape, bench, baseline="dense", macs=macs, progress=prog)
+        reports[precision] = report.save(out / f"bench.{precision}.json").name
+    return {"board": {**board.to_json(), "power": power.to_json()}, "bench": reports}
+
+
+def _bench_shape_and_macs(
+    layout: RunLayout, dense_onnx: Path, summarize: Callable[[Path], Any]
+) -> tuple[list[int], dict[str, int] | None]:
+    """One image's shape and the MACs per model, from the pruning plan; the shape from the ONNX without one."""
+    for plan_dir in (layout.finetuned, layout.pruned):
+        if (plan_dir / "plan.json").is_file():
+            plan = read_json(plan_dir / "plan.json", what="pruning plan")
+            macs = {"dense": int(plan["cost_before"]["macs"]), "pruned": int(plan["cost_after"]["macs"])}
+            return [int(d) for d in plan["input_shape"]], macs
+    dims = next(iter(summarize(dense_onnx).inputs.values()))
+    return [int(d) for d in dims[1:]], None

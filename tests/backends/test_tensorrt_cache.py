@@ -1,0 +1,111 @@
+"""``cached_engine_from_onnx``: the TensorRT build wired to the engine cache.
+
+The cache logic itself is tested with a real build step in ``tests/build/test_engine_cache_build.py``; here
+only the wiring is checked, on the fake TensorRT module the other orchestration tests use (``fake_trt.py``;
+TensorRT cannot run on this machine): the key it computes, that a hit skips TensorRT entirely, that the
+manifest carries the requested names, and that an unidentifiable GPU bypasses the cache.
+"""
+
+from __future__ import annotations
+
+import sys
+import types
+from pathlib import Path
+
+import pytest
+
+from cosep_deploy.artifacts import sha256_file
+from cosep_deploy.backends.cuda_mem import CudaError, DeviceInfo, device_info
+from cosep_deploy.backends.tensorrt import TensorRTBuildConfig, cached_engine_from_onnx, tensorrt_cache_key
+from cosep_deploy.build.manifest import EngineCache, EngineManifest, manifest_path_for
+from cosep_deploy.deps import is_available
+from cosep_deploy.errors import ConfigError, MissingDependencyError
+
+from .fake_trt import FAKE_STATE, make_fake_trt, reset_fake_state
+
+onnx = pytest.importorskip("onnx")
+from onnx import TensorProto, helper  # noqa: E402
+
+GPU = DeviceInfo("Fake GPU", "9.0")
+
+
+def _relu_onnx(path: Path) -> Path:
+    x = helper.make_tensor_value_info("input", TensorProto.FLOAT, ["batch", 4])
+    y = helper.make_tensor_value_info("output", TensorProto.FLOAT, ["batch", 4])
+    graph = helper.make_graph([helper.make_node("Relu", ["input"], ["output"])], "relu", [x], [y])
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), path)
+    return path
+
+
+@pytest.fixture
+def fake_trt(monkeypatch: pytest.MonkeyPatch) -> types.ModuleType:
+    reset_fake_state()
+    trt = make_fake_trt("10")
+    monkeypatch.setitem(sys.modules, "tensorrt", trt)
+    return trt
+
+
+def test_second_build_comes_from_the_cache(fake_trt: types.ModuleType, tmp_path: Path) -> None:
+    src = _relu_onnx(tmp_path / "dense.onnx")
+    config = TensorRTBuildConfig(precision="fp32", workspace_mib=64, batch=(1, 2, 4), target="dgpu-ampere-plus")
+    cache = EngineCache(tmp_path / "cache")
+    messages: list[str] = []
+    first = cached_engine_from_onnx(src, tmp_path / "a" / "dense.engine", config, cache=cache, device=GPU)
+    assert not first.hit and "config" in FAKE_STATE  # TensorRT's builder ran
+    assert first.key == tensorrt_cache_key(sha256_file(src), fake_trt.__version__, GPU, config)
+
+    FAKE_STATE.pop("config")
+    FAKE_STATE.pop("parsed")
+    copy_src = tmp_path / "elsewhere" / "pruned.onnx"  # same bytes under another name, another target label
+    copy_src.parent.mkdir()
+    copy_src.write_bytes(src.read_bytes())
+    relabelled = TensorRTBuildConfig(precision="fp32", workspace_mib=64, batch=(1, 2, 4), target="my-gpu.toml")
+    engine = tmp_path / "b" / "pruned.engine"
+    second = cached_engine_from_onnx(copy_src, engine, relabelled, cache=cache, device=GPU, progress=messages.append)
+    assert second.hit and second.key == first.key
+    assert "config" not in FAKE_STATE and "parsed" not in FAKE_STATE  # no parse, no build
+    assert engine.read_bytes() == (tmp_path / "a" / "dense.engine").read_bytes()
+    manifest = EngineManifest.load(manifest_path_for(engine))
+    assert (manifest.engine_file, manifest.onnx_file, manifest.target) == (
+        "pruned.engine",
+        "pruned.onnx",
+        "my-gpu.toml",
+    )
+    assert any("reused" in m for m in messages)
+
+    other_gpu = cached_engine_from_onnx(
+        src, tmp_path / "c" / "dense.engine", config, cache=cache, device=DeviceInfo("Fake GPU", "8.9")
+    )
+    assert not other_gpu.hit and "config" in FAKE_STATE
+
+
+def test_unidentified_gpu_builds_without_the_cache(fake_trt: types.ModuleType, tmp_path: Path) -> None:
+    try:
+        device_info(0)
+    except (MissingDependencyError, CudaError):
+        pass  # the expected case on a machine without an NVIDIA driver
+    else:
+        pytest.skip("the GPU can be identified here")
+    src = _relu_onnx(tmp_path / "m.onnx")
+    messages: list[str] = []
+    config = TensorRTBuildConfig(precision="fp32", batch=(1, 2, 4))
+    built = cached_engine_from_onnx(
+        src, tmp_path / "m.engine", config, cache=EngineCache(tmp_path / "cache"), progress=messages.append
+    )
+    assert built.key is None and not built.hit and (tmp_path / "m.engine").is_file()
+    assert not (tmp_path / "cache").exists()
+    assert any("without the engine cache" in m for m in messages)
+
+
+def test_missing_onnx_is_refused_before_tensorrt(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="not found"):
+        cached_engine_from_onnx(
+            tmp_path / "nope.onnx", tmp_path / "m.engine", TensorRTBuildConfig(), cache=EngineCache(tmp_path)
+        )
+
+
+@pytest.mark.skipif(is_available("tensorrt"), reason="TensorRT is installed here")
+def test_without_tensorrt_the_error_names_the_install(tmp_path: Path) -> None:
+    src = _relu_onnx(tmp_path / "m.onnx")
+    with pytest.raises(MissingDependencyError, match="cosep-deploy\\[tensorrt\\]"):
+        cached_engine_from_onnx(src, tmp_path / "m.engine", TensorRTBuildConfig(), cache=EngineCache(tmp_path / "c"))
