@@ -118,3 +118,11 @@ def test_cli_compare_end_to_end(small_run: Path) -> None:
     assert code == 0 and "int8 tolerances" in out, out
     code, out = _cli_compare(small_run, "dense.onnx", "pruned.onnx")
     assert code == 1 and out.startswith("error: ") and "FAIL logits" in out, out
+
+
+def test_cli_compare_onnx_against_the_torch_model_it_came_from(small_run: Path) -> None:
+    """The framework-vs-engine parity check: the fine-tuned model folder, run in PyTorch, against its fp32 ONNX."""
+    args = ["compare", "--run", str(small_run), "--reference", str(small_run / "onnx" / "pruned.onnx")]
+    args += ["--candidate", str(small_run / "finetuned"), "--candidate-backend", "torch", "--samples", "64"]
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 0 and "PASS logits" in result.output, result.output

@@ -15,14 +15,21 @@ __all__ = ["command"]
 @click.option(
     "--reference",
     required=True,
-    type=click.Path(dir_okay=False, exists=True),
-    help="Reference engine, usually the fp32 ONNX (e.g. RUN/onnx/pruned.onnx).",
+    type=click.Path(exists=True),
+    help="Reference engine, usually the fp32 ONNX (e.g. RUN/onnx/pruned.onnx), or a run's model folder "
+    "(RUN/pruned) run in PyTorch.",
 )
 @click.option(
     "--candidate",
     required=True,
-    type=click.Path(dir_okay=False, exists=True),
-    help="Engine to check (.onnx variant, or a TensorRT .engine/.plan on a GPU machine).",
+    type=click.Path(exists=True),
+    help="Engine to check (.onnx variant, a TensorRT .engine/.plan on a GPU machine, or a run's model folder).",
+)
+@click.option(
+    "--candidate-backend",
+    type=click.Choice(["torch", "torch-tensorrt"]),
+    default=None,
+    help="How a candidate model folder is run: eager PyTorch on the CPU (default) or Torch-TensorRT (GPU).",
 )
 @click.option(
     "--samples",
@@ -45,6 +52,7 @@ def command(
     run_dir: str,
     reference: str,
     candidate: str,
+    candidate_backend: str | None,
     samples: int,
     precision: str | None,
     rtol: float | None,
@@ -60,7 +68,8 @@ def command(
     bundle = data_for_run(load_run_spec(run_dir))
     n = min(samples, len(bundle.val))
     images = torch.stack([bundle.val[i][0] for i in range(n)]).numpy().astype(np.float32)
-    result = compare_files(reference, candidate, images, precision=precision, rtol=rtol, atol=atol, check=True)
+    result = compare_files(reference, candidate, images, precision=precision, rtol=rtol, atol=atol, check=True,
+                           candidate_backend=candidate_backend)  # fmt: skip
     for line in result.lines():
         obj.echo(line)
     obj.echo(f"{candidate} matches {reference} on {n} validation images ({result.precision} tolerances)")
