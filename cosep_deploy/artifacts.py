@@ -37,12 +37,28 @@ __all__ = [
 T = TypeVar("T", bound="JsonArtifact")
 
 
+def _umask() -> int:
+    """The process umask, read without changing it where Linux allows (``/proc/self/status``)."""
+    with contextlib.suppress(OSError, ValueError):
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
 def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> Path:
-    """Write ``data`` to ``path`` through a temporary file in the same directory, then rename."""
+    """Write ``data`` to ``path`` through a temporary file in the same directory, then rename.
+
+    The file gets the permissions a plain ``open()`` would give it (0666 less the umask), not the
+    owner-only 0600 of the temporary file.
+    """
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
     try:
+        os.fchmod(fd, 0o666 & ~_umask())
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
             fh.flush()
@@ -95,6 +111,7 @@ def staged_dir(final: str | os.PathLike[str], *, overwrite: bool = False) -> Ite
         raise ConfigError(f"output {target} already exists; choose another path or pass --overwrite")
     tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".staging", dir=target.parent))
     try:
+        tmp.chmod(0o777 & ~_umask())  # as mkdir would make it, not mkdtemp's owner-only 0700
         yield tmp
         if target.exists():
             old = target.with_name(f".{target.name}.old")
