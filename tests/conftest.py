@@ -72,7 +72,7 @@ def small_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
         run=RunSpec(model="resnet20", data="digits"),
         train=TrainConfig(epochs=3),
         finetune=TrainConfig(epochs=1, lr=0.02),
-        bench=BenchConfig(batch_sizes=(1,), iterations=5, warmup=1),
+        bench=BenchConfig(batch_sizes=(1,), iterations=5, warmup=1, min_seconds=0),
         threads=1,
     )
     run_pipeline(out, cfg)

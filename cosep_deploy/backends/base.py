@@ -54,6 +54,8 @@ class Runner(abc.ABC):
     """Load an artifact, report what it is, run a batch, time a batch."""
 
     _active: bool = False
+    #: whether several threads may call :meth:`infer` at once (throughput mode); backends opt in
+    concurrent_safe: bool = False
 
     def __enter__(self) -> Runner:
         self.activate()
@@ -81,6 +83,10 @@ class Runner(abc.ABC):
     @abc.abstractmethod
     def infer(self, feed: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
         """Run one batch; inputs and outputs are host arrays keyed by tensor name."""
+
+    def memory(self) -> dict[str, Any] | None:
+        """What the loaded engine costs in memory (bytes), where the backend can tell; None otherwise."""
+        return None
 
     def time_once(self, feed: Mapping[str, np.ndarray]) -> TimedRun:
         """Time one inference call. The default is wall clock around :meth:`infer` (host arrays in and

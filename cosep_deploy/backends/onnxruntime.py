@@ -16,7 +16,23 @@ import numpy as np
 from ..errors import EngineLoadError
 from .base import Runner, RunnerInfo
 
-__all__ = ["OnnxRuntimeRunner", "ort_session_options"]
+__all__ = ["OnnxRuntimeRunner", "ort_session_options", "process_memory"]
+
+
+def process_memory() -> dict[str, int] | None:
+    """This process's resident set now and at its peak (bytes), from ``/proc/self/status``; None elsewhere."""
+    try:
+        text = Path("/proc/self/status").read_text()
+    except OSError:
+        return None
+    fields = {}
+    for line in text.splitlines():
+        key, _, value = line.partition(":")
+        if key in ("VmRSS", "VmHWM") and value.strip().endswith("kB"):
+            fields[key] = int(value.split()[0]) * 1024
+    if len(fields) != 2:
+        return None
+    return {"rss_bytes": fields["VmRSS"], "peak_rss_bytes": fields["VmHWM"]}
 
 
 def ort_session_options(threads: int, *, graph_optimization: str = "all") -> Any:
@@ -38,7 +54,12 @@ def ort_session_options(threads: int, *, graph_optimization: str = "all") -> Any
 
 
 class OnnxRuntimeRunner(Runner):
-    """Runs an ONNX file with ONNX Runtime's CPU execution provider."""
+    """Runs an ONNX file with ONNX Runtime's CPU execution provider.
+
+    ``InferenceSession.run`` is thread-safe, so the harness may drive one session from several threads.
+    """
+
+    concurrent_safe = True
 
     def __init__(
         self,
@@ -55,6 +76,7 @@ class OnnxRuntimeRunner(Runner):
         self.graph_optimization = graph_optimization
         self.name = name or self.path.stem
         self._session: Any = None
+        self._load_rss: int | None = None
 
     def activate(self) -> None:
         import onnxruntime as ort
@@ -62,6 +84,7 @@ class OnnxRuntimeRunner(Runner):
         if not self.path.is_file():
             raise EngineLoadError(f"ONNX file not found: {self.path}")
         self._check_manifest()
+        before = process_memory()
         try:
             self._session = ort.InferenceSession(
                 str(self.path),
@@ -73,6 +96,21 @@ class OnnxRuntimeRunner(Runner):
             raise EngineLoadError(
                 f"ONNX Runtime cannot load {self.path} (corrupted, truncated or not an ONNX model?): {first}"
             ) from exc
+        after = process_memory()
+        self._load_rss = after["rss_bytes"] - before["rss_bytes"] if before and after else None
+
+    def memory(self) -> dict[str, Any] | None:
+        """The model file's size, the resident-set growth when the session was created (weights, prepacked
+        kernels, graph), and the process's current and peak resident set (all sessions together)."""
+        now = process_memory()
+        if now is None:
+            return None
+        return {
+            "model_file_bytes": self.path.stat().st_size if self.path.is_file() else None,
+            "session_load_rss_bytes": self._load_rss,
+            "process_rss_bytes": now["rss_bytes"],
+            "process_peak_rss_bytes": now["peak_rss_bytes"],
+        }
 
     def _check_manifest(self) -> None:
         """A built engine carries a manifest: refuse a damaged file or one made by another ORT version."""

@@ -165,6 +165,17 @@ class TensorRTRunner(Runner):
                 cuda.close()
         self._reset()
 
+    def memory(self) -> dict[str, Any] | None:
+        """The engine file's size and the device memory an execution context needs (activations, scratch):
+        ``device_memory_size_v2`` on TensorRT 10+ (it includes weight-streaming scratch), else the v1 value."""
+        if self._engine is None:
+            return None
+        engine = self._engine
+        device_bytes = engine.device_memory_size_v2 if hasattr(engine, "device_memory_size_v2") else None
+        if device_bytes is None:
+            device_bytes = engine.device_memory_size
+        return {"engine_file_bytes": self.engine_path.stat().st_size, "context_device_memory_bytes": int(device_bytes)}
+
     def info(self) -> RunnerInfo:
         m = self._manifest
         return RunnerInfo(

@@ -36,6 +36,8 @@ __all__ = ["TorchRunner"]
 class TorchRunner(Runner):
     """Run an ``nn.Module`` eagerly on CPU or one CUDA device."""
 
+    concurrent_safe = True  # inference-mode forward passes share no mutable state (CUDA graphs excepted)
+
     def __init__(
         self,
         model: nn.Module,
@@ -68,6 +70,7 @@ class TorchRunner(Runner):
         if (cuda_graphs or tf32) and not on_cuda:
             raise ConfigError("CUDA graphs and TF32 need device='cuda'")
         self.model, self.precision, self.cuda_graphs = model, precision, cuda_graphs
+        self.concurrent_safe = not cuda_graphs  # a captured graph replays into one set of static buffers
         self.threads = threads or min(os.cpu_count() or 1, 2)
         self.channels_last, self.tf32, self.warmup = channels_last, tf32, max(warmup, 1)
         self.input_name, self.output_names = input_name, tuple(output_names)

@@ -23,6 +23,7 @@ from ..errors import ConfigError
 from ..export.onnx import onnx_from_model
 from ..progress import Progress, resolve_progress
 from ..prune.api import PruneConfig, prune
+from .compat import check_reports_comparable
 from .harness import BenchConfig, bench_runners
 
 __all__ = ["AlignmentResult", "sweep_alignment"]
@@ -65,6 +66,7 @@ def sweep_alignment(
     prog = resolve_progress(progress)
     shape = [int(d) for d in example_inputs.shape[1:]]
     results: list[AlignmentResult] = []
+    saved: dict[str, dict[str, Any]] = {}
     with tempfile.TemporaryDirectory() as tmp:
         dense_path = Path(tmp) / "dense.onnx"
         onnx_from_model(model, example_inputs, dense_path)
@@ -86,5 +88,7 @@ def sweep_alignment(
             with runners["dense"], runners[f"round_to={c}"]:
                 report = bench_runners(runners, shape, bench_config, baseline="dense", macs=macs, progress=prog)
             results.append(AlignmentResult(c, plan.macs_ratio, report.speedups[f"round_to={c}"]))
+            saved[f"round_to={c}"] = {**report.to_json(), "settings": report.settings}
+    check_reports_comparable(saved)  # every candidate was timed under the same conditions
     best = max(results, key=AlignmentResult.score)
     return {"results": [dataclasses.asdict(r) | {"score": r.score()} for r in results], "recommended": best.round_to}

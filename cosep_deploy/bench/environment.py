@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import os
 import platform
+import shutil
+import subprocess
 from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-__all__ = ["describe_environment"]
+__all__ = ["NVIDIA_SMI_QUERY", "describe_environment", "gpu_state", "parse_nvidia_smi"]
 
 _FLAGS_OF_INTEREST = (
     "avx",
@@ -40,6 +42,59 @@ def _cpu_model() -> tuple[str, list[str]]:
     return model, flags
 
 
+# fields of `nvidia-smi --query-gpu=... --format=csv,noheader,nounits`, in order, and the keys they get
+_GPU_FIELDS = (
+    ("name", "name", str),
+    ("driver_version", "driver_version", str),
+    ("clocks.sm", "clocks_sm_mhz", float),
+    ("clocks.mem", "clocks_mem_mhz", float),
+    ("clocks.max.sm", "clocks_max_sm_mhz", float),
+    ("clocks.max.mem", "clocks_max_mem_mhz", float),
+    ("power.limit", "power_limit_w", float),
+    ("persistence_mode", "persistence_mode", str),
+    ("pstate", "pstate", str),
+)
+NVIDIA_SMI_QUERY = [
+    "nvidia-smi",
+    "--query-gpu=" + ",".join(f for f, _, _ in _GPU_FIELDS),
+    "--format=csv,noheader,nounits",
+]
+
+
+def parse_nvidia_smi(text: str) -> list[dict[str, Any]]:
+    """One dict per GPU line of :data:`NVIDIA_SMI_QUERY`'s output; ``[N/A]`` and unparsable numbers -> None."""
+    gpus = []
+    for line in text.strip().splitlines():
+        cells = [c.strip() for c in line.split(",")]
+        if len(cells) != len(_GPU_FIELDS):
+            continue
+        gpu: dict[str, Any] = {}
+        for (_, key, kind), cell in zip(_GPU_FIELDS, cells, strict=True):
+            if cell in ("[N/A]", "N/A", "[Not Supported]", ""):
+                gpu[key] = None
+            elif kind is float:
+                try:
+                    gpu[key] = float(cell)
+                except ValueError:
+                    gpu[key] = None
+            else:
+                gpu[key] = cell
+        gpus.append(gpu)
+    return gpus
+
+
+def gpu_state(timeout_s: float = 10.0) -> list[dict[str, Any]] | None:
+    """Every NVIDIA GPU's name, driver, current and maximum clocks, power limit and P-state, read with
+    ``nvidia-smi`` when it is on PATH; None when it is not (or fails)."""
+    if shutil.which("nvidia-smi") is None:
+        return None
+    try:
+        out = subprocess.run(NVIDIA_SMI_QUERY, capture_output=True, text=True, timeout=timeout_s, check=False)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    return parse_nvidia_smi(out.stdout) if out.returncode == 0 else None
+
+
 def describe_environment() -> dict[str, Any]:
     """CPU model and vector flags, cores, library versions, and (when present) the GPU and Jetson state."""
     model, flags = _cpu_model()
@@ -60,6 +115,16 @@ def describe_environment() -> dict[str, Any]:
         "cpus_usable": affinity,
         "libraries": libs,
     }
-    nvpmodel = Path("/etc/nvpmodel.conf")
-    env["jetson"] = nvpmodel.is_file()
+    env["gpus"] = gpu_state() or []
+    env["jetson"] = _jetson_state()
     return env
+
+
+def _jetson_state() -> dict[str, Any] | None:
+    """On a Jetson: the board, its L4T release and power state (``nvpmodel -q``, ``jetson_clocks --show``)."""
+    from ..jetson import detect_jetson, power_state
+
+    board = detect_jetson()
+    if board is None:
+        return None
+    return {"board": board.to_json(), "power": power_state().to_json()}

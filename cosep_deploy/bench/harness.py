@@ -3,11 +3,20 @@
 Fairness rules: every runner must report the same comparable settings (backend, runtime version, device,
 precision, threads...), or the comparison is refused; runs are interleaved in ABBA order so drift and
 thermal effects hit all engines alike; each engine is warmed up first; per-iteration times are kept.
+
+Two modes:
+- ``latency`` (default): one request at a time. Each engine runs at least ``iterations`` times and for at
+  least ``min_seconds`` of timed work per batch size (as trtexec's ``--iterations``/``--duration``), so fast
+  models get many samples. The speed-up is the median of paired ratios (see :mod:`.stats`).
+- ``throughput``: ``streams`` threads issue requests back to back for ``round_seconds``; engines take turns
+  over ``rounds`` rounds (ABBA). Images/s per round, request latency percentiles, and the speed-up as the
+  median of per-round throughput ratios. Needs runners that may be called concurrently.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import threading
 import time
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -19,16 +28,23 @@ from ..backends.base import Runner
 from ..errors import BenchError, ConfigError
 from ..progress import Progress, resolve_progress
 from .environment import describe_environment
-from .stats import speedup_with_ci, summarize
+from .schema import validate_bench_json
+from .stats import paired_speedup, summarize
 
 __all__ = ["BenchConfig", "BenchReport", "bench_runners"]
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
 class BenchConfig:
-    batch_sizes: tuple[int, ...] = (1, 8)
+    batch_sizes: tuple[int, ...] = (1, 8, 40)
     warmup: int = 10
-    iterations: int = 50
+    iterations: int = 50  # the least number of timed iterations per engine and batch size
+    min_seconds: float = 1.0  # ... and the least timed seconds per engine and batch size
+    max_iterations: int = 100_000
+    mode: str = "latency"  # or "throughput"
+    streams: int = 2  # throughput mode: concurrent request threads per engine
+    rounds: int = 6  # throughput mode: turns per engine
+    round_seconds: float = 1.0  # throughput mode: length of one turn
     seed: int = 0
     bootstrap_resamples: int = 2000
 
@@ -39,6 +55,14 @@ class BenchConfig:
             raise ConfigError(f"at least 5 timed iterations are needed, got {self.iterations}")
         if self.warmup < 0:
             raise ConfigError(f"warm-up iterations must be >= 0, got {self.warmup}")
+        if self.min_seconds < 0 or self.round_seconds <= 0:
+            raise ConfigError(f"durations must be positive, got {self.min_seconds} s and {self.round_seconds} s")
+        if self.max_iterations < self.iterations:
+            raise ConfigError(f"max_iterations {self.max_iterations} is below iterations {self.iterations}")
+        if self.mode not in ("latency", "throughput"):
+            raise ConfigError(f"unknown benchmark mode {self.mode!r}: use 'latency' or 'throughput'")
+        if self.streams < 1 or self.rounds < 2:
+            raise ConfigError(f"throughput mode needs >= 1 stream and >= 2 rounds, got {self.streams}, {self.rounds}")
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -46,7 +70,7 @@ class BenchReport(JsonArtifact):
     """Per engine and batch size: summary statistics and raw per-iteration times; speed-ups vs baseline."""
 
     _schema = "BenchReport"
-    _schema_version = 1
+    _schema_version = 2  # 2: mode, paired speed-ups, memory, min_seconds; version 1 files still load
 
     baseline: str
     engines: dict[str, Any]  # name -> {"info": ..., "macs": ..., "results": {batch: summary}}
@@ -56,6 +80,13 @@ class BenchReport(JsonArtifact):
     environment: dict[str, Any]
     input_shape: list[int]
     seconds: float
+    mode: str = "latency"
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> BenchReport:
+        if data.get("schema") == cls.schema_name() and data.get("schema_version") == 1:
+            data = {**data, "schema_version": cls.schema_version(), "mode": "latency"}  # v1: latency only
+        return super().from_json(data)
 
 
 def _check_shapes(infos: Mapping[str, Any], input_shape: Sequence[int]) -> None:
@@ -112,12 +143,21 @@ def bench_runners(
     if base not in runners:
         raise BenchError(f"baseline {base!r} is not among the engines {names}")
     settings = _check_comparable(runners, input_shape)
+    if cfg.mode == "throughput":
+        serial = [n for n in names if not runners[n].concurrent_safe]
+        if serial:
+            raise BenchError(
+                f"throughput mode drives an engine from {cfg.streams} threads at once, which the "
+                f"{runners[serial[0]].info().backend} runner of {serial[0]!r} does not support; use --mode latency "
+                "(for TensorRT, trtexec --streams measures multi-stream throughput)"
+            )
     prog = resolve_progress(progress)
     rng = np.random.default_rng(cfg.seed)
     start = time.perf_counter()
-    times: dict[str, dict[int, list[float]]] = {n: {} for n in names}
-    total = len(cfg.batch_sizes) * (cfg.warmup + cfg.iterations) * len(names)
-    with prog.task("benchmarking " + " vs ".join(names), total=total) as task:
+    timed = _time_throughput if cfg.mode == "throughput" else _time_latency
+    results: dict[str, dict[str, Any]] = {n: {} for n in names}
+    series: dict[str, dict[int, list[float]]] = {n: {} for n in names}
+    with prog.task("benchmarking " + " vs ".join(names), total=len(cfg.batch_sizes)) as task:
         for batch in cfg.batch_sizes:
             feeds = {}
             for n in names:
@@ -126,24 +166,17 @@ def bench_runners(
             for n in names:
                 for _ in range(cfg.warmup):
                     runners[n].time_once(feeds[n])
-                    task.advance()
+            per_engine = timed(runners, feeds, batch, cfg)
             for n in names:
-                times[n][batch] = []
-            for i in range(cfg.iterations):
-                order = names if i % 2 == 0 else names[::-1]  # ABBA: neither engine always runs first
-                for n in order:
-                    times[n][batch].append(runners[n].time_once(feeds[n]).seconds)
-                    task.advance()
+                results[n][str(batch)], series[n][batch] = per_engine[n]
+            task.advance()
     engines: dict[str, Any] = {}
     for n in names:
-        info = runners[n].info()
         engines[n] = {
-            "info": dataclasses.asdict(info),
+            "info": dataclasses.asdict(runners[n].info()),
             "macs": (macs or {}).get(n),
-            "results": {
-                str(b): {**summarize(times[n][b], b), "times_ms": [t * 1e3 for t in times[n][b]]}
-                for b in cfg.batch_sizes
-            },
+            "memory": runners[n].memory(),
+            "results": results[n],
         }
     speedups: dict[str, Any] = {}
     for n in names:
@@ -151,14 +184,14 @@ def bench_runners(
             continue
         per_batch = {}
         for b in cfg.batch_sizes:
-            s = speedup_with_ci(times[base][b], times[n][b], resamples=cfg.bootstrap_resamples, seed=cfg.seed)
+            s = paired_speedup(series[base][b], series[n][b], resamples=cfg.bootstrap_resamples, seed=cfg.seed)
             if macs and macs.get(base) and macs.get(n):
                 ratio = macs[base] / macs[n]
                 s["macs_ratio"] = ratio
                 s["latency_efficiency"] = s["speedup"] / ratio
             per_batch[str(b)] = s
         speedups[n] = per_batch
-    return BenchReport(
+    report = BenchReport(
         baseline=base,
         engines=engines,
         speedups=speedups,
@@ -167,4 +200,83 @@ def bench_runners(
         environment=describe_environment(),
         input_shape=[int(d) for d in input_shape],
         seconds=round(time.perf_counter() - start, 3),
+        mode=cfg.mode,
     )
+    validate_bench_json(report.to_json())
+    return report
+
+
+_Timed = dict[str, tuple[dict[str, Any], list[float]]]
+
+
+def _time_latency(runners: Mapping[str, Runner], feeds: Mapping[str, Any], batch: int, cfg: BenchConfig) -> _Timed:
+    """ABBA rounds until every engine has ``iterations`` samples and ``min_seconds`` of timed work."""
+    names = list(runners)
+    times: dict[str, list[float]] = {n: [] for n in names}
+    total = dict.fromkeys(names, 0.0)
+    i = 0
+    while i < cfg.max_iterations and (i < cfg.iterations or min(total.values()) < cfg.min_seconds):
+        order = names if i % 2 == 0 else names[::-1]  # ABBA: neither engine always runs first
+        for n in order:
+            t = runners[n].time_once(feeds[n]).seconds
+            times[n].append(t)
+            total[n] += t
+        i += 1
+    return {n: ({**summarize(times[n], batch), "times_ms": [t * 1e3 for t in times[n]]}, times[n]) for n in names}
+
+
+def _one_round(runner: Runner, feed: Mapping[str, Any], streams: int, seconds: float) -> tuple[float, list[float]]:
+    """``streams`` threads call ``runner.infer`` back to back for ``seconds``; (wall seconds, request times)."""
+    latencies: list[list[float]] = [[] for _ in range(streams)]
+    barrier = threading.Barrier(streams + 1)
+    errors: list[BaseException] = []
+
+    def work(k: int, deadline_box: list[float]) -> None:
+        barrier.wait()
+        try:
+            while time.perf_counter() < deadline_box[0]:
+                t0 = time.perf_counter()
+                runner.infer(feed)
+                latencies[k].append(time.perf_counter() - t0)
+        except BaseException as exc:  # re-raised in the calling thread
+            errors.append(exc)
+
+    box = [float("inf")]
+    threads = [threading.Thread(target=work, args=(k, box), daemon=True) for k in range(streams)]
+    for th in threads:
+        th.start()
+    box[0] = time.perf_counter() + seconds
+    t_start = time.perf_counter()
+    barrier.wait()
+    for th in threads:
+        th.join()
+    wall = time.perf_counter() - t_start
+    if errors:
+        raise BenchError(f"a throughput stream failed: {errors[0]}") from errors[0]
+    return wall, [t for per in latencies for t in per]
+
+
+def _time_throughput(runners: Mapping[str, Runner], feeds: Mapping[str, Any], batch: int, cfg: BenchConfig) -> _Timed:
+    """Engines take turns (ABBA) over ``rounds`` rounds of ``streams`` concurrent request threads."""
+    names = list(runners)
+    per_round: dict[str, list[float]] = {n: [] for n in names}  # seconds per image in each round
+    requests: dict[str, list[float]] = {n: [] for n in names}
+    for r in range(cfg.rounds):
+        for n in names if r % 2 == 0 else names[::-1]:
+            wall, lat = _one_round(runners[n], feeds[n], cfg.streams, cfg.round_seconds)
+            if not lat:
+                raise BenchError(f"engine {n!r} finished no request in a {cfg.round_seconds} s round")
+            per_round[n].append(wall / (len(lat) * batch))
+            requests[n].extend(lat)
+    out: _Timed = {}
+    for n in names:
+        ips = [1.0 / s for s in per_round[n]]
+        summary = summarize(requests[n], batch)
+        summary.update(
+            streams=cfg.streams,
+            rounds=cfg.rounds,
+            throughput_ips=float(np.median(ips)),
+            throughput_ips_per_round=ips,
+        )
+        out[n] = (summary, per_round[n])
+    return out

@@ -1,4 +1,12 @@
-"""Latency statistics: percentiles and a bootstrap confidence interval for a speed-up ratio."""
+"""Latency statistics: percentiles, and speed-up ratios with bootstrap confidence intervals.
+
+Why the speed-up is a median of *paired* ratios: the harness runs dense and pruned interleaved (A B B A ...),
+so iteration ``i`` of each engine ran within milliseconds of the other. Background load, frequency scaling
+and thermal drift move both times of a pair together, and the ratio of a pair cancels them; the median of
+those ratios then ignores the pairs that a burst of load hit unevenly. A ratio of medians taken over the
+whole run does not cancel slow drift, and on a shared machine it moved by 10-30% between repeats. Both are
+reported; the paired estimate is the headline. The interval resamples whole pairs, keeping the pairing.
+"""
 
 from __future__ import annotations
 
@@ -7,12 +15,16 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["speedup_with_ci", "summarize"]
+from ..errors import BenchError
+
+__all__ = ["paired_speedup", "speedup_with_ci", "summarize"]
 
 
 def summarize(seconds: Sequence[float], batch_size: int) -> dict[str, Any]:
     """Median, mean, std, min, max, p90/p95/p99 in milliseconds and throughput in images/s."""
     ms = np.asarray(seconds, dtype=np.float64) * 1e3
+    if ms.size == 0:
+        raise BenchError("no timed iterations to summarize")
     median = float(np.median(ms))
     return {
         "iterations": int(ms.size),
@@ -28,16 +40,49 @@ def summarize(seconds: Sequence[float], batch_size: int) -> dict[str, Any]:
     }
 
 
+def _interval(samples: np.ndarray, level: float) -> tuple[float, float]:
+    lo, hi = np.percentile(samples, [(1 - level) / 2 * 100, (1 + level) / 2 * 100])
+    return float(lo), float(hi)
+
+
 def speedup_with_ci(
     baseline: Sequence[float], candidate: Sequence[float], *, resamples: int = 2000, level: float = 0.95, seed: int = 0
 ) -> dict[str, float]:
-    """Speed-up = median(baseline) / median(candidate), with a percentile bootstrap interval."""
+    """Unpaired speed-up = median(baseline) / median(candidate), with a percentile bootstrap interval
+    (each sample resampled on its own). Use :func:`paired_speedup` when the times were interleaved."""
     a = np.asarray(baseline, dtype=np.float64)
     b = np.asarray(candidate, dtype=np.float64)
     point = float(np.median(a) / np.median(b))
     rng = np.random.default_rng(seed)
     ia = rng.integers(0, a.size, size=(resamples, a.size))
     ib = rng.integers(0, b.size, size=(resamples, b.size))
-    ratios = np.median(a[ia], axis=1) / np.median(b[ib], axis=1)
-    lo, hi = np.percentile(ratios, [(1 - level) / 2 * 100, (1 + level) / 2 * 100])
-    return {"speedup": point, "ci_low": float(lo), "ci_high": float(hi), "level": level, "resamples": resamples}
+    lo, hi = _interval(np.median(a[ia], axis=1) / np.median(b[ib], axis=1), level)
+    return {"speedup": point, "ci_low": lo, "ci_high": hi, "level": level, "resamples": resamples}
+
+
+def paired_speedup(
+    baseline: Sequence[float], candidate: Sequence[float], *, resamples: int = 2000, level: float = 0.95, seed: int = 0
+) -> dict[str, Any]:
+    """Speed-up of ``candidate`` over ``baseline`` from interleaved pairs of times (same length, pair ``i``
+    taken back to back): the median of ``baseline[i] / candidate[i]``, with a percentile bootstrap interval
+    over resampled pairs. Also reports the unpaired ratio of medians for reference."""
+    a = np.asarray(baseline, dtype=np.float64)
+    b = np.asarray(candidate, dtype=np.float64)
+    if a.shape != b.shape or a.ndim != 1 or a.size == 0:
+        raise BenchError(f"paired speed-up needs two equally long series of times, got {a.shape} and {b.shape}")
+    if not (np.all(np.isfinite(a)) and np.all(np.isfinite(b)) and np.all(a > 0) and np.all(b > 0)):
+        raise BenchError("paired speed-up needs finite, positive times")
+    ratios = a / b
+    rng = np.random.default_rng(seed)
+    idx = rng.integers(0, ratios.size, size=(resamples, ratios.size))
+    lo, hi = _interval(np.median(ratios[idx], axis=1), level)
+    return {
+        "speedup": float(np.median(ratios)),
+        "ci_low": lo,
+        "ci_high": hi,
+        "level": level,
+        "resamples": resamples,
+        "pairs": int(ratios.size),
+        "estimator": "median of paired ratios",
+        "ratio_of_medians": float(np.median(a) / np.median(b)),
+    }

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import click
 
 from .main import Context
-from .options import parse_batch_sizes, run_option, threads_option
+from .options import bench_config_from, bench_options, parse_batch_sizes, run_option, threads_option
 
 __all__ = ["command"]
 
@@ -16,9 +17,7 @@ __all__ = ["command"]
 @run_option
 @click.option("--target", default="cpu-onnxruntime", show_default=True)
 @click.option("--precision", type=click.Choice(["fp32", "fp16", "int8"]), default="fp32", show_default=True)
-@click.option("--batch-sizes", default="1,8", show_default=True, help="Comma-separated batch sizes.")
-@click.option("--iterations", type=click.IntRange(5), default=50, show_default=True)
-@click.option("--warmup", type=click.IntRange(0), default=10, show_default=True)
+@bench_options
 @click.option(
     "--sweep-alignment",
     default=None,
@@ -36,16 +35,18 @@ def command(
     precision: str,
     batch_sizes: str,
     iterations: int,
+    min_seconds: float,
     warmup: int,
+    mode: str,
+    streams: int,
     sweep_alignment: str | None,
     threads: int | None,
     as_json: bool,
 ) -> None:
     """Benchmark the dense and pruned engines (writes RUN/bench/bench.json)."""
-    from ..bench.harness import BenchConfig
     from ..pipeline.deploy import alignment_stage, bench_stage
 
-    cfg = BenchConfig(batch_sizes=parse_batch_sizes(batch_sizes), iterations=iterations, warmup=warmup)
+    cfg = bench_config_from(batch_sizes, iterations, min_seconds, warmup, mode, streams)
     progress = None if as_json else obj.progress()
     if sweep_alignment:
         result = alignment_stage(run_dir, parse_batch_sizes(sweep_alignment), cfg, threads=threads, progress=progress)
@@ -61,10 +62,31 @@ def command(
     if as_json:
         click.echo(json.dumps(report.speedups, indent=2))
         return
+    print_bench_table(report, obj)
+    obj.echo(f"written to {run_dir}/bench/bench.json")
+
+
+def print_bench_table(report: Any, obj: Context) -> None:
+    """Dense vs pruned per batch size: median latency (or images/s), speed-up with its CI, efficiency, memory."""
+    from rich.table import Table
+
+    throughput = report.mode == "throughput"
+    table = Table(title=f"{report.settings['backend']} {report.settings['precision']} ({report.mode} mode)")
+    for col in ("batch", "dense", "pruned", "speed-up", "95% CI", "MACs ratio", "efficiency"):
+        table.add_column(col, justify="right")
     for b, s in report.speedups["pruned"].items():
-        d = report.engines["dense"]["results"][b]["median_ms"]
-        p = report.engines["pruned"]["results"][b]["median_ms"]
-        obj.echo(
-            f"batch {b}: dense {d:.3f} ms, pruned {p:.3f} ms, speed-up {s['speedup']:.2f}x "
-            f"[{s['ci_low']:.2f}, {s['ci_high']:.2f}], latency efficiency {s.get('latency_efficiency', 0):.2f}"
-        )
+        d, p = report.engines["dense"]["results"][b], report.engines["pruned"]["results"][b]
+        fmt = (lambda r: f"{r['throughput_ips']:.1f} img/s") if throughput else (lambda r: f"{r['median_ms']:.3f} ms")
+        table.add_row(
+            b, fmt(d), fmt(p), f"{s['speedup']:.2f}x", f"{s['ci_low']:.2f}-{s['ci_high']:.2f}",
+            f"{s['macs_ratio']:.2f}x" if "macs_ratio" in s else "-",
+            f"{s['latency_efficiency']:.2f}" if "latency_efficiency" in s else "-",
+        )  # fmt: skip
+    obj.print(table)
+    for name, engine in report.engines.items():
+        mem = engine.get("memory") or {}
+        if mem.get("session_load_rss_bytes") is not None:
+            obj.echo(
+                f"{name}: model file {mem['model_file_bytes'] / 1e6:.2f} MB, session load "
+                f"+{mem['session_load_rss_bytes'] / 1e6:.1f} MB resident"
+            )

@@ -32,6 +32,13 @@ class Context:
         if not self.quiet:
             click.echo(message)
 
+    def print(self, renderable: Any) -> None:
+        """A rich renderable (a table) on stdout, unless --quiet."""
+        if not self.quiet:
+            from rich.console import Console
+
+            Console().print(renderable)
+
 
 class _Group(click.Group):
     """Turns user errors into one line and exit code 1."""

@@ -7,7 +7,7 @@ import json
 import click
 
 from .main import Context
-from .options import parse_batch_sizes, threads_option
+from .options import bench_config_from, bench_options, threads_option
 
 __all__ = ["command"]
 
@@ -42,8 +42,7 @@ __all__ = ["command"]
     help="Channel alignment (default: the target profile's, 16 for cpu-onnxruntime).",
 )
 @click.option("--images-per-class", type=click.IntRange(2), default=32, show_default=True)
-@click.option("--batch-sizes", default="1,8", show_default=True)
-@click.option("--iterations", type=click.IntRange(5), default=50, show_default=True)
+@bench_options
 @threads_option
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--force", is_flag=True, help="Re-run every stage, even those whose inputs did not change.")
@@ -64,6 +63,10 @@ def command(
     images_per_class: int,
     batch_sizes: str,
     iterations: int,
+    min_seconds: float,
+    warmup: int,
+    mode: str,
+    streams: int,
     threads: int | None,
     seed: int,
     force: bool,
@@ -74,7 +77,6 @@ def command(
     Re-running into the same --out skips every stage whose inputs did not change (an interrupted run
     continues where it stopped).
     """
-    from ..bench.harness import BenchConfig
     from ..finetune.loop import TrainConfig
     from ..pipeline import PipelineConfig, RunSpec, run_pipeline
     from ..prune.api import PruneConfig
@@ -89,7 +91,7 @@ def command(
             round_to=round_to or get_target(target).round_to_for(), images_per_class=images_per_class, seed=seed
         ),
         finetune=TrainConfig(epochs=finetune_epochs, lr=0.02, seed=seed, distill_alpha=distill),
-        bench=BenchConfig(batch_sizes=parse_batch_sizes(batch_sizes), iterations=iterations, seed=seed),
+        bench=bench_config_from(batch_sizes, iterations, min_seconds, warmup, mode, streams, seed),
         threads=threads,
         target=target,
         force=force,

@@ -252,6 +252,9 @@ class FakeEngine:
     def __init__(self, cuda: FakeCuda) -> None:
         self.cuda = cuda
 
+    device_memory_size = 1 << 20  # TensorRT 8.6+ (v1)
+    device_memory_size_v2 = 3 << 20  # TensorRT 10+: includes weight-streaming scratch
+
     @property
     def num_io_tensors(self) -> int:
         return 2

@@ -374,6 +374,7 @@ def test_fake_runner_infer_time_and_graphs(fake_trt: Any, tmp_path: Path) -> Non
         info = runner.info()
         assert (info.backend, info.runtime_version, info.device) == ("tensorrt", "10.13.0.35", "Fake GPU")
         assert info.input_names == ("input",) and info.output_names == ("output",)
+        assert runner.memory() == {"engine_file_bytes": engine.stat().st_size, "context_device_memory_bytes": 3 << 20}
         np.testing.assert_array_equal(runner.infer({"input": x})["output"], 2 * x)
         np.testing.assert_array_equal(runner.infer({"input": x[:1].astype(np.float64)})["output"], 2 * x[:1])
         assert runner.time_once({"input": x}) == TimedRun(0.0015, includes_copies=False)

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 from torch import nn
 
 from cosep_deploy.backends.onnxruntime import OnnxRuntimeRunner
 from cosep_deploy.bench import BenchConfig, BenchReport, bench_runners
+from cosep_deploy.bench.schema import validate_bench_json
 from cosep_deploy.errors import BenchError, ConfigError
 from cosep_deploy.export import onnx_from_model
 
@@ -33,7 +36,7 @@ def _export(tmp: Path, width: int, name: str) -> Path:
 def test_interleaved_bench_of_wide_and_narrow(tmp_path: Path) -> None:
     wide, narrow = _export(tmp_path, 64, "wide"), _export(tmp_path, 8, "narrow")
     runners = {"dense": OnnxRuntimeRunner(wide, threads=1), "pruned": OnnxRuntimeRunner(narrow, threads=1)}
-    cfg = BenchConfig(batch_sizes=(1, 4), warmup=2, iterations=10)
+    cfg = BenchConfig(batch_sizes=(1, 4), warmup=2, iterations=10, min_seconds=0)
     with runners["dense"], runners["pruned"]:
         report = bench_runners(runners, (3, 16, 16), cfg, baseline="dense", macs={"dense": 100, "pruned": 50})
     for name in ("dense", "pruned"):
@@ -42,18 +45,80 @@ def test_interleaved_bench_of_wide_and_narrow(tmp_path: Path) -> None:
             assert res["iterations"] == 10 and len(res["times_ms"]) == 10
             assert res["min_ms"] <= res["median_ms"] <= res["max_ms"]
     s = report.speedups["pruned"]["1"]
+    times = report.engines
+    ratios = np.array(times["dense"]["results"]["1"]["times_ms"]) / np.array(
+        times["pruned"]["results"]["1"]["times_ms"]
+    )
+    assert s["speedup"] == pytest.approx(float(np.median(ratios))) and s["pairs"] == 10
     assert s["macs_ratio"] == 2.0 and s["latency_efficiency"] == pytest.approx(s["speedup"] / 2.0)
     assert report.environment["cpu_count"] >= 1
+    memory = report.engines["pruned"]["memory"]
+    assert memory["model_file_bytes"] == narrow.stat().st_size and memory["session_load_rss_bytes"] is not None
+    assert memory["process_peak_rss_bytes"] >= memory["process_rss_bytes"] > 0
     out = tmp_path / "bench.json"
     report.save(out)
     assert BenchReport.load(out).speedups == report.speedups
+    assert validate_bench_json(json.loads(out.read_text()), required=True)
+
+
+def test_min_seconds_takes_more_samples_than_the_count(tmp_path: Path) -> None:
+    a = _export(tmp_path, 8, "a")
+    runners = {"dense": OnnxRuntimeRunner(a, threads=1, name="x"), "pruned": OnnxRuntimeRunner(a, threads=1, name="y")}
+    cfg = BenchConfig(batch_sizes=(1,), warmup=1, iterations=5, min_seconds=0.2)
+    with runners["dense"], runners["pruned"]:
+        report = bench_runners(runners, (3, 16, 16), cfg)
+    for name in runners:
+        res = report.engines[name]["results"]["1"]
+        assert res["iterations"] > 5 and sum(res["times_ms"]) >= 200.0
+    assert (
+        report.engines["dense"]["results"]["1"]["iterations"] == report.engines["pruned"]["results"]["1"]["iterations"]
+    )
+
+
+def test_throughput_mode_runs_concurrent_streams(tmp_path: Path) -> None:
+    wide, narrow = _export(tmp_path, 64, "wide"), _export(tmp_path, 8, "narrow")
+    runners = {"dense": OnnxRuntimeRunner(wide, threads=1), "pruned": OnnxRuntimeRunner(narrow, threads=1)}
+    cfg = BenchConfig(batch_sizes=(2,), warmup=1, mode="throughput", streams=2, rounds=2, round_seconds=0.2)
+    with runners["dense"], runners["pruned"]:
+        report = bench_runners(runners, (3, 16, 16), cfg)
+    res = report.engines["pruned"]["results"]["2"]
+    assert res["streams"] == 2 and len(res["throughput_ips_per_round"]) == 2 and res["iterations"] >= 2
+    assert res["throughput_ips"] == pytest.approx(float(np.median(res["throughput_ips_per_round"])))
+    s = report.speedups["pruned"]["2"]
+    dense_ips = report.engines["dense"]["results"]["2"]["throughput_ips_per_round"]
+    assert s["speedup"] == pytest.approx(float(np.median(np.array(res["throughput_ips_per_round"]) / dense_ips)))
+    assert report.mode == "throughput" and validate_bench_json(report.to_json(), required=True)
+
+
+def test_throughput_mode_refuses_runners_that_are_not_thread_safe(tmp_path: Path) -> None:
+    class Serial(OnnxRuntimeRunner):
+        concurrent_safe = False
+
+    runner = Serial(_export(tmp_path, 8, "a"), threads=1)
+    with runner, pytest.raises(BenchError, match="throughput mode"):
+        bench_runners({"dense": runner}, (3, 16, 16), BenchConfig(mode="throughput", rounds=2))
+
+
+def test_version_1_reports_still_load(tmp_path: Path) -> None:
+    a = _export(tmp_path, 8, "a")
+    runner = OnnxRuntimeRunner(a, threads=1)
+    with runner:
+        report = bench_runners(
+            {"dense": runner}, (3, 16, 16), BenchConfig(batch_sizes=(1,), iterations=5, min_seconds=0)
+        )
+    old = {k: v for k, v in report.to_json().items() if k != "mode"} | {"schema_version": 1}
+    assert BenchReport.from_json(old).mode == "latency"
+    with pytest.raises(BenchError, match="does not match its schema at engines/dense/results"):
+        broken = report.to_json()
+        broken["engines"]["dense"]["results"]["1"]["median_ms"] = -1.0
+        validate_bench_json(broken, required=True)
 
 
 def test_different_settings_are_refused(tmp_path: Path) -> None:
     a = _export(tmp_path, 8, "a")
     runners = {"dense": OnnxRuntimeRunner(a, threads=1), "pruned": OnnxRuntimeRunner(a, threads=2)}
     with runners["dense"], runners["pruned"], pytest.raises(BenchError, match="intra_op_threads"):
-        bench_runners(runners, (3, 16, 16), BenchConfig(iterations=5, warmup=0))
+        bench_runners(runners, (3, 16, 16), BenchConfig(iterations=5, warmup=0, min_seconds=0))
 
 
 def test_bad_config() -> None:
@@ -61,6 +126,8 @@ def test_bad_config() -> None:
         BenchConfig(batch_sizes=(0,))
     with pytest.raises(ConfigError):
         BenchConfig(iterations=2)
+    with pytest.raises(ConfigError, match="unknown benchmark mode"):
+        BenchConfig(mode="fast")
 
 
 def test_different_input_shapes_are_refused(tmp_path: Path) -> None:

@@ -91,7 +91,7 @@ def report_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str
         run=RunSpec(model="resnet20", data="digits"),
         train=TrainConfig(epochs=3),
         finetune=TrainConfig(epochs=1, lr=0.02),
-        bench=BenchConfig(batch_sizes=(1, 4), iterations=6, warmup=1),
+        bench=BenchConfig(batch_sizes=(1, 4), iterations=6, warmup=1, min_seconds=0),
         threads=1,
     )
     summary = run_pipeline(out, cfg)

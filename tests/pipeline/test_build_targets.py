@@ -58,10 +58,27 @@ def test_alignment_sweep_recommends_a_candidate(small_run: Path) -> None:
     import json
 
     code, output = _invoke("bench", "--run", str(small_run), "--sweep-alignment", "1,8", "--batch-sizes", "1",
-                           "--iterations", "5", "--warmup", "1", "--threads", "1")
+                           "--iterations", "5", "--min-seconds", "0", "--warmup", "1", "--threads", "1")
     assert code == 0, output
     result = json.loads((small_run / "bench" / "alignment.json").read_text())
     assert result["recommended"] in (1, 8)
     assert [r["round_to"] for r in result["results"]] == [1, 8]
     for r in result["results"]:
         assert r["macs_ratio"] > 1 and r["speedup"]["1"]["speedup"] > 0
+
+
+def test_bench_cli_throughput_mode_writes_a_valid_report(small_run: Path, tmp_path: Path) -> None:
+    import json
+    import shutil
+
+    from cosep_deploy.bench.schema import validate_bench_json
+
+    run = shutil.copytree(small_run, tmp_path / "run")  # the shared run keeps its latency-mode bench.json
+    args = ["bench", "--run", str(run), "--batch-sizes", "1,4", "--mode", "throughput", "--streams", "2"]
+    result = CliRunner().invoke(cli, [*args, "--min-seconds", "0.6", "--warmup", "1", "--threads", "1"])
+    code, output = result.exit_code, result.output
+    assert code == 0, output
+    assert "throughput mode" in output and "img/s" in output and "session load" in output
+    report = json.loads((run / "bench" / "bench.json").read_text())
+    assert report["mode"] == "throughput" and report["config"]["streams"] == 2
+    assert validate_bench_json(report, required=True)

@@ -30,6 +30,8 @@ def test_pipeline_end_to_end(tmp_path: Path) -> None:
             "1,4",
             "--iterations",
             "8",
+            "--min-seconds",
+            "0",
             "--threads",
             "1",
             "--json",
@@ -88,7 +90,7 @@ def test_pipeline_resumes_and_reruns_only_what_changed(tmp_path: Path) -> None:
         run=RunSpec(model="resnet20", data="digits"),
         train=TrainConfig(epochs=2),
         finetune=TrainConfig(epochs=1, lr=0.02),
-        bench=BenchConfig(batch_sizes=(1,), iterations=5, warmup=1),
+        bench=BenchConfig(batch_sizes=(1,), iterations=5, warmup=1, min_seconds=0),
         threads=1,
     )
     out = tmp_path / "run"
