@@ -30,6 +30,7 @@ import torch
 
 from cosep_deploy.backends.onnxruntime import OnnxRuntimeRunner
 from cosep_deploy.bench import BenchConfig, bench_runners
+from cosep_deploy.bench.compat import check_reports_comparable
 from cosep_deploy.bench.environment import describe_environment
 from cosep_deploy.data import ClassBalancedSubset, load_dataset, make_loader
 from cosep_deploy.export import onnx_from_model
@@ -86,7 +87,10 @@ def run_model(name: str, suite: dict[str, Any], args: argparse.Namespace) -> dic
         sample = torch.randn(2, 3, size, size)
         onnx_from_model(model, sample, Path(tmp) / "dense.onnx")
         onnx_from_model(pruned, sample, Path(tmp) / "pruned.onnx")
-        bench = BenchConfig(batch_sizes=suite["batches"], iterations=args.iterations, warmup=args.warmup)
+        bench = BenchConfig(
+            batch_sizes=suite["batches"], iterations=args.iterations, warmup=args.warmup, min_seconds=args.min_seconds
+        )
+        saved = {}
         for _ in range(args.repeat):
             runners = {
                 n: OnnxRuntimeRunner(Path(tmp) / f"{n}.onnx", threads=args.threads, name=n) for n in ("dense", "pruned")
@@ -99,12 +103,15 @@ def run_model(name: str, suite: dict[str, Any], args: argparse.Namespace) -> dic
                     b: {
                         "dense_ms": report.engines["dense"]["results"][b]["median_ms"],
                         "pruned_ms": report.engines["pruned"]["results"][b]["median_ms"],
+                        "iterations": report.engines["pruned"]["results"][b]["iterations"],
                         **report.speedups["pruned"][b],
                     }
                     for b in report.engines["dense"]["results"]
                 }
             )
             out["settings"] = report.settings
+            saved[f"repeat {len(saved) + 1}"] = report.to_json()
+        check_reports_comparable(saved)  # repeats taken under the same conditions, or no comparison
     return out
 
 
@@ -114,7 +121,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--models", nargs="*", help="subset of the suite's models")
     parser.add_argument("--round-to", type=int, default=16)
     parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--iterations", type=int, default=30)
+    parser.add_argument("--iterations", type=int, default=30, help="least timed iterations per engine and batch")
+    parser.add_argument("--min-seconds", type=float, default=3.0, help="least timed seconds per engine and batch")
     parser.add_argument("--warmup", type=int, default=5)
     parser.add_argument("--repeat", type=int, default=2, help="repeat the benchmark to check repeatability")
     parser.add_argument("--out", type=Path, required=True)

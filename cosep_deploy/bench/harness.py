@@ -7,7 +7,7 @@ thermal effects hit all engines alike; each engine is warmed up first; per-itera
 Two modes:
 - ``latency`` (default): one request at a time. Each engine runs at least ``iterations`` times and for at
   least ``min_seconds`` of timed work per batch size (as trtexec's ``--iterations``/``--duration``), so fast
-  models get many samples. The speed-up is the median of paired ratios (see :mod:`.stats`).
+  models get many samples. The speed-up is the ratio of medians with a pair bootstrap interval (:mod:`.stats`).
 - ``throughput``: ``streams`` threads issue requests back to back for ``round_seconds``; engines take turns
   over ``rounds`` rounds (ABBA). Images/s per round, request latency percentiles, and the speed-up as the
   median of per-round throughput ratios. Needs runners that may be called concurrently.

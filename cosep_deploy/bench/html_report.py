@@ -202,7 +202,8 @@ def _plots_section(
                 "plot-speedup",
                 plots.plot_speedup(bench),
                 "speed-up per batch size with confidence intervals",
-                "Ratio of median latencies with its bootstrap confidence interval; the dashed line is the MACs "
+                "Ratio of median latencies with its bootstrap confidence interval (resampling interleaved "
+                "dense/pruned pairs); the dashed line is the MACs "
                 "ratio, the speed-up that counting arithmetic alone would predict.",
             ),
         ]
