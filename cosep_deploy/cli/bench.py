@@ -67,26 +67,60 @@ def command(
 
 
 def print_bench_table(report: Any, obj: Context) -> None:
-    """Dense vs pruned per batch size: median latency (or images/s), speed-up with its CI, efficiency, memory."""
+    """Dense vs pruned per batch size (median latency, or images/s in throughput mode), the speed-up with its
+    confidence interval and MACs efficiency; then each engine's memory where the backend measured it."""
+    from rich import box
     from rich.table import Table
 
     throughput = report.mode == "throughput"
-    table = Table(title=f"{report.settings['backend']} {report.settings['precision']} ({report.mode} mode)")
-    for col in ("batch", "dense", "pruned", "speed-up", "95% CI", "MACs ratio", "efficiency"):
-        table.add_column(col, justify="right")
-    for b, s in report.speedups["pruned"].items():
-        d, p = report.engines["dense"]["results"][b], report.engines["pruned"]["results"][b]
-        fmt = (lambda r: f"{r['throughput_ips']:.1f} img/s") if throughput else (lambda r: f"{r['median_ms']:.3f} ms")
-        table.add_row(
-            b, fmt(d), fmt(p), f"{s['speedup']:.2f}x", f"{s['ci_low']:.2f}-{s['ci_high']:.2f}",
-            f"{s['macs_ratio']:.2f}x" if "macs_ratio" in s else "-",
-            f"{s['latency_efficiency']:.2f}" if "latency_efficiency" in s else "-",
-        )  # fmt: skip
+    unit = "img/s" if throughput else "median ms"
+    table = Table(
+        title=f"{report.settings['backend']} {report.settings['precision']} ({report.mode} mode, {unit})",
+        box=box.SIMPLE_HEAD,
+        pad_edge=False,
+    )
+    base = report.baseline
+    other = next(iter(report.speedups)) if len(report.speedups) == 1 else "engine"
+    for col in ("batch", base, other, "speed-up", "95% CI", "MACs ratio", "efficiency"):
+        table.add_column(col, justify="right", no_wrap=True)
+    for name, per_batch in report.speedups.items():
+        for b, s in per_batch.items():
+            d, p = report.engines[base]["results"][b], report.engines[name]["results"][b]
+            fmt = (lambda r: f"{r['throughput_ips']:.1f}") if throughput else (lambda r: f"{r['median_ms']:.3f}")
+            table.add_row(
+                b, fmt(d), fmt(p), f"{s['speedup']:.2f}x", f"{s['ci_low']:.2f}-{s['ci_high']:.2f}",
+                f"{s['macs_ratio']:.2f}x" if "macs_ratio" in s else "-",
+                f"{s['latency_efficiency']:.2f}" if "latency_efficiency" in s else "-",
+            )  # fmt: skip
     obj.print(table)
-    for name, engine in report.engines.items():
-        mem = engine.get("memory") or {}
-        if mem.get("session_load_rss_bytes") is not None:
-            obj.echo(
-                f"{name}: model file {mem['model_file_bytes'] / 1e6:.2f} MB, session load "
-                f"+{mem['session_load_rss_bytes'] / 1e6:.1f} MB resident"
-            )
+    memory = {name: engine.get("memory") for name, engine in report.engines.items() if engine.get("memory")}
+    if memory:
+        obj.print(_memory_table(memory))
+
+
+_MEMORY_COLUMNS = (  # keys a Runner.memory() may report (the first present is shown), column title
+    (("model_file_bytes", "engine_file_bytes"), "file MB"),
+    (("session_load_rss_bytes",), "session load RSS MB"),
+    (("process_peak_rss_bytes",), "process peak RSS MB"),
+    (("context_device_memory_bytes",), "device MB"),
+)
+
+
+def _memory_table(memory: dict[str, dict[str, Any]]) -> Any:
+    """Memory per engine, in the columns some engine reported. RSS figures are the whole process's (the
+    first session loaded also pays for runtime arenas; a later one may reuse memory freed before it)."""
+    from rich import box
+    from rich.table import Table
+
+    def value(m: dict[str, Any], keys: tuple[str, ...]) -> Any:
+        return next((m[k] for k in keys if m.get(k) is not None), None)
+
+    columns = [(keys, t) for keys, t in _MEMORY_COLUMNS if any(value(m, keys) is not None for m in memory.values())]
+    table = Table(title="memory", box=box.SIMPLE_HEAD, pad_edge=False)
+    table.add_column("engine")
+    for _, title in columns:
+        table.add_column(title, justify="right", no_wrap=True)
+    for name, m in memory.items():
+        cells = [value(m, keys) for keys, _ in columns]
+        table.add_row(name, *(f"{v / 1e6:.2f}" if v is not None else "-" for v in cells))
+    return table
