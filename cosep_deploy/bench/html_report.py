@@ -1,4 +1,5 @@
-"""A self-contained ``report.html``: summary, pruning decisions, plots, benchmark settings and environment.
+"""A self-contained ``report.html``: summary, pruning decisions, plots, per-layer times (when the run has
+``bench/layers.json``), benchmark settings and environment.
 
 Self-contained means one file that opens anywhere, offline: plots are PNGs inlined as base64 data URIs, the
 CSS is inline, there is no JavaScript, and a Content-Security-Policy forbids loading anything else. Every
@@ -237,6 +238,37 @@ def _plots_section(
     return parts
 
 
+def _layers_section(layers: Mapping[str, Any]) -> list[str]:
+    from . import plots
+    from .layers import KIND_COLUMNS, LAYER_COLUMNS, kind_table, layer_table, layers_summary
+    from .report import TOP_LAYERS
+
+    parts = [
+        '<section id="layers"><h2>Where time goes (per layer)</h2>',
+        f"<p>{_e(layers_summary(layers))}</p>",
+        _figure(
+            "plot-layers",
+            plots.plot_layer_times(layers, top=TOP_LAYERS),
+            "per-layer time, dense vs pruned, for the layers with the most dense time",
+            f"{str(layers.get('statistic', 'mean')).capitalize()} time per iteration of each layer in the dense "
+            "engine (grey) and its counterpart in the pruned engine (blue), with the per-layer speed-up. Layers are "
+            "paired by name, then by normalised name, then by kind in execution order; unpaired layers are listed "
+            "below the tables.",
+        ),
+        f"<h3>Top {TOP_LAYERS} layers by dense time</h3>",
+        _table(LAYER_COLUMNS, layer_table(layers, TOP_LAYERS)),
+        "<h3>By kind of layer</h3>",
+        _table(KIND_COLUMNS, kind_table(layers)),
+    ]
+    for side in ("dense", "pruned"):
+        names = layers["unmatched"][side]
+        if names:
+            items = "".join(f"<li><code>{_e(n)}</code></li>" for n in names)
+            parts.append(f'<p id="unmatched-{side}">Only in {side} (no counterpart found):</p><ul>{items}</ul>')
+    parts.append("</section>")
+    return parts
+
+
 def _environment_section(
     bench: Mapping[str, Any] | None, plan: Mapping[str, Any], summary: Mapping[str, Any]
 ) -> list[str]:
@@ -281,6 +313,12 @@ def write_html_report(
     bench_file = root / "bench" / "bench.json"
     bench = read_json(bench_file, what="benchmark report") if bench_file.is_file() else None
     points = accuracy_points_from_run(root) + [_check_point(p, "extra_points") for p in extra_points or ()]
+    layers_file = root / "bench" / "layers.json"
+    layers = None
+    if layers_file.is_file():
+        from .layers import LayersReport
+
+        layers = LayersReport.load(layers_file).to_json()
     parts = [
         "<!DOCTYPE html>",
         '<html lang="en"><head><meta charset="utf-8">',
@@ -294,7 +332,8 @@ def write_html_report(
         parts.append(f'<div class="banner" id="synthetic-warning" role="alert">{_e(_SYNTHETIC)}</div>')
     parts += [
         '<nav><a href="#summary">Summary</a><a href="#pruning">Pruning decisions</a><a href="#plots">Plots</a>'
-        '<a href="#environment">Settings and environment</a></nav>',
+        + ('<a href="#layers">Per layer</a>' if layers is not None else "")
+        + '<a href="#environment">Settings and environment</a></nav>',
         '<section id="summary"><h2>Summary</h2>',
         _table(["metric", "dense", "pruned", "ratio"], summary_lines(dict(summary))),
         "<p>MACs: multiply-accumulates of conv and matmul ops for one image (FLOPs / 2). Latency: median of "
@@ -302,6 +341,8 @@ def write_html_report(
     ]
     parts += _pruning_section(plan)
     parts += _plots_section(plan, bench, points)
+    if layers is not None:
+        parts += _layers_section(layers)
     parts += _environment_section(bench, plan, summary)
     parts.append("</body></html>")
     out = root / "report.html"

@@ -23,6 +23,7 @@ __all__ = [
     "plot_accuracy_vs_macs",
     "plot_kept_channels",
     "plot_latency_distributions",
+    "plot_layer_times",
     "plot_mss_curves",
     "plot_speedup",
 ]
@@ -308,5 +309,49 @@ def plot_accuracy_vs_macs(points: Sequence[Mapping[str, Any]]) -> bytes:
         ax.set_title("Accuracy vs MACs", fontsize=10)
         ax.grid(alpha=0.3)
         ax.legend(fontsize=7, loc="best")
+        fig.tight_layout()
+        return _png(fig)
+
+
+def _short(name: str, width: int = 46) -> str:
+    """A layer name cut in the middle to ``width`` characters (TensorRT's fused names run long)."""
+    if len(name) <= width:
+        return name
+    keep = width - 3
+    return f"{name[: keep // 2]}...{name[-(keep - keep // 2) :]}"
+
+
+def plot_layer_times(layers_json: Mapping[str, Any], top: int = 15) -> bytes:
+    """Mean time per iteration of the ``top`` layers with the most dense time: dense and pruned bars side by
+    side, the per-layer speed-up at the right; a layer only one engine has gets a note instead."""
+    from .layers import top_rows
+
+    rows = top_rows(layers_json.get("rows") or [], top)
+    with _figure(8.5, max(2.5, 0.42 * len(rows) + 1.5)) as fig:
+        if not rows:
+            _message(fig, "no layers in this profile")
+            return _png(fig)
+        ax = fig.add_subplot(1, 1, 1)
+        ys = list(range(len(rows)))
+        dense = [float(r["dense_ms"] or 0.0) for r in rows]
+        pruned = [float(r["pruned_ms"] or 0.0) for r in rows]
+        ax.barh([y - 0.2 for y in ys], dense, height=0.4, color=_DENSE, label="dense")
+        ax.barh([y + 0.2 for y in ys], pruned, height=0.4, color=_PRUNED, label="pruned")
+        for y, r, d, p in zip(ys, rows, dense, pruned, strict=True):
+            if r.get("speedup") is not None:
+                note = f" {float(r['speedup']):.2f}x"
+            else:
+                note = " only in dense" if r.get("pruned_ms") is None else " only in pruned"
+            ax.text(max(d, p), y, note, va="center", fontsize=7)
+        ax.set_yticks(ys, [f"{_short(str(r['name']))}\n[{r['kind']}]" for r in rows], fontsize=7)
+        ax.invert_yaxis()
+        ax.set_xlim(0, 1.18 * max(max(dense), max(pruned), 1e-9))
+        ax.set_xlabel(f"{layers_json.get('statistic', 'mean')} time per iteration (ms)")
+        s = layers_json.get("settings") or {}
+        where = str(s.get("backend", layers_json.get("source", "?")))
+        where += f", batch {s['batch']}" if "batch" in s else ""
+        n = len(layers_json.get("rows") or [])
+        ax.set_title(f"Where time goes: top {len(rows)} of {n} layers by dense time ({where})", fontsize=10)
+        ax.legend(fontsize=8, loc="lower right")
         fig.tight_layout()
         return _png(fig)

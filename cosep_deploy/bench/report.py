@@ -8,7 +8,9 @@ from typing import Any
 
 from ..artifacts import atomic_write_text, read_json
 
-__all__ = ["summary_lines", "write_report"]
+__all__ = ["layers_section", "summary_lines", "write_report"]
+
+TOP_LAYERS = 15
 
 
 def _pct(x: float | None) -> str:
@@ -51,8 +53,36 @@ def summary_lines(summary: dict[str, Any]) -> list[tuple[str, str, str, str]]:
     return rows
 
 
+def _md_row(cells: list[str]) -> str:
+    return "| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |"
+
+
+def _md_code(text: str) -> str:
+    return "`" + text.replace("`", "'") + "`"
+
+
+def layers_section(layers: dict[str, Any], top: int = TOP_LAYERS) -> list[str]:
+    """Markdown lines of "Where time goes (per layer)" from ``bench/layers.json``: the top layers by dense time
+    side by side, the per-kind summary, and the layers only one engine has."""
+    from .layers import KIND_COLUMNS, LAYER_COLUMNS, kind_table, layer_table, layers_summary
+
+    lines = ["## Where time goes (per layer)", "", layers_summary(layers), ""]
+    lines += [_md_row(list(LAYER_COLUMNS)), "|" + "---|" * len(LAYER_COLUMNS)]
+    for row in layer_table(layers, top):
+        lines.append(_md_row([*row[:1], _md_code(row[1]), *row[2:]]))
+    lines += ["", "### By kind of layer", "", _md_row(list(KIND_COLUMNS)), "|" + "---|" * len(KIND_COLUMNS)]
+    lines += [_md_row(row) for row in kind_table(layers)]
+    for side in ("dense", "pruned"):
+        names = layers["unmatched"][side]
+        if names:
+            shown = ", ".join(_md_code(n) for n in names[:20]) + (", ..." if len(names) > 20 else "")
+            lines += ["", f"Only in {side} (no counterpart found): {shown}"]
+    return lines
+
+
 def write_report(run: str | os.PathLike[str], summary: dict[str, Any]) -> Path:
-    """Write ``report.md`` (summary, per-group pruning decisions, benchmark settings) into the run."""
+    """Write ``report.md`` (summary, per-group pruning decisions, per-layer times when ``bench/layers.json``
+    exists, benchmark settings) into the run."""
     root = Path(run)
     lines = ["# cosep-deploy run report", "", f"Run directory: `{root}`", ""]
     if summary.get("synthetic_data"):
@@ -71,6 +101,11 @@ def write_report(run: str | os.PathLike[str], summary: dict[str, Any]) -> Path:
     ]
     for g in plan["groups"]:
         lines.append(f"| `{g['root']}` | {g['size']} | {g['n_kept']} | {g['k']} | {g['fallback']} | {g['grid']} |")
+    layers_file = root / "bench" / "layers.json"
+    if layers_file.is_file():
+        from .layers import LayersReport
+
+        lines += ["", *layers_section(LayersReport.load(layers_file).to_json())]
     if summary.get("bench_settings"):
         lines += ["", "## Benchmark settings", "", "```", str(summary["bench_settings"]), "```"]
     out = root / "report.md"

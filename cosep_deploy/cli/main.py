@@ -67,9 +67,9 @@ def cli(ctx: click.Context, quiet: bool) -> None:
 
 
 def _register() -> None:
-    from . import bench, build, compare, doctor, export, finetune, pipeline, prune, report, targets, train
+    from . import bench, build, compare, doctor, export, finetune, pipeline, profile, prune, report, targets, train
 
-    for module in (train, prune, finetune, export, build, bench, compare, report, pipeline, targets, doctor):
+    for module in (train, prune, finetune, export, build, bench, profile, compare, report, pipeline, targets, doctor):
         cli.add_command(module.command)
 
 

@@ -9,6 +9,7 @@ RUN/
   onnx/                     dense.onnx, pruned.onnx (+ .onnx.json: validation, hashes)
   engines/<target>/         built engines + manifest.json
   bench/bench.json          timings, speed-ups, environment
+  bench/layers.json         per-layer times, dense vs pruned (ONNX Runtime profiler or trtexec)
   report.md, summary.json   the one-screen summary and the report
 ```
 """
@@ -51,6 +52,10 @@ class RunLayout:
     @property
     def bench(self) -> Path:
         return self.root / "bench"
+
+    @property
+    def layers_json(self) -> Path:
+        return self.root / "bench" / "layers.json"
 
     @property
     def report_md(self) -> Path:

@@ -31,7 +31,7 @@ from ..prune.api import PruneConfig
 from .build import build_stage
 from .deploy import bench_stage, export_stage, summary_rows
 from .layout import RunLayout
-from .stages import RunSpec, finetune_stage, prune_stage, train_stage
+from .stages import RunSpec, finetune_stage, layers_stage, prune_stage, train_stage
 
 __all__ = ["STAGES", "PipelineConfig", "run_pipeline"]
 
@@ -165,6 +165,7 @@ def run_pipeline(
         return {}
     summary = summary_rows(layout.root)
     summary["stages"] = timings
+    layers_stage(layout.root, threads=cfg.threads, progress=prog)  # bench/layers.json: where the time goes
     write_report(layout.root, summary)
     write_html_report(layout.root, summary)
     write_json(layout.summary_json, summary)

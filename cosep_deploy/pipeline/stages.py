@@ -9,7 +9,7 @@ from __future__ import annotations
 import dataclasses
 import os
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 from torch import nn
@@ -23,10 +23,14 @@ from ..prune.api import PruneConfig, prune
 from ..prune.plan import PruningPlan, load_pruned, save_pruned
 from .layout import RunLayout
 
+if TYPE_CHECKING:
+    from ..bench.layers import LayersReport
+
 __all__ = [
     "RunSpec",
     "data_for_run",
     "finetune_stage",
+    "layers_stage",
     "load_dense",
     "load_final_pruned",
     "load_run_spec",
@@ -186,3 +190,55 @@ def load_final_pruned(run: str | os.PathLike[str]) -> tuple[nn.Module, PruningPl
             model, plan = load_pruned(path)
             return model, plan, stage
     raise CosepError(f"no pruned model in {layout.root}: run `cosep-deploy prune` first")
+
+
+def layers_stage(
+    run: str | os.PathLike[str],
+    *,
+    precision: str = "fp32",
+    batch: int = 1,
+    iterations: int = 50,
+    warmup: int = 5,
+    threads: int | None = None,
+    force: bool = False,
+    progress: Progress | None = None,
+) -> LayersReport:
+    """Profile the run's exported dense and pruned ONNX per layer with ONNX Runtime; write ``bench/layers.json``,
+    which the report turns into its "where time goes" section.
+
+    Up to date, and not profiled again, while ``bench/layers.json`` holds a profile of these very files (by
+    sha256) with these settings and this ONNX Runtime; ``force`` profiles anyway.
+    """
+    import onnxruntime as ort
+
+    from ..bench.layers import LayersReport, profile_onnxruntime
+
+    layout = RunLayout(Path(run))
+    suffix = "" if precision == "fp32" else f".{precision}"
+    files = {n: layout.onnx / f"{n}{suffix}.onnx" for n in ("dense", "pruned")}
+    missing = [str(p) for p in files.values() if not p.is_file()]
+    if missing:
+        raise CosepError(f"missing {', '.join(missing)}: run `cosep-deploy export --run {layout.root}` first")
+    n_threads = threads or min(os.cpu_count() or 1, 2)
+    wanted = {
+        "batch": batch, "iterations": iterations, "warmup": warmup, "threads": n_threads,
+        "runtime_version": str(ort.__version__),
+    }  # fmt: skip
+    if not force and layout.layers_json.is_file():
+        try:
+            old: LayersReport | None = LayersReport.load(layout.layers_json)
+        except CosepError:
+            old = None  # unreadable or an older schema: profile again
+        hashes = {f"{n}_sha256": sha256_file(p) for n, p in files.items()}
+        if (
+            old is not None
+            and all(old.settings.get(k) == v for k, v in wanted.items())
+            and (old.provenance.get("inputs") or {}) == hashes
+        ):
+            return old
+    report = profile_onnxruntime(
+        files["dense"], files["pruned"], batch=batch, iterations=iterations, threads=n_threads,
+        warmup=warmup, progress=progress,
+    )  # fmt: skip
+    report.save(layout.layers_json)
+    return report

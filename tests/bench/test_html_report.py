@@ -18,10 +18,12 @@ from PIL import Image
 
 from cosep_deploy.bench import BenchConfig
 from cosep_deploy.bench.html_report import accuracy_points_from_run, write_html_report
-from cosep_deploy.bench.report import summary_lines
+from cosep_deploy.bench.layers import LayersReport
+from cosep_deploy.bench.report import summary_lines, write_report
 from cosep_deploy.errors import CosepError
 from cosep_deploy.finetune import TrainConfig
-from cosep_deploy.pipeline import PipelineConfig, RunSpec, run_pipeline
+from cosep_deploy.pipeline import PipelineConfig, RunLayout, RunSpec, run_pipeline
+from cosep_deploy.pipeline.stages import layers_stage
 
 SECTIONS = ("summary", "pruning", "plots", "environment")
 FIGURES = ("plot-kept-channels", "plot-mss-curves", "plot-latency", "plot-speedup", "plot-accuracy")
@@ -104,6 +106,21 @@ def report(report_run: tuple[Path, dict[str, Any]]) -> Path:
     return write_html_report(run, summary)
 
 
+def _figures(run: Path) -> tuple[str, ...]:
+    """The figures a report of ``run`` has: the per-layer plot too when the run was profiled per layer."""
+    return FIGURES + (("plot-layers",) if RunLayout(run).layers_json.is_file() else ())
+
+
+@pytest.fixture(scope="module")
+def layers_run(report_run: tuple[Path, dict[str, Any]], tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A copy of the run with its ONNX files, profiled per layer (bench/layers.json) by ONNX Runtime."""
+    run, _ = report_run
+    dest = tmp_path_factory.mktemp("layers_run") / "run"
+    copy = Path(shutil.copytree(run, dest, ignore=shutil.ignore_patterns("*.safetensors", "engines")))
+    layers_stage(copy, iterations=3, warmup=1, threads=1)
+    return copy
+
+
 def _copy_run(run: Path, dest: Path) -> Path:
     """The run's JSON artifacts only (the report reads nothing else)."""
     return Path(shutil.copytree(run, dest, ignore=shutil.ignore_patterns("*.onnx", "*.safetensors", "engines")))
@@ -117,7 +134,7 @@ def test_report_is_self_contained_with_every_section_and_plot(report: Path) -> N
     assert set(SECTIONS) | set(FIGURES) <= parsed.ids
     assert "synthetic-warning" not in parsed.ids  # digits is real data
     assert all(count == 0 for count in parsed.balance.values()), parsed.balance
-    assert len(parsed.images) == len(FIGURES)
+    assert len(parsed.images) == len(_figures(report.parent))
     for img in parsed.images:
         png = _png(img.get("src"))
         assert png[:8] == PNG_SIGNATURE and img.get("alt")
@@ -201,6 +218,42 @@ def test_report_without_a_benchmark(report_run: tuple[Path, dict[str, Any]], tmp
     assert parsed.cells["summary"][-4:] == ["latency", "skipped", "skipped", "benchmark did not run"]
 
 
+def test_per_layer_section_in_both_reports(
+    report_run: tuple[Path, dict[str, Any]], layers_run: Path, tmp_path: Path
+) -> None:
+    _, summary = report_run
+    layers = LayersReport.load(RunLayout(layers_run).layers_json)
+    assert layers.settings["dense_file"] == "dense.onnx" and layers.rows
+    top = layers.top(15)
+    md = write_report(layers_run, summary).read_text()
+    assert "## Where time goes (per layer)" in md and "### By kind of layer" in md
+    names = [r["name"].replace("|", "\\|") for r in top]  # "dense | pruned" names of pairs, escaped in a table
+    assert all(f"`{n}`" in md for n in names), [n for n in names if f"`{n}`" not in md]
+    assert all(f"| {k['kind']} |" in md for k in layers.by_kind)
+    assert md.index("## Where time goes") > md.index("## Pruning decisions per group")
+
+    parsed = _parse(write_html_report(layers_run, summary).read_text())
+    assert {"layers", "plot-layers"} | set(SECTIONS) | set(FIGURES) <= parsed.ids and "#layers" in parsed.links
+    assert all(count == 0 for count in parsed.balance.values()), parsed.balance
+    assert len(parsed.images) == len(FIGURES) + 1
+    with Image.open(io.BytesIO(_png(parsed.images[-1].get("src")))) as plot:  # the per-layer bars come last
+        assert plot.height > 250
+    cells = parsed.cells["layers"]
+    assert all(r["name"] in cells for r in top) and all(k["kind"] in cells for k in layers.by_kind)
+    assert f"{100 * top[0]['dense_share']:.1f}%" in cells
+
+    copy = _copy_run(layers_run, tmp_path / "run")  # a layer name that is markup, and unpaired layers
+    data = layers.to_json()
+    next(r for r in data["rows"] if r["name"] == top[0]["name"])["name"] = EVIL
+    data["unmatched"] = {"dense": [EVIL], "pruned": ["ReorderOutput_token_8"]}
+    (copy / "bench" / "layers.json").write_text(json.dumps(data))
+    page = write_html_report(copy, summary).read_text()
+    assert "<script" not in page and html.escape(EVIL) in page
+    parsed = _parse(page)
+    assert {"unmatched-dense", "unmatched-pruned"} <= parsed.ids and EVIL in parsed.cells["layers"]
+    assert "Only in pruned (no counterpart found): `ReorderOutput_token_8`" in write_report(copy, summary).read_text()
+
+
 def _chromium() -> str | None:
     for name in ("chromium", "chromium-browser"):
         found = shutil.which(name)
@@ -238,7 +291,8 @@ def test_report_renders_in_headless_chromium(report: Path, tmp_path: Path) -> No
     dom = _browser(["--dump-dom", url], tmp_path / "profile-dom").stdout
     parsed = _parse(dom)
     assert set(SECTIONS) | set(FIGURES) <= parsed.ids
-    assert len(parsed.images) == len(FIGURES) and all(_png(i.get("src"))[:8] == PNG_SIGNATURE for i in parsed.images)
+    assert len(parsed.images) == len(_figures(report.parent))
+    assert all(_png(i.get("src"))[:8] == PNG_SIGNATURE for i in parsed.images)
     assert shot.is_file()
     with Image.open(shot) as img:
         assert img.format == "PNG" and img.width >= 800 and img.height >= 1000
@@ -248,3 +302,17 @@ def test_report_renders_in_headless_chromium(report: Path, tmp_path: Path) -> No
         target = Path(os.environ["COSEP_SCREENSHOT_DIR"])
         target.mkdir(parents=True, exist_ok=True)
         shutil.copy(shot, target / "report.png")
+
+
+@pytest.mark.skipif(
+    _chromium() is None, reason="no chromium binary on PATH or at /usr/bin/chromium (apt-get install -y chromium)"
+)
+def test_per_layer_report_renders_in_headless_chromium(
+    report_run: tuple[Path, dict[str, Any]], layers_run: Path, tmp_path: Path
+) -> None:
+    page = write_html_report(layers_run, report_run[1])
+    dom = _browser(["--dump-dom", page.resolve().as_uri()], tmp_path / "profile-dom").stdout
+    parsed = _parse(dom)
+    assert {"layers", "plot-layers"} | set(SECTIONS) <= parsed.ids
+    assert len(parsed.images) == len(FIGURES) + 1
+    assert all(_png(i.get("src"))[:8] == PNG_SIGNATURE for i in parsed.images)

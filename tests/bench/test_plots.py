@@ -14,6 +14,7 @@ from cosep_deploy.bench.plots import (
     plot_accuracy_vs_macs,
     plot_kept_channels,
     plot_latency_distributions,
+    plot_layer_times,
     plot_mss_curves,
     plot_speedup,
 )
@@ -71,6 +72,23 @@ POINTS = [
 ]
 
 
+def _layers(n: int) -> dict[str, Any]:
+    """A layers.json with ``n`` paired layers, one only in dense and one only in pruned (long TensorRT-style
+    names included)."""
+    rows = [
+        {"name": f"/layer{i}/conv/Conv + /layer{i}/bn/BatchNormalization + /layer{i}/relu/Relu", "kind": "Conv",
+         "dense_ms": 0.1 * (i + 1), "pruned_ms": 0.05 * (i + 1), "speedup": 2.0, "dense_share": 0.1}
+        for i in range(n)
+    ]  # fmt: skip
+    rows.append(
+        {"name": "Reformatting CopyNode", "kind": "Layout", "dense_ms": 0.3, "pruned_ms": None, "speedup": None}
+    )
+    rows.append(
+        {"name": "ReorderOutput_token_8", "kind": "Layout", "dense_ms": None, "pruned_ms": 0.2, "speedup": None}
+    )
+    return {"source": "onnxruntime", "settings": {"backend": "onnxruntime", "batch": 1}, "rows": rows}
+
+
 def _image(png: bytes) -> Image.Image:
     assert png[:8] == PNG_SIGNATURE
     img = Image.open(io.BytesIO(png))
@@ -86,6 +104,7 @@ CASES = {
     "latency": lambda: plot_latency_distributions(_bench((1, 8))),
     "speedup": lambda: plot_speedup(_bench((1, 8))),
     "accuracy": lambda: plot_accuracy_vs_macs(POINTS),
+    "layers": lambda: plot_layer_times(_layers(6)),
 }
 
 
@@ -145,3 +164,12 @@ def test_user_style_does_not_change_the_bytes() -> None:
     reference = plot_speedup(_bench((1, 8)))
     with matplotlib.rc_context({"lines.linewidth": 6.0, "axes.facecolor": "black", "font.size": 20}):
         assert plot_speedup(_bench((1, 8))) == reference
+
+
+def test_layer_times_show_the_top_layers_only() -> None:
+    few, many = _image(plot_layer_times(_layers(3))), _image(plot_layer_times(_layers(40)))
+    assert many.height > few.height
+    assert _image(plot_layer_times(_layers(40), top=5)).height < many.height  # top 5 of 42 rows
+    assert _image(plot_layer_times(_layers(40), top=15)).height == many.height  # 15 by default
+    assert plot_layer_times(_layers(40), top=5) != plot_layer_times(_layers(40), top=6)
+    _image(plot_layer_times({"rows": []}))  # an empty profile gives a message, not an error

@@ -1,0 +1,586 @@
+"""Per-layer time of dense and pruned engines side by side: where the time goes, and where pruning paid.
+
+Two sources of per-layer times:
+
+- ONNX Runtime's own profiler (``SessionOptions.enable_profiling``). ``end_profiling()`` writes a Chrome-trace
+  JSON list of events. Each executed node gives a ``"cat": "Node"`` event named ``<node>_kernel_time`` with the
+  kernel's ``dur`` in microseconds and ``args.op_name`` / ``args.input_type_shape``; each ``InferenceSession.run``
+  gives a ``"cat": "Session"`` event named ``model_run`` that spans its nodes, so warm-up runs can be left out.
+  Node names are those of the graph ORT executes after its optimisations: a Conv+Relu in the NCHWc layout of
+  x86 CPUs runs as ``relu_nchwc``, and layout changes show as ``ReorderInput``/``ReorderOutput`` nodes.
+- trtexec ``--exportProfile`` (average ms per layer; TensorRT names a fused layer by its ONNX nodes joined with
+  `` + ``), optionally with ``--exportLayerInfo`` of a ``--profilingVerbosity=detailed`` build for layer types
+  and convolution groups.
+
+:func:`compare_layer_profiles` pairs the layers of a dense and a pruned profile (same name, then the same
+normalised name, then the same kind in execution order) and reports what stays unpaired instead of hiding it.
+The result, :class:`LayersReport`, is the run's ``bench/layers.json``.
+"""
+
+from __future__ import annotations
+
+import bisect
+import dataclasses
+import math
+import os
+import re
+import statistics
+import tempfile
+from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from ..artifacts import JsonArtifact, provenance, read_json, sha256_file
+from ..errors import BenchError, ConfigError, CosepError, EngineLoadError
+from ..progress import Progress, resolve_progress
+
+__all__ = [
+    "KIND_COLUMNS",
+    "LAYER_COLUMNS",
+    "LayerProfile",
+    "LayersReport",
+    "ProfiledLayer",
+    "compare_layer_profiles",
+    "compare_trtexec_profiles",
+    "kind_table",
+    "layer_kind",
+    "layer_table",
+    "layers_summary",
+    "normalise_layer_name",
+    "profile_onnxruntime",
+    "top_rows",
+]
+
+CONV, DEPTHWISE, GROUPED = "Conv", "Conv (depthwise)", "Conv (grouped)"
+GEMM, LAYOUT, POOL, POINTWISE, UNKNOWN = (
+    "Gemm/MatMul", "Layout (reorder/reformat)", "Pooling/Reduce", "Elementwise/activation", "unknown"
+)  # fmt: skip
+_POINTWISE_OPS = {
+    "add", "sub", "mul", "div", "sum", "relu", "clip", "sigmoid", "hardsigmoid", "hardswish", "tanh", "leakyrelu",
+    "prelu", "erf", "gelu", "silu", "batchnormalization", "elementwise", "activation", "scale",
+}  # fmt: skip
+
+
+def layer_kind(
+    op_type: str | None, name: str = "", *, channels: int | None = None, per_group: int | None = None,
+    groups: int | None = None,
+) -> str:  # fmt: skip
+    """The coarse kind of a layer for the op-type summary: Conv (dense, depthwise, grouped), Gemm/MatMul,
+    layout changes, pooling, element-wise; other op types stand for themselves.
+
+    Conv groups come either as ``channels`` (input channels) and ``per_group`` (the weight's second dimension),
+    as ONNX Runtime shows them, or as ``groups`` (with ``channels`` if known), as TensorRT's layer info does.
+    """
+    if op_type is None:
+        return LAYOUT if name.startswith("Reformatting CopyNode") else UNKNOWN
+    op = op_type.lower()
+    if "conv" in op:
+        if groups is not None:
+            if groups <= 1:
+                return CONV
+            return DEPTHWISE if channels is None or groups == channels else GROUPED
+        if per_group is not None and channels is not None and per_group < channels and channels % per_group == 0:
+            return DEPTHWISE if per_group == 1 else GROUPED
+        return CONV
+    if any(k in op for k in ("gemm", "matmul", "matrixmultiply", "fullyconnected")):
+        return GEMM
+    if "reorder" in op or "reformat" in op or name.startswith("Reformatting CopyNode"):
+        return LAYOUT
+    if "pool" in op or "reduce" in op:
+        return POOL
+    if op in _POINTWISE_OPS or "pointwise" in op:
+        return POINTWISE
+    return op_type
+
+
+def normalise_layer_name(name: str) -> str:
+    """A name with the decorations of one engine build removed, to pair layers whose exact names differ:
+    ONNX Runtime's ``_nchwc`` and ``_token_N`` suffixes and ``node_`` prefixes, TensorRT's ``PWN(...)``
+    wrappers, case and punctuation."""
+    n = name.lower()
+    n = re.sub(r"_token_\d+", "", n)
+    n = re.sub(r"_nchwc\b", "", n)
+    n = re.sub(r"\bpwn\(", "(", n)
+    n = re.sub(r"\bnode_", "", n)
+    return re.sub(r"[^0-9a-z+]+", "_", n).strip("_")
+
+
+@dataclasses.dataclass(frozen=True)
+class ProfiledLayer:
+    name: str
+    op_type: str | None  # None when the source does not say (trtexec without layer info)
+    kind: str  # see layer_kind
+    mean_ms: float  # per iteration (all of the layer's executions in one iteration)
+    median_ms: float | None  # per iteration, robust to the odd slow run; None where the source has none
+    share: float  # of the profile's total layer time (means)
+    count: int  # executions profiled
+
+    def time_ms(self, statistic: str) -> float:
+        """The median per iteration where asked for and known, else the mean."""
+        return self.median_ms if statistic == "median" and self.median_ms is not None else self.mean_ms
+
+
+@dataclasses.dataclass
+class _Acc:
+    """One layer's times while a profile is read."""
+
+    op_type: str | None
+    kind: str
+    per_run: dict[int, float] = dataclasses.field(default_factory=dict)  # run index -> summed duration
+    count: int = 0
+
+
+@dataclasses.dataclass(frozen=True)
+class LayerProfile:
+    """Per-layer times of one engine, in execution order."""
+
+    source: str  # "onnxruntime" or "trtexec"
+    layers: tuple[ProfiledLayer, ...]
+    iterations: int
+    run_ms: float | None = None  # median time of a whole run where the profiler records it (ORT's model_run)
+
+    @property
+    def statistic(self) -> str:
+        """The per-iteration statistic every layer has: "median" (ONNX Runtime; trtexec 8.6+), else "mean"."""
+        return "median" if self.layers and all(layer.median_ms is not None for layer in self.layers) else "mean"
+
+    def total_ms(self, statistic: str = "mean") -> float:
+        return sum(layer.time_ms(statistic) for layer in self.layers)
+
+    def by_kind(self, statistic: str = "mean") -> dict[str, float]:
+        out: dict[str, float] = {}
+        for layer in self.layers:
+            out[layer.kind] = out.get(layer.kind, 0.0) + layer.time_ms(statistic)
+        return out
+
+    def to_json(self) -> dict[str, Any]:
+        return {**dataclasses.asdict(self), "layers": [dataclasses.asdict(layer) for layer in self.layers]}
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> LayerProfile:
+        layers = tuple(ProfiledLayer(**layer) for layer in data["layers"])
+        return cls(source=data["source"], layers=layers, iterations=data["iterations"], run_ms=data.get("run_ms"))
+
+    @classmethod
+    def from_onnxruntime_trace(cls, path: str | os.PathLike[str], *, skip_runs: int = 0) -> LayerProfile:
+        """Read the trace ``InferenceSession.end_profiling()`` wrote, leaving out the first ``skip_runs`` runs
+        (warm-up). A node that runs twice in one run counts twice in that run's time."""
+        events = _trace_events(path)
+        runs = sorted((float(e["ts"]), float(e["ts"]) + float(e["dur"])) for e in events if _is_run(e))
+        nodes = [e for e in events if e.get("cat") == "Node" and str(e.get("name", "")).endswith("_kernel_time")]
+        if not nodes:
+            raise BenchError(
+                f"{path}: no node events ('cat': 'Node', '<node>_kernel_time') in the ONNX Runtime profile; "
+                "create the session with enable_profiling and run it at least once before end_profiling()"
+            )
+        if runs and skip_runs >= len(runs):
+            raise BenchError(f"{path}: {len(runs)} profiled runs, all left out as warm-up ({skip_runs})")
+        starts = [start for start, _ in runs]
+        acc: dict[str, _Acc] = {}  # in first-seen order: execution order
+        for k, e in enumerate(nodes):
+            run = k  # without model_run events (older releases), every execution is its own sample
+            if runs:
+                run = bisect.bisect_right(starts, float(e["ts"])) - 1
+                if run < skip_runs or float(e["ts"]) > runs[run][1]:
+                    continue  # a warm-up run, or outside every run
+            name = str(e["name"])[: -len("_kernel_time")]
+            if name not in acc:
+                args = e.get("args") or {}
+                op = args.get("op_name")
+                acc[name] = _Acc(None if op is None else str(op), _ort_kind(op, name, args.get("input_type_shape")))
+            layer = acc[name]
+            layer.per_run[run] = layer.per_run.get(run, 0.0) + float(e.get("dur", 0.0)) / 1e3  # us -> ms
+            layer.count += 1
+        if runs:
+            iterations = len(runs) - skip_runs
+            run_ms: float | None = statistics.median(end - start for start, end in runs[skip_runs:]) / 1e3
+        else:
+            iterations, run_ms = max(layer.count for layer in acc.values()), None
+        rows = []
+        for name, layer in acc.items():
+            samples = list(layer.per_run.values())
+            samples += [0.0] * max(0, iterations - len(samples)) if runs else []  # runs that skipped the node
+            mean = sum(layer.per_run.values()) / iterations
+            rows.append((name, layer.op_type, layer.kind, mean, statistics.median(samples), layer.count))
+        return _profile("onnxruntime", rows, iterations, run_ms)
+
+    @classmethod
+    def from_trtexec(
+        cls, profile: str | os.PathLike[str], layer_info: str | os.PathLike[str] | None = None
+    ) -> LayerProfile:
+        """From trtexec's ``--exportProfile`` JSON; ``layer_info`` (``--exportLayerInfo``, detailed verbosity)
+        adds layer types and convolution groups. A name listed twice is one layer: its times add up."""
+        from ..backends.trtexec_parse import parse_export_profile
+
+        details = _trt_layer_details(layer_info) if layer_info is not None else {}
+        rows: dict[str, list[Any]] = {}
+        for t in parse_export_profile(profile):
+            count = round(t.total_ms / t.average_ms) if t.average_ms > 0 and math.isfinite(t.total_ms) else 0
+            if t.name in rows:
+                rows[t.name][3] += t.average_ms
+                rows[t.name][4] = None
+                rows[t.name][5] += count
+                continue
+            op, channels, groups = details.get(t.name, (None, None, None))
+            kind = layer_kind(op, t.name, channels=channels, groups=groups)
+            rows[t.name] = [t.name, op, kind, t.average_ms, t.median_ms, count]
+        iterations = max((r[5] for r in rows.values()), default=0)
+        return _profile("trtexec", list(rows.values()), iterations, None)
+
+
+def _profile(source: str, rows: Sequence[Sequence[Any]], iterations: int, run_ms: float | None) -> LayerProfile:
+    """rows: (name, op type, kind, mean ms, median ms, count)."""
+    total = sum(float(r[3]) for r in rows)
+    layers = tuple(
+        ProfiledLayer(name=str(n), op_type=None if op is None else str(op), kind=str(kind), mean_ms=float(mean),
+                      median_ms=None if median is None else float(median),
+                      share=float(mean) / total if total > 0 else 0.0, count=int(count))
+        for n, op, kind, mean, median, count in rows
+    )  # fmt: skip
+    return LayerProfile(source=source, layers=layers, iterations=int(iterations), run_ms=run_ms)
+
+
+def _trace_events(path: str | os.PathLike[str]) -> list[dict[str, Any]]:
+    try:
+        data = read_json(path, what="ONNX Runtime profile")
+    except CosepError as exc:
+        raise BenchError(str(exc)) from exc
+    events = data.get("traceEvents") if isinstance(data, dict) else data
+    if not isinstance(events, list) or not all(isinstance(e, dict) for e in events):
+        raise BenchError(f"{path} is not an ONNX Runtime profile (expected a JSON list of trace events)")
+    return events
+
+
+def _is_run(event: Mapping[str, Any]) -> bool:
+    return event.get("cat") == "Session" and event.get("name") == "model_run" and "dur" in event
+
+
+def _ort_kind(op: Any, name: str, shapes: Any) -> str:
+    """Kind of an ORT node; for convolutions, groups come from the input and weight shapes
+    (``[{"float": [N, C, H, W]}, {"float": [M, C/groups, kH, kW]}, ...]``)."""
+    if op is None:
+        return UNKNOWN
+    dims = [next(iter(s.values()), None) for s in shapes if isinstance(s, dict)] if isinstance(shapes, list) else []
+    x, w = [*dims, None, None][:2]
+    if "conv" in str(op).lower() and isinstance(x, list) and isinstance(w, list) and len(x) >= 3 and len(w) >= 3:
+        return layer_kind(str(op), name, channels=int(x[1]), per_group=int(w[1]))
+    return layer_kind(str(op), name)
+
+
+def _trt_layer_details(path: str | os.PathLike[str]) -> dict[str, tuple[str | None, int | None, int | None]]:
+    """Layer name -> (layer type, input channels, conv groups) from ``--exportLayerInfo``. Types come from the
+    shared parser; groups from the detailed entries' ``Groups`` (and the first input's ``Dimensions``)."""
+    from ..backends.trtexec_parse import parse_layer_info
+
+    info = parse_layer_info(path)
+    raw = read_json(path, what="trtexec layer info export")
+    entries = raw.get("Layers", []) if isinstance(raw, dict) else raw
+    groups: dict[str, tuple[int | None, int | None]] = {}
+    for e in entries:
+        if isinstance(e, dict) and isinstance(e.get("Groups"), int):
+            inputs = e.get("Inputs") or [{}]
+            dims = inputs[0].get("Dimensions") if isinstance(inputs[0], dict) else None
+            channels = dims[1] if isinstance(dims, list) and len(dims) > 1 and isinstance(dims[1], int) else None
+            groups[str(e.get("Name", ""))] = (channels if channels and channels > 0 else None, int(e["Groups"]))
+    return {d.name: (d.layer_type, *groups.get(d.name, (None, None))) for d in info.layers}
+
+
+def _speedup(dense: float | None, pruned: float | None) -> float | None:
+    return dense / pruned if dense is not None and pruned is not None and pruned > 0 else None
+
+
+def _pairs(dense: Sequence[ProfiledLayer], pruned: Sequence[ProfiledLayer]) -> dict[int, tuple[int, str]]:
+    """Dense index -> (pruned index, how): exact name, then unique normalised name, then by kind in order
+    where both sides have the same number of that kind left."""
+    out: dict[int, tuple[int, str]] = {}
+    by_name = {p.name: j for j, p in enumerate(pruned)}
+    for i, d in enumerate(dense):
+        if d.name in by_name:
+            out[i] = (by_name[d.name], "name")
+    used = {j for j, _ in out.values()}
+
+    def unique_norms(layers: Sequence[ProfiledLayer], skip: Iterable[int]) -> dict[str, int]:
+        seen: dict[str, list[int]] = {}
+        skipped = set(skip)
+        for k, layer in enumerate(layers):
+            if k not in skipped:
+                seen.setdefault(normalise_layer_name(layer.name), []).append(k)
+        return {n: ks[0] for n, ks in seen.items() if len(ks) == 1}
+
+    left_norms = unique_norms(pruned, used)
+    for norm, i in unique_norms(dense, out).items():
+        if norm in left_norms:
+            out[i] = (left_norms[norm], "normalised name")
+    used = {j for j, _ in out.values()}
+    by_kind: dict[str, tuple[list[int], list[int]]] = {}
+    for i, d in enumerate(dense):
+        if i not in out:
+            by_kind.setdefault(d.kind, ([], []))[0].append(i)
+    for j, p in enumerate(pruned):
+        if j not in used:
+            by_kind.setdefault(p.kind, ([], []))[1].append(j)
+    for dense_left, pruned_left in by_kind.values():
+        if len(dense_left) == len(pruned_left):
+            out.update({i: (j, "op-type order") for i, j in zip(dense_left, pruned_left, strict=True)})
+    return out
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class LayersReport(JsonArtifact):
+    """Dense vs pruned per layer (``rows``, dense execution order, then layers only the pruned engine has),
+    per kind of layer (``by_kind``, largest dense time first) and in total; written as ``layers.json``."""
+
+    _schema = "LayersReport"
+    _schema_version = 1
+
+    source: str
+    statistic: str  # what the *_ms figures are: "median" or "mean" per iteration (rows keep both)
+    settings: dict[str, Any]
+    rows: list[dict[str, Any]]
+    by_kind: list[dict[str, Any]]
+    totals: dict[str, Any]
+    unmatched: dict[str, list[str]]  # {"dense": [...], "pruned": [...]}: layer names left unpaired
+    dense: dict[str, Any]  # the two LayerProfiles
+    pruned: dict[str, Any]
+    provenance: dict[str, Any]
+
+    def top(self, n: int) -> list[dict[str, Any]]:
+        return top_rows(self.rows, n)
+
+
+def top_rows(rows: Sequence[Mapping[str, Any]], n: int) -> list[dict[str, Any]]:
+    """The ``n`` rows with the most dense time (a pruned-only row ranks by its pruned time)."""
+
+    def key(r: Mapping[str, Any]) -> float:
+        return float(r["dense_ms"] if r.get("dense_ms") is not None else r.get("pruned_ms") or 0.0)
+
+    return [dict(r) for r in sorted(rows, key=key, reverse=True)[: max(0, n)]]
+
+
+LAYER_COLUMNS = ("#", "layer", "kind", "dense ms", "pruned ms", "speed-up", "share of dense", "paired by")
+KIND_COLUMNS = ("kind", "layers (dense/pruned)", "dense ms", "pruned ms", "speed-up", "share of dense")
+
+
+def _ms(x: Any) -> str:
+    return "-" if x is None else f"{float(x):.4g}"
+
+
+def _x(x: Any) -> str:
+    return "-" if x is None else f"{float(x):.2f}x"
+
+
+def _pct(x: Any) -> str:
+    return "-" if x is None else f"{100 * float(x):.1f}%"
+
+
+def layer_table(report: Mapping[str, Any], top: int) -> list[list[str]]:
+    """Rows (as text, see ``LAYER_COLUMNS``) of the ``top`` layers by dense time, for the CLI and the reports."""
+    return [
+        [str(i), str(r["name"]), str(r["kind"]), _ms(r["dense_ms"]), _ms(r["pruned_ms"]), _x(r["speedup"]),
+         _pct(r["dense_share"]), str(r["matched_by"])]
+        for i, r in enumerate(top_rows(report["rows"], top), 1)
+    ]  # fmt: skip
+
+
+def kind_table(report: Mapping[str, Any]) -> list[list[str]]:
+    """Rows (as text, see ``KIND_COLUMNS``) of the per-kind summary: Conv vs depthwise Conv vs Gemm vs ..."""
+    return [
+        [str(k["kind"]), f"{k['dense_layers']}/{k['pruned_layers']}", _ms(k["dense_ms"]), _ms(k["pruned_ms"]),
+         _x(k["speedup"]), _pct(k["dense_share"])]
+        for k in report["by_kind"]
+    ]  # fmt: skip
+
+
+def layers_summary(report: Mapping[str, Any]) -> str:
+    """One paragraph: how the profile was taken, the totals, and how many layers paired."""
+    s, t, un = report.get("settings") or {}, report["totals"], report["unmatched"]
+    parts = [f"{k} {s[k]}" for k in ("batch", "iterations", "threads") if s.get(k) is not None]
+    how = ", ".join(parts)
+    text = (
+        f"{s.get('backend', report.get('source', '?'))} profile ({how or 'settings not recorded'}); times are "
+        f"{report.get('statistic', 'mean')}s per iteration. Sum of layer times: dense {_ms(t['dense_ms'])} ms, "
+        f"pruned {_ms(t['pruned_ms'])} ms ({_x(t['speedup'])})."
+    )
+    if t.get("dense_run_ms") is not None and t.get("pruned_run_ms") is not None:
+        text += (
+            f" Whole runs under the profiler (median): dense {_ms(t['dense_run_ms'])} ms, "
+            f"pruned {_ms(t['pruned_run_ms'])} ms (the rest is the runtime's own work between layers)."
+        )
+    text += (
+        f" {t['matched_layers']} layers paired; {len(un['dense'])} only in dense ({_ms(t['unmatched_dense_ms'])} ms), "
+        f"{len(un['pruned'])} only in pruned ({_ms(t['unmatched_pruned_ms'])} ms)."
+    )
+    return text
+
+
+def compare_layer_profiles(
+    dense: LayerProfile,
+    pruned: LayerProfile,
+    *,
+    settings: Mapping[str, Any] | None = None,
+    inputs: Mapping[str, Any] | None = None,
+) -> LayersReport:
+    """Pair the layers of two profiles and summarise them; ``inputs`` (hashes of what was profiled) and
+    ``settings`` are recorded with the result.
+
+    Times are medians per iteration where both profiles have them (ONNX Runtime, trtexec 8.6+), as one slow
+    run of a layer (a thread woken late on a busy machine) would dominate its mean; the means stay in each row.
+    """
+    if dense.source != pruned.source:
+        raise BenchError(f"cannot compare a {dense.source} profile with a {pruned.source} profile")
+    stat = "median" if dense.statistic == pruned.statistic == "median" else "mean"
+    d_total, p_total = dense.total_ms(stat), pruned.total_ms(stat)
+    pairs = _pairs(dense.layers, pruned.layers)
+    paired = {j for j, _ in pairs.values()}
+    rows: list[dict[str, Any]] = []
+
+    def row(d: ProfiledLayer | None, p: ProfiledLayer | None, how: str) -> dict[str, Any]:
+        first = d or p
+        assert first is not None
+        name = first.name if d is None or p is None or d.name == p.name else f"{d.name} | {p.name}"
+        d_ms, p_ms = (d.time_ms(stat) if d else None), (p.time_ms(stat) if p else None)
+        return {
+            "name": name, "dense_name": d.name if d else None, "pruned_name": p.name if p else None,
+            "op_type": first.op_type, "kind": first.kind, "dense_ms": d_ms, "pruned_ms": p_ms,
+            "speedup": _speedup(d_ms, p_ms), "matched_by": how,
+            "dense_mean_ms": d.mean_ms if d else None, "pruned_mean_ms": p.mean_ms if p else None,
+            "dense_median_ms": d.median_ms if d else None, "pruned_median_ms": p.median_ms if p else None,
+            "dense_share": d_ms / d_total if d_ms is not None and d_total > 0 else None,
+        }  # fmt: skip
+
+    for i, d in enumerate(dense.layers):
+        j, how = pairs.get(i, (-1, "dense only"))
+        rows.append(row(d, pruned.layers[j] if j >= 0 else None, how))
+    rows += [row(None, p, "pruned only") for j, p in enumerate(pruned.layers) if j not in paired]
+    d_kinds, p_kinds = dense.by_kind(stat), pruned.by_kind(stat)
+    kinds: list[dict[str, Any]] = []
+    for kind in sorted(dict.fromkeys([*d_kinds, *p_kinds]), key=lambda k: (-d_kinds.get(k, 0.0), -p_kinds.get(k, 0.0))):
+        d_ms, p_ms = d_kinds.get(kind), p_kinds.get(kind)
+        kinds.append({
+            "kind": kind, "dense_layers": sum(layer.kind == kind for layer in dense.layers),
+            "pruned_layers": sum(layer.kind == kind for layer in pruned.layers), "dense_ms": d_ms or 0.0,
+            "pruned_ms": p_ms or 0.0, "speedup": _speedup(d_ms, p_ms),
+            "dense_share": (d_ms or 0.0) / d_total if d_total > 0 else None,
+        })  # fmt: skip
+    matched = [r for r in rows if r["dense_ms"] is not None and r["pruned_ms"] is not None]
+    m_dense, m_pruned = sum(r["dense_ms"] for r in matched), sum(r["pruned_ms"] for r in matched)
+    totals = {
+        "dense_ms": d_total, "pruned_ms": p_total, "speedup": _speedup(d_total, p_total),
+        "matched_layers": len(matched), "matched_dense_ms": m_dense, "matched_pruned_ms": m_pruned,
+        "matched_speedup": _speedup(m_dense, m_pruned), "unmatched_dense_ms": d_total - m_dense,
+        "unmatched_pruned_ms": p_total - m_pruned, "dense_run_ms": dense.run_ms, "pruned_run_ms": pruned.run_ms,
+    }  # fmt: skip
+    unmatched = {
+        "dense": [r["dense_name"] for r in rows if r["pruned_ms"] is None],
+        "pruned": [r["pruned_name"] for r in rows if r["dense_ms"] is None],
+    }
+    return LayersReport(
+        source=dense.source, statistic=stat, settings=dict(settings or {}), rows=rows, by_kind=kinds, totals=totals,
+        unmatched=unmatched, dense=dense.to_json(), pruned=pruned.to_json(), provenance=provenance(**(inputs or {})),
+    )  # fmt: skip
+
+
+_DTYPES = {"tensor(float)": "float32", "tensor(float16)": "float16", "tensor(double)": "float64"}
+
+
+def _profiling_session(path: Path, prefix: Path, threads: int) -> Any:
+    import onnxruntime as ort
+
+    from ..backends.onnxruntime import ort_session_options
+
+    if not path.is_file():
+        raise EngineLoadError(f"ONNX file not found: {path}")
+    opts = ort_session_options(threads)  # the benchmark's settings: intra-op threads, sequential, all opts
+    opts.enable_profiling = True
+    opts.profile_file_prefix = str(prefix)
+    try:
+        return ort.InferenceSession(str(path), sess_options=opts, providers=["CPUExecutionProvider"])
+    except Exception as exc:  # ORT raises its own exception types for corrupt or invalid models
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise EngineLoadError(f"ONNX Runtime cannot load {path}: {first}") from exc
+
+
+def _feed(session: Any, path: Path, batch: int, seed: int) -> dict[str, Any]:
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    feed = {}
+    for inp in session.get_inputs():
+        if inp.type not in _DTYPES:
+            raise BenchError(f"{path}: input {inp.name!r} has type {inp.type}; profiling feeds float inputs only")
+        shape = [batch if k == 0 and not isinstance(d, int) else d for k, d in enumerate(inp.shape)]
+        if not all(isinstance(d, int) for d in shape):
+            raise BenchError(f"{path}: input {inp.name!r} has dynamic dimensions other than the batch: {inp.shape}")
+        feed[inp.name] = rng.standard_normal(shape).astype(_DTYPES[inp.type])
+    return feed
+
+
+def profile_onnxruntime(
+    dense_onnx: str | os.PathLike[str],
+    pruned_onnx: str | os.PathLike[str],
+    *,
+    batch: int = 1,
+    iterations: int = 50,
+    threads: int | None = None,
+    warmup: int = 5,
+    progress: Progress | None = None,
+) -> LayersReport:
+    """Profile both models with ONNX Runtime's profiler under the benchmark's session settings (CPU, ``threads``
+    intra-op threads, sequential execution, all graph optimisations) and compare them per layer.
+
+    Runs alternate between the two sessions (ABBA), so drift hits both alike; the first ``warmup`` runs of each
+    are left out. The profiler's own overhead is in every kernel time, dense and pruned alike.
+    """
+    import onnxruntime as ort
+
+    if batch < 1 or iterations < 1 or warmup < 0:
+        raise ConfigError(f"need batch >= 1, iterations >= 1, warm-up >= 0; got {batch}, {iterations}, {warmup}")
+    n_threads = threads or min(os.cpu_count() or 1, 2)
+    paths = {"dense": Path(dense_onnx), "pruned": Path(pruned_onnx)}
+    names = list(paths)
+    prog = resolve_progress(progress)
+    sessions: dict[str, Any] = {}
+    with tempfile.TemporaryDirectory(prefix="cosep-ort-profile-") as tmp:
+        try:
+            for n in names:
+                sessions[n] = _profiling_session(paths[n], Path(tmp) / n, n_threads)
+            feeds = {n: _feed(sessions[n], paths[n], batch, seed=0) for n in names}
+            with prog.task("profiling layers: dense vs pruned", total=warmup + iterations) as task:
+                for i in range(warmup + iterations):
+                    for n in names if i % 2 == 0 else names[::-1]:
+                        sessions[n].run(None, feeds[n])
+                    task.advance()
+            traces = {n: sessions[n].end_profiling() for n in names}
+            profiles = {n: LayerProfile.from_onnxruntime_trace(traces[n], skip_runs=warmup) for n in names}
+        finally:
+            sessions.clear()  # a session freed while still profiling writes its trace: into tmp, not elsewhere
+    settings = {
+        "backend": "onnxruntime", "runtime_version": str(ort.__version__), "provider": "CPUExecutionProvider",
+        "batch": batch, "iterations": iterations, "warmup": warmup, "threads": n_threads,
+        "execution_mode": "sequential", "graph_optimization": "all", "order": "alternating (ABBA)",
+        "dense_file": paths["dense"].name, "pruned_file": paths["pruned"].name,
+    }  # fmt: skip
+    inputs = {f"{n}_sha256": sha256_file(paths[n]) for n in names}
+    return compare_layer_profiles(profiles["dense"], profiles["pruned"], settings=settings, inputs=inputs)
+
+
+def compare_trtexec_profiles(
+    dense_profile: str | os.PathLike[str],
+    pruned_profile: str | os.PathLike[str],
+    *,
+    dense_layer_info: str | os.PathLike[str] | None = None,
+    pruned_layer_info: str | os.PathLike[str] | None = None,
+) -> LayersReport:
+    """Compare two trtexec ``--exportProfile`` files per layer (e.g. from a Jetson bundle's results), with their
+    ``--exportLayerInfo`` files where given, for layer types."""
+    if (dense_layer_info is None) != (pruned_layer_info is None):
+        raise ConfigError("give layer info files for both engines or for neither")
+    dense = LayerProfile.from_trtexec(dense_profile, dense_layer_info)
+    pruned = LayerProfile.from_trtexec(pruned_profile, pruned_layer_info)
+    files = {"dense": Path(dense_profile), "pruned": Path(pruned_profile)}
+    settings = {
+        "backend": "trtexec", "dense_file": files["dense"].name, "pruned_file": files["pruned"].name,
+        "layer_info": dense_layer_info is not None, "iterations": dense.iterations or None,
+    }  # fmt: skip
+    inputs = {f"{n}_sha256": sha256_file(p) for n, p in files.items()}
+    return compare_layer_profiles(dense, pruned, settings=settings, inputs=inputs)
