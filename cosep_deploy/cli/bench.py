@@ -26,6 +26,12 @@ __all__ = ["command"]
     "against dense, and recommend the fastest round_to for this machine.",
 )
 @threads_option
+@click.option(
+    "--trtexec",
+    "use_trtexec",
+    is_flag=True,
+    help="Time the target's TensorRT engines with the trtexec binary (GPU compute times from --exportTimes).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the speed-ups as JSON.")
 @click.pass_obj
 def command(
@@ -41,6 +47,7 @@ def command(
     streams: int,
     sweep_alignment: str | None,
     threads: int | None,
+    use_trtexec: bool,
     as_json: bool,
 ) -> None:
     """Benchmark the dense and pruned engines (writes RUN/bench/bench.json)."""
@@ -58,7 +65,9 @@ def command(
             obj.echo(f"round_to={r['round_to']}: MACs {r['macs_ratio']:.2f}x fewer; speed-up {per_batch}")
         obj.echo(f"recommended round_to for this machine: {result['recommended']} ({run_dir}/bench/alignment.json)")
         return
-    report = bench_stage(run_dir, cfg, target=target, precision=precision, threads=threads, progress=progress)
+    report = bench_stage(
+        run_dir, cfg, target=target, precision=precision, threads=threads, progress=progress, trtexec=use_trtexec
+    )
     if as_json:
         click.echo(json.dumps(report.speedups, indent=2))
         return

@@ -89,9 +89,11 @@ def bench_stage(
     precision: str = "fp32",
     threads: int | None = None,
     progress: Progress | None = None,
+    trtexec: bool = False,
 ) -> BenchReport:
     """Time the dense and the pruned engine of ``target`` and ``precision`` interleaved, on this machine;
-    write ``bench/bench.json``. Jetson engines are benchmarked on the board by their bundle's script."""
+    write ``bench/bench.json``. Jetson engines are benchmarked on the board by their bundle's script.
+    ``trtexec=True`` times TensorRT engines with the trtexec binary instead of the Python runtime."""
     from ..backends.base import Runner
 
     layout = RunLayout(Path(run))
@@ -102,6 +104,8 @@ def bench_stage(
             "build_and_bench.sh (see its README.md)"
         )
     suffix = "" if precision == "fp32" else f".{precision}"
+    if trtexec:
+        return _bench_with_trtexec(layout, engines, suffix, config, progress)
     runners: dict[str, Runner] = {}
     for n in ("dense", "pruned"):
         onnx_engine, trt_engine = engines / f"{n}{suffix}.onnx", engines / f"{n}{suffix}.engine"
@@ -118,12 +122,34 @@ def bench_stage(
                 f"missing {precision} engine for {n} in {engines}: run `cosep-deploy build --run {layout.root} "
                 f"--target {target}` first"
             )
+    macs, shape = _plan_macs_and_shape(layout)
+    with runners["dense"], runners["pruned"]:
+        report = bench_runners(runners, shape, config, baseline="dense", macs=macs, progress=progress)
+    with staged_dir(layout.bench, overwrite=True) as tmp:
+        report.save(tmp / "bench.json")
+    return report
+
+
+def _plan_macs_and_shape(layout: RunLayout) -> tuple[dict[str, int], list[int]]:
     plan_dir = layout.finetuned if (layout.finetuned / "plan.json").is_file() else layout.pruned
     plan = read_json(plan_dir / "plan.json", what="pruning plan")
     macs = {"dense": int(plan["cost_before"]["macs"]), "pruned": int(plan["cost_after"]["macs"])}
-    shape = [int(d) for d in plan["input_shape"]]
-    with runners["dense"], runners["pruned"]:
-        report = bench_runners(runners, shape, config, baseline="dense", macs=macs, progress=progress)
+    return macs, [int(d) for d in plan["input_shape"]]
+
+
+def _bench_with_trtexec(
+    layout: RunLayout, engines: Path, suffix: str, config: BenchConfig | None, progress: Progress | None
+) -> BenchReport:
+    from ..backends.tensorrt import summarize_onnx
+    from ..bench.trtexec_bench import bench_trtexec
+
+    files = {n: engines / f"{n}{suffix}.engine" for n in ("dense", "pruned")}
+    missing = [str(p) for p in files.values() if not p.is_file()]
+    if missing:
+        raise CosepError(f"--trtexec needs TensorRT engines; missing {', '.join(missing)}: build a TensorRT target")
+    macs, shape = _plan_macs_and_shape(layout)
+    input_name = next(iter(summarize_onnx(layout.onnx / "dense.onnx").inputs))
+    report = bench_trtexec(files, input_name, shape, config, baseline="dense", macs=macs, progress=progress)
     with staged_dir(layout.bench, overwrite=True) as tmp:
         report.save(tmp / "bench.json")
     return report

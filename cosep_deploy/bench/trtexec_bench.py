@@ -1,0 +1,166 @@
+"""Dense vs pruned TensorRT engines timed by trtexec, interleaved, from its per-iteration JSON.
+
+trtexec is what NVIDIA's own numbers come from, and on a Jetson it is often the only TensorRT front end
+installed. Each engine runs in rounds (A B B A ...), every round a fresh ``trtexec --loadEngine`` for a
+fixed count and duration with CUDA graphs, spin-wait and no host-device copies (explicit for every
+version, see :func:`~cosep_deploy.backends.trtexec.trtexec_command`); ``--exportTimes`` gives the GPU
+compute time of every iteration. Iteration ``i`` of a round of one engine is paired with iteration ``i``
+of the same round of the other, and the speed-up and its interval come from :func:`.stats.paired_speedup`,
+as in the in-process harness. The result is a :class:`~.harness.BenchReport` like any other backend's.
+Engines must carry the manifest cosep-deploy writes; one built by another TensorRT release is refused.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import tempfile
+import time
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..backends.trtexec import TrtexecConfig, find_trtexec, run_trtexec, trtexec_command, trtexec_version
+from ..backends.trtexec_parse import parse_export_times
+from ..build.manifest import EngineManifest, manifest_path_for, verify_engine_file
+from ..errors import BenchError, EngineLoadError, MissingDependencyError
+from ..progress import Progress, resolve_progress
+from .environment import describe_environment
+from .harness import BenchConfig, BenchReport
+from .schema import validate_bench_json
+from .stats import paired_speedup, summarize
+
+__all__ = ["bench_trtexec"]
+
+
+def _manifests(engines: Mapping[str, Path], version: tuple[int, int, int]) -> dict[str, EngineManifest]:
+    out = {}
+    for name, path in engines.items():
+        manifest_file = manifest_path_for(path)
+        if not manifest_file.is_file():
+            raise EngineLoadError(f"no manifest {manifest_file.name} beside {path}: build engines with cosep-deploy")
+        manifest = EngineManifest.load(manifest_file)
+        verify_engine_file(manifest, path)
+        built = tuple(int(p) for p in manifest.runtime_version.split(".")[:2] if p.isdigit())
+        if built != tuple(version[:2]):
+            raise EngineLoadError(
+                f"engine {path} was built by TensorRT {manifest.runtime_version}, but this trtexec is "
+                f"{'.'.join(map(str, version))}: rebuild it here (engines do not move between releases)"
+            )
+        out[name] = manifest
+    precisions = {m.precision for m in out.values()}
+    if len(precisions) > 1:
+        raise BenchError(f"engines of different precisions ({sorted(precisions)}) cannot be compared fairly")
+    return out
+
+
+def bench_trtexec(
+    engines: Mapping[str, str | Path],
+    input_name: str,
+    input_shape: Sequence[int],
+    config: BenchConfig | None = None,
+    *,
+    baseline: str | None = None,
+    macs: Mapping[str, int] | None = None,
+    rounds: int = 4,
+    executable: str | Path | None = None,
+    progress: Progress | None = None,
+) -> BenchReport:
+    """Time every engine at every batch size with trtexec in interleaved rounds; speed-ups vs ``baseline``.
+
+    Per round and engine: at least ``ceil(config.iterations / rounds)`` iterations and
+    ``config.min_seconds / rounds`` seconds, after ``config.warmup`` ms of warm-up.
+    """
+    cfg = config or BenchConfig()
+    if cfg.mode != "latency":
+        raise BenchError("trtexec benchmarks run in latency mode (for multi-stream throughput use trtexec --streams)")
+    if rounds < 2:
+        raise BenchError(f"at least 2 rounds are needed to interleave, got {rounds}")
+    paths = {name: Path(p) for name, p in engines.items()}
+    if not paths:
+        raise BenchError("nothing to benchmark: give at least one engine")
+    base = baseline or next(iter(paths))
+    if base not in paths:
+        raise BenchError(f"baseline {base!r} is not among the engines {list(paths)}")
+    exe = Path(executable) if executable is not None else find_trtexec()
+    if exe is None:
+        raise MissingDependencyError("trtexec not found (it ships with JetPack and NVIDIA's TensorRT packages)")
+    version = trtexec_version(exe)
+    manifests = _manifests(paths, version)
+    prog = resolve_progress(progress)
+    names = list(paths)
+    per_round = max(math.ceil(cfg.iterations / rounds), 1)
+    seconds = cfg.min_seconds / rounds
+    times: dict[str, dict[int, list[float]]] = {n: {} for n in names}
+    device = "unknown"
+    start = time.perf_counter()
+    with (
+        tempfile.TemporaryDirectory() as tmp,
+        prog.task("trtexec " + " vs ".join(names), total=len(cfg.batch_sizes)) as task,
+    ):
+        for batch in cfg.batch_sizes:
+            shape = {input_name: (batch, *(int(d) for d in input_shape))}
+            for n in names:
+                times[n][batch] = []
+            for r in range(rounds):
+                got: dict[str, np.ndarray] = {}
+                for n in names if r % 2 == 0 else names[::-1]:
+                    export = Path(tmp) / f"{n}.b{batch}.r{r}.times.json"
+                    tconf = TrtexecConfig(load_engine=paths[n], shapes=shape, iterations=per_round,
+                                          duration_s=seconds, warmup_ms=float(cfg.warmup) * 10, export_times=export,
+                                          profiling_verbosity_detailed=False)  # fmt: skip
+                    result = run_trtexec(trtexec_command(tconf, version=version, executable=exe))
+                    device = result.summary.device_name or device
+                    compute = parse_export_times(export).compute_ms
+                    got[n] = compute[np.isfinite(compute)]
+                keep = min(len(v) for v in got.values())  # pair iteration i of this round across engines
+                if keep == 0:
+                    raise BenchError(f"trtexec exported no GPU compute times at batch {batch}")
+                for n in names:
+                    times[n][batch] += [float(t) / 1e3 for t in got[n][:keep]]
+            task.advance()
+    precision = manifests[base].precision
+    settings = {"backend": "trtexec", "runtime_version": ".".join(map(str, version)), "device": device,
+                "precision": precision, "cuda_graph": True, "spin_wait": True, "data_transfers": False,
+                "timer": "GPU compute time (--exportTimes)", "rounds": rounds}  # fmt: skip
+    report_engines: dict[str, Any] = {}
+    for n in names:
+        info = {"backend": "trtexec", "runtime_version": settings["runtime_version"], "device": device,
+                "precision": precision, "settings": {k: v for k, v in settings.items() if k not in
+                ("backend", "runtime_version", "device", "precision")}, "input_names": [input_name],
+                "output_names": [], "input_shapes": {}}  # fmt: skip
+        report_engines[n] = {
+            "info": info,
+            "macs": (macs or {}).get(n),
+            "memory": {"engine_file_bytes": paths[n].stat().st_size},
+            "results": {
+                str(b): {**summarize(times[n][b], b), "times_ms": [t * 1e3 for t in times[n][b]]}
+                for b in cfg.batch_sizes
+            },
+        }
+    speedups: dict[str, Any] = {}
+    for n in names:
+        if n == base:
+            continue
+        speedups[n] = {}
+        for b in cfg.batch_sizes:
+            s = paired_speedup(times[base][b], times[n][b], resamples=cfg.bootstrap_resamples, seed=cfg.seed)
+            if macs and macs.get(base) and macs.get(n):
+                s["macs_ratio"] = macs[base] / macs[n]
+                s["latency_efficiency"] = s["speedup"] / s["macs_ratio"]
+            speedups[n][str(b)] = s
+    report = BenchReport(
+        baseline=base,
+        engines=report_engines,
+        speedups=speedups,
+        settings=settings,
+        config=dataclasses.asdict(cfg),
+        environment=describe_environment(),
+        input_shape=[int(d) for d in input_shape],
+        seconds=round(time.perf_counter() - start, 3),
+        mode="latency",
+    )
+    validate_bench_json(report.to_json())
+    return report
