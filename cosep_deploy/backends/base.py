@@ -9,12 +9,13 @@ from __future__ import annotations
 import abc
 import dataclasses
 from collections.abc import Mapping
+from pathlib import Path
 from types import TracebackType
 from typing import Any
 
 import numpy as np
 
-__all__ = ["Runner", "RunnerInfo", "TimedRun"]
+__all__ = ["Runner", "RunnerInfo", "TimedRun", "parse_proc_status_memory", "process_memory"]
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -96,3 +97,25 @@ class Runner(abc.ABC):
         start = time.perf_counter()
         self.infer(feed)
         return TimedRun(time.perf_counter() - start, includes_copies=True)
+
+
+def parse_proc_status_memory(text: str) -> dict[str, int] | None:
+    """Resident set now (``VmRSS``) and at its peak (``VmHWM``) in bytes, from the text of Linux's
+    ``/proc/<pid>/status`` (values in kB); None if either line is missing."""
+    fields = {}
+    for line in text.splitlines():
+        key, _, value = line.partition(":")
+        parts = value.split()
+        if key in ("VmRSS", "VmHWM") and len(parts) == 2 and parts[1] == "kB" and parts[0].isdigit():
+            fields[key] = int(parts[0]) * 1024
+    if len(fields) != 2:
+        return None
+    return {"rss_bytes": fields["VmRSS"], "peak_rss_bytes": fields["VmHWM"]}
+
+
+def process_memory() -> dict[str, int] | None:
+    """This process's resident set now and at its peak (bytes) on Linux; None where ``/proc`` is absent."""
+    try:
+        return parse_proc_status_memory(Path("/proc/self/status").read_text())
+    except OSError:
+        return None

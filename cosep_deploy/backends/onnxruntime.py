@@ -14,25 +14,9 @@ from typing import Any
 import numpy as np
 
 from ..errors import EngineLoadError
-from .base import Runner, RunnerInfo
+from .base import Runner, RunnerInfo, process_memory
 
-__all__ = ["OnnxRuntimeRunner", "ort_session_options", "process_memory"]
-
-
-def process_memory() -> dict[str, int] | None:
-    """This process's resident set now and at its peak (bytes), from ``/proc/self/status``; None elsewhere."""
-    try:
-        text = Path("/proc/self/status").read_text()
-    except OSError:
-        return None
-    fields = {}
-    for line in text.splitlines():
-        key, _, value = line.partition(":")
-        if key in ("VmRSS", "VmHWM") and value.strip().endswith("kB"):
-            fields[key] = int(value.split()[0]) * 1024
-    if len(fields) != 2:
-        return None
-    return {"rss_bytes": fields["VmRSS"], "peak_rss_bytes": fields["VmHWM"]}
+__all__ = ["OnnxRuntimeRunner", "ort_session_options"]
 
 
 def ort_session_options(threads: int, *, graph_optimization: str = "all") -> Any:
@@ -76,6 +60,7 @@ class OnnxRuntimeRunner(Runner):
         self.graph_optimization = graph_optimization
         self.name = name or self.path.stem
         self._session: Any = None
+        self._rss_before: int | None = None  # process RSS just before the session was created
         self._load_rss: int | None = None
 
     def activate(self) -> None:
@@ -97,17 +82,22 @@ class OnnxRuntimeRunner(Runner):
                 f"ONNX Runtime cannot load {self.path} (corrupted, truncated or not an ONNX model?): {first}"
             ) from exc
         after = process_memory()
+        self._rss_before = before["rss_bytes"] if before else None
         self._load_rss = after["rss_bytes"] - before["rss_bytes"] if before and after else None
 
     def memory(self) -> dict[str, Any] | None:
-        """The model file's size, the resident-set growth when the session was created (weights, prepacked
-        kernels, graph), and the process's current and peak resident set (all sessions together)."""
+        """The model file's size; the resident-set growth while the session was created (weights, prepacked
+        kernels, graph); the growth from then to now (adds the arenas that running at the batch sizes used
+        so far allocated); the process's current and peak resident set. Growth since creation and the
+        process figures are process-wide: sessions created or run after this one count in them too."""
         now = process_memory()
         if now is None:
             return None
+        growth = now["rss_bytes"] - self._rss_before if self._rss_before is not None else None
         return {
             "model_file_bytes": self.path.stat().st_size if self.path.is_file() else None,
             "session_load_rss_bytes": self._load_rss,
+            "rss_growth_since_load_bytes": growth,
             "process_rss_bytes": now["rss_bytes"],
             "process_peak_rss_bytes": now["peak_rss_bytes"],
         }

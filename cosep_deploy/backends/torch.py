@@ -28,7 +28,7 @@ import torch
 from torch import nn
 
 from ..errors import ConfigError, EngineLoadError
-from .base import Runner, RunnerInfo, TimedRun
+from .base import Runner, RunnerInfo, TimedRun, process_memory
 
 __all__ = ["TorchRunner"]
 
@@ -141,6 +141,22 @@ class TorchRunner(Runner):
             output_names=self.output_names,
             input_shapes={self.input_name: ("batch", *self.input_shape)} if self.input_shape else {},
         )
+
+    def memory(self) -> dict[str, Any] | None:
+        """The active module's parameters and buffers (bytes), and on CUDA the device memory PyTorch's caching
+        allocator holds and its peak; on CPU the process's resident set and its peak. The device and process
+        figures cover everything in the process, not this runner alone."""
+        if self._module is None:
+            return None
+        tensors = [*self._module.parameters(), *self._module.buffers()]
+        out: dict[str, Any] = {"parameter_bytes": sum(t.numel() * t.element_size() for t in tensors)}
+        if self.device.type == "cuda":
+            out["device_allocated_bytes"] = int(torch.cuda.memory_allocated(self.device))
+            out["device_peak_allocated_bytes"] = int(torch.cuda.max_memory_allocated(self.device))
+        elif (proc := process_memory()) is not None:
+            out["process_rss_bytes"] = proc["rss_bytes"]
+            out["process_peak_rss_bytes"] = proc["peak_rss_bytes"]
+        return out
 
     def infer(self, feed: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
         outputs = self._run(self._to_device(feed))

@@ -15,7 +15,7 @@ from ..errors import BenchError
 
 __all__ = ["check_reports_comparable", "comparison_key"]
 
-_LIBRARIES = ("onnxruntime", "tensorrt", "torch", "torch-tensorrt")
+_LIBRARIES = ("onnxruntime", "onnxruntime-gpu", "tensorrt", "torch", "torch-tensorrt")
 _GPU_KEYS = ("name", "driver_version", "clocks_max_sm_mhz", "clocks_max_mem_mhz", "power_limit_w")
 
 

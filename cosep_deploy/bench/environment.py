@@ -6,6 +6,7 @@ import os
 import platform
 import shutil
 import subprocess
+import sys
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -40,6 +41,31 @@ def _cpu_model() -> tuple[str, list[str]]:
                 present = set(value.split())
                 flags = [f for f in _FLAGS_OF_INTEREST if f in present]
     return model, flags
+
+
+# Environment variables that set the size of a math library's thread pool: a runner that leaves its thread
+# count to the library (as PyTorch's default does) is governed by them.
+_THREAD_ENV_VARS = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")
+
+
+def _threads() -> dict[str, Any]:
+    """Thread-pool variables that are set, and PyTorch's intra/inter-op thread counts if torch is already
+    loaded (importing it just to ask would cost seconds)."""
+    out: dict[str, Any] = {"env": {k: os.environ[k] for k in _THREAD_ENV_VARS if k in os.environ}}
+    torch = sys.modules.get("torch")
+    if torch is not None and hasattr(torch, "get_num_threads"):
+        out["torch_intra_op"] = int(torch.get_num_threads())
+        out["torch_inter_op"] = int(torch.get_num_interop_threads())
+    return out
+
+
+def _cpu_governor() -> str | None:
+    """The Linux cpufreq governor of CPU 0 ("performance", "powersave", ...); None where not exposed (VMs)."""
+    path = Path("/sys/devices/system/cpu/cpu0/cpufreq/scaling_governor")
+    try:
+        return path.read_text().strip() or None
+    except OSError:
+        return None
 
 
 # fields of `nvidia-smi --query-gpu=... --format=csv,noheader,nounits`, in order, and the keys they get
@@ -95,11 +121,24 @@ def gpu_state(timeout_s: float = 10.0) -> list[dict[str, Any]] | None:
     return parse_nvidia_smi(out.stdout) if out.returncode == 0 else None
 
 
+_LIBRARIES = (  # distributions whose versions decide timings (absent ones are left out)
+    "onnxruntime",
+    "onnxruntime-gpu",
+    "torch",
+    "torch-tensorrt",
+    "onnx",
+    "numpy",
+    "tensorrt",
+    "cosep-deploy",
+)
+
+
 def describe_environment() -> dict[str, Any]:
-    """CPU model and vector flags, cores, library versions, and (when present) the GPU and Jetson state."""
+    """CPU model, vector flags and frequency governor, cores, thread settings, library versions, and (when
+    present) the GPU clocks and the Jetson power state."""
     model, flags = _cpu_model()
     libs = {}
-    for dist in ("onnxruntime", "torch", "onnx", "numpy", "tensorrt", "cosep-deploy"):
+    for dist in _LIBRARIES:
         try:
             libs[dist] = metadata.version(dist)
         except metadata.PackageNotFoundError:
@@ -113,6 +152,8 @@ def describe_environment() -> dict[str, Any]:
         "cpu_flags": flags,
         "cpu_count": os.cpu_count(),
         "cpus_usable": affinity,
+        "cpu_governor": _cpu_governor(),
+        "threads": _threads(),
         "libraries": libs,
     }
     env["gpus"] = gpu_state() or []

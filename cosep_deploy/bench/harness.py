@@ -2,7 +2,8 @@
 
 Fairness rules: every runner must report the same comparable settings (backend, runtime version, device,
 precision, threads...), or the comparison is refused; runs are interleaved in ABBA order so drift and
-thermal effects hit all engines alike; each engine is warmed up first; per-iteration times are kept.
+thermal effects hit all engines alike; each engine is warmed up first, for at least ``warmup`` calls and
+``warmup_seconds`` (trtexec's ``--warmUp``), at every batch size; per-iteration times are kept.
 
 Two modes:
 - ``latency`` (default): one request at a time. Each engine runs at least ``iterations`` times and for at
@@ -10,7 +11,8 @@ Two modes:
   models get many samples. The speed-up is the ratio of medians with a pair bootstrap interval (:mod:`.stats`).
 - ``throughput``: ``streams`` threads issue requests back to back for ``round_seconds``; engines take turns
   over ``rounds`` rounds (ABBA). Images/s per round, request latency percentiles, and the speed-up as the
-  median of per-round throughput ratios. Needs runners that may be called concurrently.
+  ratio of median throughputs with a bootstrap interval over paired rounds. Needs runners that declare
+  :attr:`~cosep_deploy.backends.base.Runner.concurrent_safe`.
 """
 
 from __future__ import annotations
@@ -37,7 +39,8 @@ __all__ = ["BenchConfig", "BenchReport", "bench_runners"]
 @dataclasses.dataclass(frozen=True, kw_only=True)
 class BenchConfig:
     batch_sizes: tuple[int, ...] = (1, 8, 40)
-    warmup: int = 10
+    warmup: int = 10  # the least number of warm-up calls per engine and batch size
+    warmup_seconds: float = 0.2  # ... and the least warm-up seconds (trtexec's default --warmUp)
     iterations: int = 50  # the least number of timed iterations per engine and batch size
     min_seconds: float = 1.0  # ... and the least timed seconds per engine and batch size
     max_iterations: int = 100_000
@@ -53,8 +56,8 @@ class BenchConfig:
             raise ConfigError(f"batch sizes must be positive integers, got {self.batch_sizes}")
         if self.iterations < 5:
             raise ConfigError(f"at least 5 timed iterations are needed, got {self.iterations}")
-        if self.warmup < 0:
-            raise ConfigError(f"warm-up iterations must be >= 0, got {self.warmup}")
+        if self.warmup < 0 or self.warmup_seconds < 0:
+            raise ConfigError(f"warm-up must be >= 0 calls and >= 0 s, got {self.warmup} and {self.warmup_seconds} s")
         if self.min_seconds < 0 or self.round_seconds <= 0:
             raise ConfigError(f"durations must be positive, got {self.min_seconds} s and {self.round_seconds} s")
         if self.max_iterations < self.iterations:
@@ -164,8 +167,7 @@ def bench_runners(
                 key = input_name or runners[n].info().input_names[0]
                 feeds[n] = {key: rng.standard_normal((batch, *input_shape), dtype=np.float32)}
             for n in names:
-                for _ in range(cfg.warmup):
-                    runners[n].time_once(feeds[n])
+                _warm_up(runners[n], feeds[n], cfg)
             per_engine = timed(runners, feeds, batch, cfg)
             for n in names:
                 results[n][str(batch)], series[n][batch] = per_engine[n]
@@ -184,7 +186,9 @@ def bench_runners(
             continue
         per_batch = {}
         for b in cfg.batch_sizes:
-            s = paired_speedup(series[base][b], series[n][b], resamples=cfg.bootstrap_resamples, seed=cfg.seed)
+            # latency: seconds per call, baseline over candidate; throughput: images/s, candidate over baseline
+            pair = (series[base][b], series[n][b]) if cfg.mode == "latency" else (series[n][b], series[base][b])
+            s = paired_speedup(*pair, resamples=cfg.bootstrap_resamples, seed=cfg.seed)
             if macs and macs.get(base) and macs.get(n):
                 ratio = macs[base] / macs[n]
                 s["macs_ratio"] = ratio
@@ -207,6 +211,14 @@ def bench_runners(
 
 
 _Timed = dict[str, tuple[dict[str, Any], list[float]]]
+
+
+def _warm_up(runner: Runner, feed: Mapping[str, Any], cfg: BenchConfig) -> None:
+    """At least ``warmup`` calls and ``warmup_seconds`` (first-call allocations, caches, clock ramp-up)."""
+    calls, start = 0, time.perf_counter()
+    while calls < cfg.max_iterations and (calls < cfg.warmup or time.perf_counter() - start < cfg.warmup_seconds):
+        runner.time_once(feed)
+        calls += 1
 
 
 def _time_latency(runners: Mapping[str, Runner], feeds: Mapping[str, Any], batch: int, cfg: BenchConfig) -> _Timed:
@@ -259,18 +271,18 @@ def _one_round(runner: Runner, feed: Mapping[str, Any], streams: int, seconds: f
 def _time_throughput(runners: Mapping[str, Runner], feeds: Mapping[str, Any], batch: int, cfg: BenchConfig) -> _Timed:
     """Engines take turns (ABBA) over ``rounds`` rounds of ``streams`` concurrent request threads."""
     names = list(runners)
-    per_round: dict[str, list[float]] = {n: [] for n in names}  # seconds per image in each round
+    per_round: dict[str, list[float]] = {n: [] for n in names}  # images/s in each round
     requests: dict[str, list[float]] = {n: [] for n in names}
     for r in range(cfg.rounds):
         for n in names if r % 2 == 0 else names[::-1]:
             wall, lat = _one_round(runners[n], feeds[n], cfg.streams, cfg.round_seconds)
             if not lat:
                 raise BenchError(f"engine {n!r} finished no request in a {cfg.round_seconds} s round")
-            per_round[n].append(wall / (len(lat) * batch))
+            per_round[n].append(len(lat) * batch / wall)
             requests[n].extend(lat)
     out: _Timed = {}
     for n in names:
-        ips = [1.0 / s for s in per_round[n]]
+        ips = per_round[n]
         summary = summarize(requests[n], batch)
         summary.update(
             streams=cfg.streams,

@@ -71,7 +71,7 @@ def bench_trtexec(
     """Time every engine at every batch size with trtexec in interleaved rounds; speed-ups vs ``baseline``.
 
     Per round and engine: at least ``ceil(config.iterations / rounds)`` iterations and
-    ``config.min_seconds / rounds`` seconds, after ``config.warmup`` ms of warm-up.
+    ``config.min_seconds / rounds`` seconds, after ``config.warmup_seconds`` of warm-up (trtexec --warmUp).
     """
     cfg = config or BenchConfig()
     if cfg.mode != "latency":
@@ -109,7 +109,7 @@ def bench_trtexec(
                 for n in names if r % 2 == 0 else names[::-1]:
                     export = Path(tmp) / f"{n}.b{batch}.r{r}.times.json"
                     tconf = TrtexecConfig(load_engine=paths[n], shapes=shape, iterations=per_round,
-                                          duration_s=seconds, warmup_ms=float(cfg.warmup) * 10, export_times=export,
+                                          duration_s=seconds, warmup_ms=max(cfg.warmup_seconds * 1e3, 1.0), export_times=export,
                                           profiling_verbosity_detailed=False)  # fmt: skip
                     result = run_trtexec(trtexec_command(tconf, version=version, executable=exe))
                     device = result.summary.device_name or device

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from typing import Any
 
@@ -18,6 +19,13 @@ __all__ = ["command"]
 @click.option("--target", default="cpu-onnxruntime", show_default=True)
 @click.option("--precision", type=click.Choice(["fp32", "fp16", "int8"]), default="fp32", show_default=True)
 @bench_options
+@click.option(
+    "--warmup-seconds",
+    type=click.FloatRange(0),
+    default=0.2,
+    show_default=True,
+    help="Least warm-up seconds per engine and batch size, besides --warmup calls (like trtexec --warmUp).",
+)
 @click.option(
     "--sweep-alignment",
     default=None,
@@ -45,6 +53,7 @@ def command(
     warmup: int,
     mode: str,
     streams: int,
+    warmup_seconds: float,
     sweep_alignment: str | None,
     threads: int | None,
     use_trtexec: bool,
@@ -53,7 +62,9 @@ def command(
     """Benchmark the dense and pruned engines (writes RUN/bench/bench.json)."""
     from ..pipeline.deploy import alignment_stage, bench_stage
 
-    cfg = bench_config_from(batch_sizes, iterations, min_seconds, warmup, mode, streams)
+    cfg = dataclasses.replace(
+        bench_config_from(batch_sizes, iterations, min_seconds, warmup, mode, streams), warmup_seconds=warmup_seconds
+    )
     progress = None if as_json else obj.progress()
     if sweep_alignment:
         result = alignment_stage(run_dir, parse_batch_sizes(sweep_alignment), cfg, threads=threads, progress=progress)

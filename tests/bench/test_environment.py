@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+from importlib import metadata
 from typing import Any
 
 import pytest
@@ -29,10 +30,16 @@ def test_nvidia_smi_query_and_parse() -> None:
     assert parse_nvidia_smi("No devices were found\n") == []
 
 
-def test_describe_environment_here() -> None:
+def test_describe_environment_here(monkeypatch: pytest.MonkeyPatch) -> None:
+    import torch
+
+    monkeypatch.setenv("OMP_NUM_THREADS", "3")
     env = describe_environment()
     assert env["cpu_count"] >= 1 and env["cpu_model"] and "onnxruntime" in env["libraries"]
     assert env["gpus"] == [] and env["jetson"] is None  # this machine has neither
+    assert env["threads"]["env"]["OMP_NUM_THREADS"] == "3"
+    assert env["threads"]["torch_intra_op"] == torch.get_num_threads()
+    assert env["libraries"]["onnxruntime"] == metadata.version("onnxruntime")
 
 
 def _report(**env: Any) -> dict[str, Any]:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import time
+from collections.abc import Mapping
 from pathlib import Path
 
 import numpy as np
@@ -10,7 +12,9 @@ import pytest
 import torch
 from torch import nn
 
+from cosep_deploy.backends.base import parse_proc_status_memory
 from cosep_deploy.backends.onnxruntime import OnnxRuntimeRunner
+from cosep_deploy.backends.torch import TorchRunner
 from cosep_deploy.bench import BenchConfig, BenchReport, bench_runners
 from cosep_deploy.bench.schema import validate_bench_json
 from cosep_deploy.errors import BenchError, ConfigError
@@ -57,6 +61,8 @@ def test_interleaved_bench_of_wide_and_narrow(tmp_path: Path) -> None:
     memory = report.engines["pruned"]["memory"]
     assert memory["model_file_bytes"] == narrow.stat().st_size and memory["session_load_rss_bytes"] is not None
     assert memory["process_peak_rss_bytes"] >= memory["process_rss_bytes"] > 0
+    growth = memory["rss_growth_since_load_bytes"]  # process RSS after the runs less RSS before creation
+    assert isinstance(growth, int) and growth < memory["process_peak_rss_bytes"]
     out = tmp_path / "bench.json"
     report.save(out)
     assert BenchReport.load(out).speedups == report.speedups
@@ -87,11 +93,10 @@ def test_throughput_mode_runs_concurrent_streams(tmp_path: Path) -> None:
     assert res["streams"] == 2 and len(res["throughput_ips_per_round"]) == 2 and res["iterations"] >= 2
     assert res["throughput_ips"] == pytest.approx(float(np.median(res["throughput_ips_per_round"])))
     s = report.speedups["pruned"]["2"]
-    dense_ips = report.engines["dense"]["results"]["2"]["throughput_ips_per_round"]
-    seconds_per_image = {"dense": 1 / np.array(dense_ips), "pruned": 1 / np.array(res["throughput_ips_per_round"])}
-    assert s["speedup"] == pytest.approx(
-        float(np.median(seconds_per_image["dense"]) / np.median(seconds_per_image["pruned"]))
-    )
+    dense = report.engines["dense"]["results"]["2"]
+    assert s["speedup"] == pytest.approx(res["throughput_ips"] / dense["throughput_ips"])  # the table's two columns
+    ratios = np.array(res["throughput_ips_per_round"]) / np.array(dense["throughput_ips_per_round"])
+    assert s["median_paired_ratio"] == pytest.approx(float(np.median(ratios))) and s["pairs"] == 2
     assert report.mode == "throughput" and validate_bench_json(report.to_json(), required=True)
 
 
@@ -140,3 +145,48 @@ def test_different_input_shapes_are_refused(tmp_path: Path) -> None:
     runner = OnnxRuntimeRunner(a, threads=1)
     with runner, pytest.raises(BenchError, match="different input shapes"):
         bench_runners({"dense": runner}, (3, 32, 32), BenchConfig(iterations=5, warmup=0))
+
+
+def test_warm_up_lasts_its_count_and_its_seconds(tmp_path: Path) -> None:
+    class Counting(OnnxRuntimeRunner):
+        calls: list[float]
+
+        def infer(self, feed: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+            self.calls.append(time.perf_counter())
+            return super().infer(feed)
+
+    runner = Counting(_export(tmp_path, 8, "a"), threads=1)
+    for warmup, seconds in ((3, 0.0), (2, 0.15)):
+        runner.calls = []
+        cfg = BenchConfig(batch_sizes=(1,), warmup=warmup, warmup_seconds=seconds, iterations=5, min_seconds=0)
+        with runner:
+            report = bench_runners({"dense": runner}, (3, 16, 16), cfg)
+        n_warm = len(runner.calls) - report.engines["dense"]["results"]["1"]["iterations"]
+        assert report.config["warmup_seconds"] == seconds
+        if seconds == 0:
+            assert n_warm == warmup  # the count alone
+        else:  # both: the last warm-up call began within the warm-up seconds, the first timed call after them
+            first, last, timed = runner.calls[0], runner.calls[n_warm - 1], runner.calls[n_warm]
+            assert n_warm >= warmup and last - first < seconds and timed - first > seconds - 0.01
+    with pytest.raises(ConfigError, match="warm-up"):
+        BenchConfig(warmup_seconds=-1.0)
+
+
+def test_proc_status_memory_parser() -> None:
+    status = "Name:\tpython\nVmPeak:\t 900 kB\nVmHWM:\t  2048 kB\nVmRSS:\t  1024 kB\nThreads:\t4\n"
+    assert parse_proc_status_memory(status) == {"rss_bytes": 1024 * 1024, "peak_rss_bytes": 2048 * 1024}
+    assert parse_proc_status_memory("Name:\tkthreadd\nThreads:\t1\n") is None  # kernel threads have no Vm* lines
+
+
+def test_torch_runners_in_throughput_mode_report_their_parameters() -> None:
+    torch.manual_seed(0)
+    head = (nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten())
+    models = {n: nn.Sequential(nn.Conv2d(3, w, 3), *head, nn.Linear(w, 2)) for n, w in (("dense", 32), ("pruned", 8))}
+    runners = {n: TorchRunner(m, threads=1, input_shape=(3, 16, 16), name=n) for n, m in models.items()}
+    cfg = BenchConfig(batch_sizes=(2,), warmup=1, warmup_seconds=0, mode="throughput", rounds=2, round_seconds=0.1)
+    with runners["dense"], runners["pruned"]:
+        report = bench_runners(runners, (3, 16, 16), cfg)
+    for n, m in models.items():
+        assert report.engines[n]["memory"]["parameter_bytes"] == 4 * sum(p.numel() for p in m.parameters())
+        assert report.engines[n]["results"]["2"]["streams"] == 2
+    assert validate_bench_json(report.to_json(), required=True)

@@ -15,7 +15,7 @@ from cosep_deploy.cli.main import cli
 def test_bench_prints_speedups_with_intervals_and_memory(small_run: Path, tmp_path: Path) -> None:
     run = shutil.copytree(small_run, tmp_path / "run")  # the shared run keeps its own bench.json
     args = ["bench", "--run", str(run), "--batch-sizes", "1,2", "--iterations", "5", "--min-seconds", "0.05",
-            "--warmup", "1", "--threads", "1"]  # fmt: skip
+            "--warmup", "1", "--warmup-seconds", "0", "--threads", "1"]  # fmt: skip
     result = CliRunner().invoke(cli, args)
     assert result.exit_code == 0, result.output
     for needle in ("latency mode, median ms", "dense", "pruned", "speed-up", "95% CI", "memory", "session load RSS MB"):
@@ -24,6 +24,7 @@ def test_bench_prints_speedups_with_intervals_and_memory(small_run: Path, tmp_pa
     report = json.loads((run / "bench" / "bench.json").read_text())
     assert validate_bench_json(report, required=True)
     assert report["config"]["batch_sizes"] == [1, 2] and report["config"]["min_seconds"] == 0.05
+    assert report["config"]["warmup"] == 1 and report["config"]["warmup_seconds"] == 0
     for b in ("1", "2"):
         s = report["speedups"]["pruned"][b]
         assert f"{s['ci_low']:.2f}-{s['ci_high']:.2f}" in result.output
@@ -39,8 +40,23 @@ def test_bench_prints_speedups_with_intervals_and_memory(small_run: Path, tmp_pa
 def test_bench_options_and_defaults() -> None:
     result = CliRunner().invoke(cli, ["bench", "--help"])
     assert result.exit_code == 0
-    for needle in ("--batch-sizes", "1,8,40", "--iterations", "--min-seconds", "--warmup", "--mode", "--streams",
-                   "--sweep-alignment"):  # fmt: skip
+    for needle in ("--batch-sizes", "1,8,40", "--iterations", "--min-seconds", "--warmup", "--warmup-seconds",
+                   "--mode", "--streams", "--sweep-alignment"):  # fmt: skip
         assert needle in result.output, needle
     bad = CliRunner().invoke(cli, ["bench", "--run", "x", "--batch-sizes", "1,0"])
     assert bad.exit_code == 2 and "batch sizes must be positive integers" in bad.output
+
+
+def test_bench_throughput_mode(small_run: Path, tmp_path: Path) -> None:
+    run = shutil.copytree(small_run, tmp_path / "run")
+    args = ["bench", "--run", str(run), "--batch-sizes", "2", "--min-seconds", "0", "--warmup", "1",
+            "--warmup-seconds", "0", "--threads", "1", "--mode", "throughput", "--streams", "2"]  # fmt: skip
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 0, result.output
+    assert "throughput mode, img/s" in result.output
+    report = json.loads((run / "bench" / "bench.json").read_text())
+    assert validate_bench_json(report, required=True) and report["mode"] == "throughput"
+    dense, pruned = (report["engines"][n]["results"]["2"] for n in ("dense", "pruned"))
+    assert dense["streams"] == pruned["streams"] == 2 and len(pruned["throughput_ips_per_round"]) == 6
+    assert f"{pruned['throughput_ips']:.1f}" in result.output
+    assert report["speedups"]["pruned"]["2"]["speedup"] == pruned["throughput_ips"] / dense["throughput_ips"]
