@@ -108,9 +108,11 @@ def bench_trtexec(
                 got: dict[str, np.ndarray] = {}
                 for n in names if r % 2 == 0 else names[::-1]:
                     export = Path(tmp) / f"{n}.b{batch}.r{r}.times.json"
-                    tconf = TrtexecConfig(load_engine=paths[n], shapes=shape, iterations=per_round,
-                                          duration_s=seconds, warmup_ms=max(cfg.warmup_seconds * 1e3, 1.0), export_times=export,
-                                          profiling_verbosity_detailed=False)  # fmt: skip
+                    tconf = TrtexecConfig(
+                        load_engine=paths[n], shapes=shape, iterations=per_round, duration_s=seconds,
+                        warmup_ms=max(cfg.warmup_seconds * 1e3, 1.0), export_times=export,
+                        profiling_verbosity_detailed=False,
+                    )  # fmt: skip
                     result = run_trtexec(trtexec_command(tconf, version=version, executable=exe))
                     device = result.summary.device_name or device
                     compute = parse_export_times(export).compute_ms
