@@ -112,6 +112,16 @@ def run_model(name: str, suite: dict[str, Any], args: argparse.Namespace) -> dic
             out["settings"] = report.settings
             saved[f"repeat {len(saved) + 1}"] = report.to_json()
         check_reports_comparable(saved)  # repeats taken under the same conditions, or no comparison
+        if args.aa_check:
+            # A/A control: the dense model against a second session of itself, timed the same way. Its
+            # "speed-up" should be 1.00; how far it lands from 1 shows what the harness itself can resolve.
+            twins = {n: OnnxRuntimeRunner(Path(tmp) / "dense.onnx", threads=args.threads, name=n) for n in ("a", "b")}
+            with twins["a"], twins["b"]:
+                null = bench_runners(twins, [3, size, size], bench, baseline="a")
+            out["aa_control"] = {
+                b: {k: s[k] for k in ("speedup", "ci_low", "ci_high", "median_paired_ratio")}
+                for b, s in null.speedups["b"].items()
+            }
     return out
 
 
@@ -125,6 +135,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--min-seconds", type=float, default=3.0, help="least timed seconds per engine and batch")
     parser.add_argument("--warmup", type=int, default=5)
     parser.add_argument("--repeat", type=int, default=2, help="repeat the benchmark to check repeatability")
+    parser.add_argument(
+        "--no-aa-check", dest="aa_check", action="store_false", help="skip the A/A control (dense vs itself)"
+    )
     parser.add_argument("--out", type=Path, required=True)
     args = parser.parse_args(argv)
     suite = SUITES[args.suite]
@@ -138,7 +151,8 @@ def main(argv: list[str] | None = None) -> int:
             print(
                 f"{name:14s} b={b:>2}: MACs {res['macs_ratio']:.2f}x  dense {s['dense_ms']:8.2f} ms  pruned "
                 f"{s['pruned_ms']:8.2f} ms  speed-up {s['speedup']:.2f}x [{s['ci_low']:.2f}, {s['ci_high']:.2f}]  "
-                f"efficiency {s['latency_efficiency']:.2f}  repeat spread {100 * spread:.1f}%",
+                f"efficiency {s['latency_efficiency']:.2f}  repeat spread {100 * spread:.1f}%"
+                + (f"  A/A {res['aa_control'][b]['speedup']:.3f}x" if "aa_control" in res else ""),
                 flush=True,
             )
     effs = [r["repeats"][0][b]["latency_efficiency"] for r in results for b in r["repeats"][0]]
@@ -155,12 +169,17 @@ def main(argv: list[str] | None = None) -> int:
             for b in r["repeats"][0]
             for x in [[rep[b]["speedup"] for rep in r["repeats"]]]
         ),
+        "max_aa_deviation": max(
+            (abs(a["speedup"] - 1) for r in results for a in r.get("aa_control", {}).values()), default=None
+        ),
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(summary, indent=2, default=str) + "\n")
     print(
         f"median latency efficiency {summary['median_latency_efficiency']:.2f}; all pruned faster: "
-        f"{summary['all_pruned_faster']}; max repeat spread {100 * summary['max_repeat_spread']:.1f}% -> {args.out}"
+        f"{summary['all_pruned_faster']}; max repeat spread {100 * summary['max_repeat_spread']:.1f}%"
+        + ("" if summary["max_aa_deviation"] is None else f"; A/A within {100 * summary['max_aa_deviation']:.1f}% of 1")
+        + f" -> {args.out}"
     )
     return 0
 

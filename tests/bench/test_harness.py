@@ -13,7 +13,7 @@ import torch
 from torch import nn
 
 from cosep_deploy.backends.base import parse_proc_status_memory
-from cosep_deploy.backends.onnxruntime import OnnxRuntimeRunner
+from cosep_deploy.backends.onnxruntime import OnnxRuntimeRunner, ort_session_options
 from cosep_deploy.backends.torch import TorchRunner
 from cosep_deploy.bench import BenchConfig, BenchReport, bench_runners
 from cosep_deploy.bench.schema import validate_bench_json
@@ -128,6 +128,19 @@ def test_different_settings_are_refused(tmp_path: Path) -> None:
     a = _export(tmp_path, 8, "a")
     runners = {"dense": OnnxRuntimeRunner(a, threads=1), "pruned": OnnxRuntimeRunner(a, threads=2)}
     with runners["dense"], runners["pruned"], pytest.raises(BenchError, match="intra_op_threads"):
+        bench_runners(runners, (3, 16, 16), BenchConfig(iterations=5, warmup=0, min_seconds=0))
+
+
+def test_spin_waiting_is_off_by_default_and_must_match(tmp_path: Path) -> None:
+    """Spinning worker threads of an idle session steal cores from the session being timed (see the ORT
+    backend's docstring), so benchmark sessions do not spin, and engines that differ in it are refused."""
+    opts = ort_session_options(2)
+    for pool in ("intra_op", "inter_op"):
+        assert opts.get_session_config_entry(f"session.{pool}.allow_spinning") == "0"
+    assert ort_session_options(2, spin_wait=True).get_session_config_entry("session.intra_op.allow_spinning") == "1"
+    a = _export(tmp_path, 8, "a")
+    runners = {"dense": OnnxRuntimeRunner(a, threads=1), "pruned": OnnxRuntimeRunner(a, threads=1, spin_wait=True)}
+    with runners["dense"], runners["pruned"], pytest.raises(BenchError, match="spin_wait"):
         bench_runners(runners, (3, 16, 16), BenchConfig(iterations=5, warmup=0, min_seconds=0))
 
 
