@@ -28,7 +28,7 @@ from typing import Any
 
 import torch
 
-from cosep_deploy.backends.onnxruntime import OnnxRuntimeRunner
+from cosep_deploy.backends.onnxruntime.runner import OnnxRuntimeRunner
 from cosep_deploy.bench import BenchConfig, bench_runners
 from cosep_deploy.bench.compat import check_reports_comparable
 from cosep_deploy.bench.environment import describe_environment

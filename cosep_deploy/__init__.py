@@ -5,7 +5,7 @@ Importing the package is cheap: stages live in subpackages (``cosep_deploy.separ
 optional backends (TensorRT, torch-tensorrt, CUDA bindings) are imported only inside the functions that use them.
 """
 
-from ._version import __version__
-from .errors import CosepError
+from cosep_deploy._version import __version__
+from cosep_deploy.errors import CosepError
 
 __all__ = ["CosepError", "__version__"]

@@ -18,8 +18,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, TypeVar
 
-from ._version import __version__
-from .errors import ConfigError, CosepError
+from cosep_deploy._version import __version__
+from cosep_deploy.errors import ConfigError, CosepError
 
 __all__ = [
     "JsonArtifact",

@@ -25,24 +25,25 @@ import dataclasses
 import math
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from torch.utils.data import Dataset
 
-from .backends.base import Runner
-from .errors import ConfigError, ExportValidationError, unknown_name
+from cosep_deploy.backends.base import Runner
+from cosep_deploy.backends.select import runner_for
+from cosep_deploy.errors import ConfigError, ExportValidationError
+
+if TYPE_CHECKING:
+    from torch.utils.data import Dataset
 
 __all__ = [
     "DEFAULT_TOLERANCES",
-    "MODEL_DIR_BACKENDS",
     "ComparisonResult",
     "OutputComparison",
     "Tolerance",
     "compare_files",
     "compare_runners",
     "resolve_tolerance",
-    "runner_for",
 ]
 
 
@@ -225,55 +226,6 @@ def _name(runner: Runner, fallback: str) -> str:
     return str(name) if name else f"{fallback} ({runner.info().backend})"
 
 
-MODEL_DIR_BACKENDS = ("torch", "torch-tensorrt")
-
-
-def runner_for(path: str | Path, *, threads: int | None = None, backend: str | None = None) -> Runner:
-    """The runner for an engine file: ``.onnx`` (ONNX Runtime, CPU; a built engine's manifest is checked)
-    or a TensorRT ``.engine``/``.plan`` (needs TensorRT and a GPU). A model directory of a run
-    (``RUN/dense``, ``RUN/pruned``, ``RUN/finetuned``) runs in PyTorch: ``backend="torch"`` (the default,
-    eager on the CPU) or ``backend="torch-tensorrt"`` (compiled by Torch-TensorRT, needs a GPU)."""
-    p = Path(path)
-    if p.is_dir():
-        return _model_dir_runner(p, backend or "torch", threads)
-    if backend is not None:
-        raise ConfigError(f"backend {backend!r} applies to model directories; {p} is run by its file type")
-    if p.suffix == ".onnx":
-        from .backends.onnxruntime import OnnxRuntimeRunner
-        from .export.precision import onnx_precision
-
-        return OnnxRuntimeRunner(p, threads=threads, precision=onnx_precision(p) if p.is_file() else "fp32")
-    if p.suffix in (".engine", ".plan"):
-        from .backends.tensorrt import TensorRTRunner
-
-        return TensorRTRunner(p)
-    raise ConfigError(f"cannot tell what engine {p} is: expected a .onnx, .engine or .plan file, or a model directory")
-
-
-def _model_dir_runner(directory: Path, backend: str, threads: int | None) -> Runner:
-    if backend not in MODEL_DIR_BACKENDS:
-        raise ConfigError(unknown_name("backend for a model directory", backend, MODEL_DIR_BACKENDS))
-    if (directory / "plan.json").is_file():
-        from .prune.plan import load_pruned
-
-        model, plan = load_pruned(directory)
-        shape = tuple(int(d) for d in plan.input_shape)
-    elif (directory / "model.json").is_file():
-        from .models import load_checkpoint
-
-        model, spec, _ = load_checkpoint(directory)
-        shape = (spec.in_channels, spec.image_size, spec.image_size)
-    else:
-        raise ConfigError(f"{directory} holds neither a pruned model (plan.json) nor a checkpoint (model.json)")
-    if backend == "torch":
-        from .backends.torch import TorchRunner
-
-        return TorchRunner(model, threads=threads, input_shape=shape, name=directory.name)
-    from .backends.torch_tensorrt import TorchTensorRTRunner
-
-    return TorchTensorRTRunner(model, input_shape=shape, name=directory.name)
-
-
 def compare_files(
     reference: str | Path,
     candidate: str | Path,
@@ -308,7 +260,7 @@ def _feeds(
         raise ConfigError(f"batch size must be at least 1, found {batch_size}")
     if isinstance(inputs, np.ndarray):
         images = inputs
-    elif isinstance(inputs, Dataset):
+    elif not isinstance(inputs, Sequence):  # a torch Dataset (imported only here: comparing files needs no torch)
         import torch
 
         n = min(samples, len(inputs))  # type: ignore[arg-type]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import importlib
 from types import ModuleType
 
-from .errors import MissingDependencyError
+from cosep_deploy.errors import MissingDependencyError
 
 __all__ = ["INSTALL_HINTS", "is_available", "require"]
 

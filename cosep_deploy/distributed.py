@@ -3,7 +3,7 @@
 Launch any stage with ``torchrun --nproc_per_node N -m cosep_deploy <command> ...``: each process takes
 a shard of the data; class statistics are sums, so they all-reduce exactly; training wraps the model in
 DistributedDataParallel. Only rank 0 writes artifacts. gloo is used on CPU and nccl on GPUs. This is the
-only module that reads environment variables (those torchrun sets).
+torchrun's environment variables are read in :mod:`cosep_deploy.env`.
 """
 
 from __future__ import annotations
@@ -16,6 +16,8 @@ from typing import Any, TypeVar
 import torch
 import torch.distributed as dist
 from torch.utils.data import Dataset, Subset
+
+from cosep_deploy.env import launched_by_torchrun, local_rank
 
 __all__ = [
     "barrier",
@@ -32,11 +34,6 @@ __all__ = [
 T = TypeVar("T")
 
 
-def launched_by_torchrun() -> bool:
-    """True when torchrun (or another launcher) set WORLD_SIZE > 1 for this process."""
-    return int(os.environ.get("WORLD_SIZE", "1")) > 1
-
-
 def init_from_env() -> bool:
     """Join the process group torchrun describes (gloo on CPU, nccl with CUDA); True if distributed."""
     if not launched_by_torchrun():
@@ -44,7 +41,7 @@ def init_from_env() -> bool:
     if not dist.is_initialized():
         backend = "nccl" if torch.cuda.is_available() else "gloo"
         if backend == "nccl":
-            torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", "0")))
+            torch.cuda.set_device(local_rank())
         dist.init_process_group(backend=backend)
     return True
 

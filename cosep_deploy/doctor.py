@@ -8,8 +8,8 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from .deps import require
-from .errors import CosepError
+from cosep_deploy.deps import require
+from cosep_deploy.errors import CosepError
 
 __all__ = ["diagnose"]
 

@@ -10,10 +10,11 @@ import pytest
 import torch
 from click.testing import CliRunner
 
-from cosep_deploy.backends.onnxruntime import OnnxRuntimeRunner
-from cosep_deploy.backends.torch import TorchRunner
+from cosep_deploy.backends.onnxruntime.runner import OnnxRuntimeRunner
+from cosep_deploy.backends.select import runner_for
+from cosep_deploy.backends.torch.runner import TorchRunner
 from cosep_deploy.cli.main import cli
-from cosep_deploy.compare import DEFAULT_TOLERANCES, compare_files, compare_runners, runner_for
+from cosep_deploy.compare import DEFAULT_TOLERANCES, compare_files, compare_runners
 from cosep_deploy.errors import ConfigError, ExportValidationError
 from cosep_deploy.export import onnx_from_model
 from cosep_deploy.export.calibration import calibration_set_from_dataset

@@ -4,6 +4,6 @@ Only the ONNX Runtime and torch runners are imported eagerly-free of heavy backe
 trtexec and torch-tensorrt runners import their runtimes inside their methods.
 """
 
-from .base import Runner, RunnerInfo, TimedRun
+from cosep_deploy.backends.base import Runner, RunnerInfo, TimedRun
 
 __all__ = ["Runner", "RunnerInfo", "TimedRun"]

@@ -18,13 +18,13 @@ from typing import Any
 import torch
 from torch import nn
 
-from ..backends.onnxruntime import OnnxRuntimeRunner
-from ..errors import ConfigError
-from ..export.onnx import onnx_from_model
-from ..progress import Progress, resolve_progress
-from ..prune.api import PruneConfig, prune
-from .compat import check_reports_comparable
-from .harness import BenchConfig, bench_runners
+from cosep_deploy.backends.onnxruntime.runner import OnnxRuntimeRunner
+from cosep_deploy.bench.compat import check_reports_comparable
+from cosep_deploy.bench.harness import BenchConfig, bench_runners
+from cosep_deploy.errors import ConfigError
+from cosep_deploy.export.onnx import onnx_from_model
+from cosep_deploy.progress import Progress, resolve_progress
+from cosep_deploy.prune.api import PruneConfig, prune
 
 __all__ = ["AlignmentResult", "sweep_alignment"]
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from ..errors import BenchError
+from cosep_deploy.errors import BenchError
 
 __all__ = ["check_reports_comparable", "comparison_key"]
 

@@ -163,7 +163,7 @@ def describe_environment() -> dict[str, Any]:
 
 def _jetson_state() -> dict[str, Any] | None:
     """On a Jetson: the board, its L4T release and power state (``nvpmodel -q``, ``jetson_clocks --show``)."""
-    from ..jetson import detect_jetson, power_state
+    from cosep_deploy.board.jetson import detect_jetson, power_state
 
     board = detect_jetson()
     if board is None:

@@ -25,13 +25,13 @@ from typing import Any
 
 import numpy as np
 
-from ..artifacts import JsonArtifact
-from ..backends.base import Runner
-from ..errors import BenchError, ConfigError
-from ..progress import Progress, resolve_progress
-from .environment import describe_environment
-from .schema import validate_bench_json
-from .stats import paired_speedup, summarize
+from cosep_deploy.artifacts import JsonArtifact
+from cosep_deploy.backends.base import Runner
+from cosep_deploy.bench.environment import describe_environment
+from cosep_deploy.bench.schema import validate_bench_json
+from cosep_deploy.bench.stats import paired_speedup, summarize
+from cosep_deploy.errors import BenchError, ConfigError
+from cosep_deploy.progress import Progress, resolve_progress
 
 __all__ = ["BenchConfig", "BenchReport", "bench_runners"]
 

@@ -17,9 +17,9 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from ..artifacts import atomic_write_text, read_json
-from ..errors import CosepError
-from .report import summary_lines
+from cosep_deploy.artifacts import atomic_write_text, read_json
+from cosep_deploy.bench.report import summary_lines
+from cosep_deploy.errors import CosepError
 
 __all__ = ["accuracy_points_from_run", "write_html_report"]
 
@@ -172,7 +172,7 @@ def _pruning_section(plan: Mapping[str, Any]) -> list[str]:
 def _plots_section(
     plan: Mapping[str, Any], bench: Mapping[str, Any] | None, points: Sequence[Mapping[str, Any]]
 ) -> list[str]:
-    from . import plots
+    from cosep_deploy.bench import plots
 
     parts = [
         '<section id="plots"><h2>Plots</h2>',
@@ -239,9 +239,9 @@ def _plots_section(
 
 
 def _layers_section(layers: Mapping[str, Any]) -> list[str]:
-    from . import plots
-    from .layers import KIND_COLUMNS, LAYER_COLUMNS, kind_table, layer_table, layers_summary
-    from .report import TOP_LAYERS
+    from cosep_deploy.bench import plots
+    from cosep_deploy.bench.layers import KIND_COLUMNS, LAYER_COLUMNS, kind_table, layer_table, layers_summary
+    from cosep_deploy.bench.report import TOP_LAYERS
 
     parts = [
         '<section id="layers"><h2>Where time goes (per layer)</h2>',
@@ -316,7 +316,7 @@ def write_html_report(
     layers_file = root / "bench" / "layers.json"
     layers = None
     if layers_file.is_file():
-        from .layers import LayersReport
+        from cosep_deploy.bench.layers import LayersReport
 
         layers = LayersReport.load(layers_file).to_json()
     parts = [

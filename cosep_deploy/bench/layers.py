@@ -30,9 +30,9 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from ..artifacts import JsonArtifact, provenance, read_json, sha256_file
-from ..errors import BenchError, ConfigError, CosepError, EngineLoadError
-from ..progress import Progress, resolve_progress
+from cosep_deploy.artifacts import JsonArtifact, provenance, read_json, sha256_file
+from cosep_deploy.errors import BenchError, ConfigError, CosepError, EngineLoadError
+from cosep_deploy.progress import Progress, resolve_progress
 
 __all__ = [
     "KIND_COLUMNS",
@@ -210,7 +210,7 @@ class LayerProfile:
     ) -> LayerProfile:
         """From trtexec's ``--exportProfile`` JSON; ``layer_info`` (``--exportLayerInfo``, detailed verbosity)
         adds layer types and convolution groups. A name listed twice is one layer: its times add up."""
-        from ..backends.trtexec_parse import parse_export_profile
+        from cosep_deploy.backends.trtexec.parse import parse_export_profile
 
         details = _trt_layer_details(layer_info) if layer_info is not None else {}
         rows: dict[str, list[Any]] = {}
@@ -270,7 +270,7 @@ def _ort_kind(op: Any, name: str, shapes: Any) -> str:
 def _trt_layer_details(path: str | os.PathLike[str]) -> dict[str, tuple[str | None, int | None, int | None]]:
     """Layer name -> (layer type, input channels, conv groups) from ``--exportLayerInfo``. Types come from the
     shared parser; groups from the detailed entries' ``Groups`` (and the first input's ``Dimensions``)."""
-    from ..backends.trtexec_parse import parse_layer_info
+    from cosep_deploy.backends.trtexec.parse import parse_layer_info
 
     info = parse_layer_info(path)
     raw = read_json(path, what="trtexec layer info export")
@@ -486,7 +486,7 @@ _DTYPES = {"tensor(float)": "float32", "tensor(float16)": "float16", "tensor(dou
 def _profiling_session(path: Path, prefix: Path, threads: int) -> Any:
     import onnxruntime as ort
 
-    from ..backends.onnxruntime import ort_session_options
+    from cosep_deploy.backends.onnxruntime.runner import ort_session_options
 
     if not path.is_file():
         raise EngineLoadError(f"ONNX file not found: {path}")

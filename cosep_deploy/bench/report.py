@@ -6,7 +6,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from ..artifacts import atomic_write_text, read_json
+from cosep_deploy.artifacts import atomic_write_text, read_json
 
 __all__ = ["layers_section", "summary_lines", "write_report"]
 
@@ -64,7 +64,7 @@ def _md_code(text: str) -> str:
 def layers_section(layers: dict[str, Any], top: int = TOP_LAYERS) -> list[str]:
     """Markdown lines of "Where time goes (per layer)" from ``bench/layers.json``: the top layers by dense time
     side by side, the per-kind summary, and the layers only one engine has."""
-    from .layers import KIND_COLUMNS, LAYER_COLUMNS, kind_table, layer_table, layers_summary
+    from cosep_deploy.bench.layers import KIND_COLUMNS, LAYER_COLUMNS, kind_table, layer_table, layers_summary
 
     lines = ["## Where time goes (per layer)", "", layers_summary(layers), ""]
     lines += [_md_row(list(LAYER_COLUMNS)), "|" + "---|" * len(LAYER_COLUMNS)]
@@ -103,7 +103,7 @@ def write_report(run: str | os.PathLike[str], summary: dict[str, Any]) -> Path:
         lines.append(f"| `{g['root']}` | {g['size']} | {g['n_kept']} | {g['k']} | {g['fallback']} | {g['grid']} |")
     layers_file = root / "bench" / "layers.json"
     if layers_file.is_file():
-        from .layers import LayersReport
+        from cosep_deploy.bench.layers import LayersReport
 
         lines += ["", *layers_section(LayersReport.load(layers_file).to_json())]
     if summary.get("bench_settings"):

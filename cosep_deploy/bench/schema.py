@@ -11,7 +11,7 @@ import json
 from importlib import resources
 from typing import Any
 
-from ..errors import BenchError
+from cosep_deploy.errors import BenchError
 
 __all__ = ["bench_schema", "validate_bench_json"]
 

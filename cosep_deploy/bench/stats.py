@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import BenchError
+from cosep_deploy.errors import BenchError
 
 __all__ = ["paired_speedup", "speedup_with_ci", "summarize"]
 

@@ -3,7 +3,7 @@
 trtexec is what NVIDIA's own numbers come from, and on a Jetson it is often the only TensorRT front end
 installed. Each engine runs in rounds (A B B A ...), every round a fresh ``trtexec --loadEngine`` for a
 fixed count and duration with CUDA graphs, spin-wait and no host-device copies (explicit for every
-version, see :func:`~cosep_deploy.backends.trtexec.trtexec_command`); ``--exportTimes`` gives the GPU
+version, see :func:`~cosep_deploy.backends.trtexec.command.trtexec_command`); ``--exportTimes`` gives the GPU
 compute time of every iteration. Iteration ``i`` of a round of one engine is paired with iteration ``i``
 of the same round of the other, and the speed-up and its interval come from :func:`.stats.paired_speedup`,
 as in the in-process harness. The result is a :class:`~.harness.BenchReport` like any other backend's.
@@ -22,15 +22,21 @@ from typing import Any
 
 import numpy as np
 
-from ..backends.trtexec import TrtexecConfig, find_trtexec, run_trtexec, trtexec_command, trtexec_version
-from ..backends.trtexec_parse import parse_export_times
-from ..build.manifest import EngineManifest, manifest_path_for, verify_engine_file
-from ..errors import BenchError, EngineLoadError, MissingDependencyError
-from ..progress import Progress, resolve_progress
-from .environment import describe_environment
-from .harness import BenchConfig, BenchReport
-from .schema import validate_bench_json
-from .stats import paired_speedup, summarize
+from cosep_deploy.backends.trtexec.command import (
+    TrtexecConfig,
+    find_trtexec,
+    run_trtexec,
+    trtexec_command,
+    trtexec_version,
+)
+from cosep_deploy.backends.trtexec.parse import parse_export_times
+from cosep_deploy.bench.environment import describe_environment
+from cosep_deploy.bench.harness import BenchConfig, BenchReport
+from cosep_deploy.bench.schema import validate_bench_json
+from cosep_deploy.bench.stats import paired_speedup, summarize
+from cosep_deploy.engines.manifest import EngineManifest, manifest_path_for, verify_engine_file
+from cosep_deploy.errors import BenchError, EngineLoadError, MissingDependencyError
+from cosep_deploy.progress import Progress, resolve_progress
 
 __all__ = ["bench_trtexec"]
 

@@ -8,8 +8,8 @@ from typing import Any
 
 import click
 
-from .main import Context
-from .options import bench_config_from, bench_options, parse_batch_sizes, run_option, threads_option
+from cosep_deploy.cli.context import Context
+from cosep_deploy.cli.options import bench_config_from, bench_options, parse_batch_sizes, run_option, threads_option
 
 __all__ = ["command"]
 
@@ -60,7 +60,7 @@ def command(
     as_json: bool,
 ) -> None:
     """Benchmark the dense and pruned engines (writes RUN/bench/bench.json)."""
-    from ..pipeline.deploy import alignment_stage, bench_stage
+    from cosep_deploy.pipeline.deploy import alignment_stage, bench_stage
 
     cfg = dataclasses.replace(
         bench_config_from(batch_sizes, iterations, min_seconds, warmup, mode, streams), warmup_seconds=warmup_seconds

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import click
 
-from .main import Context
-from .options import run_option, threads_option
+from cosep_deploy.cli.context import Context
+from cosep_deploy.cli.options import run_option, threads_option
 
 __all__ = ["command"]
 
@@ -56,7 +56,7 @@ def command(
     engines on the board itself (engines cannot be built for a Jetson on another machine); on the board,
     this command builds the engines, records the power mode and clocks, and benchmarks dense vs pruned.
     """
-    from ..pipeline.build import build_stage
+    from cosep_deploy.pipeline.build import build_stage
 
     if no_cache and cache_dir is not None:
         raise click.UsageError("--cache-dir and --no-cache contradict each other; pass one of them")

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import click
 
-from .main import Context
-from .options import run_option
+from cosep_deploy.cli.context import Context
+from cosep_deploy.cli.options import run_option
 
 __all__ = ["command"]
 
@@ -62,8 +62,8 @@ def command(
     import numpy as np
     import torch
 
-    from ..compare import compare_files
-    from ..pipeline.stages import data_for_run, load_run_spec
+    from cosep_deploy.compare import compare_files
+    from cosep_deploy.pipeline.stages import data_for_run, load_run_spec
 
     bundle = data_for_run(load_run_spec(run_dir))
     n = min(samples, len(bundle.val))

@@ -13,7 +13,7 @@ __all__ = ["command"]
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 def command(as_json: bool) -> None:
     """Report torch/CUDA, ONNX Runtime providers, TensorRT (version, DLA cores), trtexec and Jetson state."""
-    from ..doctor import diagnose
+    from cosep_deploy.doctor import diagnose
 
     report = diagnose()
     if as_json:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import click
 
-from .main import Context
-from .options import run_option
+from cosep_deploy.cli.context import Context
+from cosep_deploy.cli.options import run_option
 
 __all__ = ["command"]
 
@@ -34,10 +34,10 @@ def command(
     obj: Context, run_dir: str, opset: int, precisions: str, calibration_per_class: int, calibration_method: str
 ) -> None:
     """Export the dense and pruned models to ONNX (writes RUN/onnx/ with accuracy.json)."""
-    from ..artifacts import read_json
-    from ..export.onnx import ExportConfig
-    from ..export.precision import PrecisionConfig
-    from ..pipeline.deploy import export_stage
+    from cosep_deploy.artifacts import read_json
+    from cosep_deploy.export.onnx import ExportConfig
+    from cosep_deploy.export.precision import PrecisionConfig
+    from cosep_deploy.pipeline.deploy import export_stage
 
     pcfg = PrecisionConfig(
         precisions=tuple(p.strip() for p in precisions.split(",") if p.strip()),

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import click
 
-from .main import Context
-from .options import run_option, train_config_from, train_options
+from cosep_deploy.cli.context import Context
+from cosep_deploy.cli.options import run_option, train_config_from, train_options
 
 __all__ = ["command"]
 
@@ -23,7 +23,7 @@ __all__ = ["command"]
 @click.pass_obj
 def command(obj: Context, run_dir: str, epochs: int, lr: float, batch_size: int, seed: int, distill: float) -> None:
     """Fine-tune the pruned model (writes RUN/finetuned/)."""
-    from ..pipeline.stages import finetune_stage
+    from cosep_deploy.pipeline.stages import finetune_stage
 
     result = finetune_stage(
         run_dir, train_config_from(epochs, lr, batch_size, seed, distill_alpha=distill), progress=obj.progress()

@@ -11,33 +11,11 @@ from typing import Any
 
 import click
 
-from .._version import __version__
-from ..errors import CosepError
+from cosep_deploy._version import __version__
+from cosep_deploy.cli.context import Context
+from cosep_deploy.errors import CosepError
 
-__all__ = ["Context", "cli", "main"]
-
-
-class Context:
-    """Options shared by every command (``--quiet``)."""
-
-    def __init__(self, quiet: bool) -> None:
-        self.quiet = quiet
-
-    def progress(self) -> Any:
-        from ..progress import RichProgress, SilentProgress
-
-        return SilentProgress() if self.quiet else RichProgress()
-
-    def echo(self, message: str = "") -> None:
-        if not self.quiet:
-            click.echo(message)
-
-    def print(self, renderable: Any) -> None:
-        """A rich renderable (a table) on stdout, unless --quiet."""
-        if not self.quiet:
-            from rich.console import Console
-
-            Console().print(renderable)
+__all__ = ["cli", "main"]
 
 
 class _Group(click.Group):
@@ -54,20 +32,49 @@ class _Group(click.Group):
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="cosep-deploy")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bars or messages (errors still print).")
+@click.option(
+    "--target-file",
+    "target_files",
+    multiple=True,
+    type=click.Path(dir_okay=False),
+    help="A target profile TOML of your own, usable by its name in every --target (repeatable). "
+    "Folders of them: $COSEP_DEPLOY_TARGETS.",
+)
 @click.pass_context
-def cli(ctx: click.Context, quiet: bool) -> None:
+def cli(ctx: click.Context, quiet: bool, target_files: tuple[str, ...]) -> None:
     """CoSeP pruning, ONNX export, engine builds and fair benchmarks for NVIDIA edge inference.
 
     Typical use: `cosep-deploy pipeline --out runs/demo` runs every stage on the embedded digits data.
     """
-    from ..distributed import init_from_env, is_main_process
+    from cosep_deploy.env import launched_by_torchrun
+    from cosep_deploy.targets import register_target_file
 
-    init_from_env()  # under torchrun: join the process group; only rank 0 reports
-    ctx.obj = Context(quiet or not is_main_process())
+    for path in target_files:
+        register_target_file(path)
+    main_process = True
+    if launched_by_torchrun():  # torch is imported only then: --help and plain runs start without it
+        from cosep_deploy.distributed import init_from_env, is_main_process
+
+        init_from_env()  # join the process group; only rank 0 reports
+        main_process = is_main_process()
+    ctx.obj = Context(quiet or not main_process)
 
 
 def _register() -> None:
-    from . import bench, build, compare, doctor, export, finetune, pipeline, profile, prune, report, targets, train
+    from cosep_deploy.cli import (
+        bench,
+        build,
+        compare,
+        doctor,
+        export,
+        finetune,
+        pipeline,
+        profile,
+        prune,
+        report,
+        targets,
+        train,
+    )
 
     for module in (train, prune, finetune, export, build, bench, profile, compare, report, pipeline, targets, doctor):
         cli.add_command(module.command)
@@ -77,13 +84,16 @@ _register()
 
 
 def main(argv: list[str] | None = None) -> None:
-    from ..distributed import finish
+    from cosep_deploy.env import launched_by_torchrun
 
     try:
         cli.main(args=argv, prog_name="cosep-deploy", standalone_mode=True)
     except SystemExit as exc:
-        code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
-        finish(code)  # under torchrun: leave the process group and exit; otherwise a no-op
+        if launched_by_torchrun():
+            from cosep_deploy.distributed import finish
+
+            code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+            finish(code)  # leave the process group and exit
         raise
 
 

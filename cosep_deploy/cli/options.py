@@ -52,7 +52,7 @@ def train_options(default_epochs: int, default_lr: float) -> Callable[[F], F]:
 
 
 def train_config_from(epochs: int, lr: float, batch_size: int, seed: int, **extra: Any) -> Any:
-    from ..finetune.loop import TrainConfig
+    from cosep_deploy.finetune.loop import TrainConfig
 
     return TrainConfig(epochs=epochs, lr=lr, batch_size=batch_size, seed=seed, **extra)
 
@@ -92,7 +92,7 @@ def bench_options(f: F) -> F:
 def bench_config_from(
     batch_sizes: str, iterations: int, min_seconds: float, warmup: int, mode: str, streams: int, seed: int = 0
 ) -> Any:
-    from ..bench.harness import BenchConfig
+    from cosep_deploy.bench.harness import BenchConfig
 
     return BenchConfig(
         batch_sizes=parse_batch_sizes(batch_sizes), iterations=iterations, min_seconds=min_seconds,

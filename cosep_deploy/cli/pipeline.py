@@ -6,8 +6,8 @@ import json
 
 import click
 
-from .main import Context
-from .options import bench_config_from, bench_options, threads_option
+from cosep_deploy.cli.context import Context
+from cosep_deploy.cli.options import bench_config_from, bench_options, threads_option
 
 __all__ = ["command"]
 
@@ -77,11 +77,11 @@ def command(
     Re-running into the same --out skips every stage whose inputs did not change (an interrupted run
     continues where it stopped).
     """
-    from ..finetune.loop import TrainConfig
-    from ..pipeline import PipelineConfig, RunSpec, run_pipeline
-    from ..prune.api import PruneConfig
-    from ..targets import get_target
-    from .report import print_summary
+    from cosep_deploy.cli.report import print_summary
+    from cosep_deploy.finetune.loop import TrainConfig
+    from cosep_deploy.pipeline import PipelineConfig, RunSpec, run_pipeline
+    from cosep_deploy.prune.api import PruneConfig
+    from cosep_deploy.targets import get_target
 
     cfg = PipelineConfig(
         run=RunSpec(model=model, data=data, image_size=image_size, seed=seed),

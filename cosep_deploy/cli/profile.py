@@ -8,8 +8,8 @@ from typing import Any
 
 import click
 
-from .main import Context
-from .options import threads_option
+from cosep_deploy.cli.context import Context
+from cosep_deploy.cli.options import threads_option
 
 __all__ = ["command"]
 
@@ -67,10 +67,10 @@ def command(
     alternating); trtexec profiles come from `trtexec --exportProfile`. Layers are paired by name, then by
     normalised name, then by kind in execution order; layers left unpaired are listed, not hidden.
     """
-    from ..bench.layers import compare_trtexec_profiles, profile_onnxruntime
-    from ..errors import ConfigError
-    from ..pipeline.layout import RunLayout
-    from ..pipeline.stages import layers_stage
+    from cosep_deploy.bench.layers import compare_trtexec_profiles, profile_onnxruntime
+    from cosep_deploy.errors import ConfigError
+    from cosep_deploy.pipeline.layout import RunLayout
+    from cosep_deploy.pipeline.stages import layers_stage
 
     if sum(s is not None for s in (run_dir, onnx_files, trtexec_profiles)) != 1:
         raise ConfigError("give exactly one of --run DIR, --onnx DENSE PRUNED or --trtexec-profiles DENSE PRUNED")
@@ -112,7 +112,7 @@ def print_layers(layers: dict[str, Any], top: int, obj: Context) -> None:
     """The top layers by dense time and the per-kind summary as rich tables, then the unpaired layers."""
     from rich.table import Table
 
-    from ..bench.layers import KIND_COLUMNS, LAYER_COLUMNS, kind_table, layer_table, layers_summary
+    from cosep_deploy.bench.layers import KIND_COLUMNS, LAYER_COLUMNS, kind_table, layer_table, layers_summary
 
     table = Table(title=f"Where time goes: top {top} layers by dense time")
     for col in LAYER_COLUMNS:

@@ -6,8 +6,8 @@ from typing import Any
 
 import click
 
-from .main import Context
-from .options import run_option
+from cosep_deploy.cli.context import Context
+from cosep_deploy.cli.options import run_option
 
 __all__ = ["command"]
 
@@ -87,12 +87,12 @@ def command(
     **options: Any,
 ) -> None:
     """Select channels and remove them physically (writes RUN/pruned/)."""
-    from ..artifacts import read_json
-    from ..pipeline.stages import prune_stage
-    from ..prune.api import PruneConfig
+    from cosep_deploy.artifacts import read_json
+    from cosep_deploy.pipeline.stages import prune_stage
+    from cosep_deploy.prune.api import PruneConfig
 
     if round_to is None:
-        from ..targets import get_target
+        from cosep_deploy.targets import get_target
 
         round_to = get_target(target).round_to_for(precision) if target else 1
     counts = None

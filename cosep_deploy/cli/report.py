@@ -7,8 +7,8 @@ from typing import Any
 
 import click
 
-from .main import Context
-from .options import run_option
+from cosep_deploy.cli.context import Context
+from cosep_deploy.cli.options import run_option
 
 __all__ = ["command", "print_summary"]
 
@@ -17,7 +17,7 @@ def print_summary(summary: dict[str, Any]) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    from ..bench.report import summary_lines
+    from cosep_deploy.bench.report import summary_lines
 
     table = Table(title=f"cosep-deploy summary: {summary['run']}")
     for col in ("metric", "dense", "pruned", "ratio"):
@@ -33,9 +33,9 @@ def print_summary(summary: dict[str, Any]) -> None:
 @click.pass_obj
 def command(obj: Context, run_dir: str, as_json: bool) -> None:
     """Summarise a run and write RUN/report.md and the self-contained RUN/report.html (with plots)."""
-    from ..bench.html_report import write_html_report
-    from ..bench.report import write_report
-    from ..pipeline.deploy import summary_rows
+    from cosep_deploy.bench.html_report import write_html_report
+    from cosep_deploy.bench.report import write_report
+    from cosep_deploy.pipeline.deploy import summary_rows
 
     summary = summary_rows(run_dir)
     path = write_report(run_dir, summary)

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import click
 
-from .main import Context
-from .options import run_option, train_config_from, train_options
+from cosep_deploy.cli.context import Context
+from cosep_deploy.cli.options import run_option, train_config_from, train_options
 
 __all__ = ["command"]
 
@@ -47,7 +47,7 @@ def command(
     seed: int,
 ) -> None:
     """Train a dense baseline with a fixed seed (writes RUN/dense/)."""
-    from ..pipeline.stages import RunSpec, train_stage
+    from cosep_deploy.pipeline.stages import RunSpec, train_stage
 
     spec = RunSpec(model=model, data=data, image_size=image_size, seed=seed)
     result = train_stage(

@@ -7,16 +7,16 @@ subsets for calibration and class-conditional statistics. Nothing is ever downlo
 torchvision are imported only when a dataset that needs them is loaded.
 """
 
-from .bundle import DatasetBundle, TensorImageDataset
-from .load import load_dataset
-from .sampling import (
+from cosep_deploy.data.bundle import DatasetBundle, TensorImageDataset
+from cosep_deploy.data.load import load_dataset
+from cosep_deploy.data.sampling import (
     ClassBalancedSubset,
     class_balanced_indices,
     dataset_labels,
     make_loader,
     stratified_split,
 )
-from .spec import DATASET_NAMES, VALID_FORMS, DataSpec, parse_data_spec
+from cosep_deploy.data.spec import DATASET_NAMES, VALID_FORMS, DataSpec, parse_data_spec
 
 __all__ = [
     "DATASET_NAMES",

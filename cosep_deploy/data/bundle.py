@@ -8,7 +8,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from .spec import DataSpec
+from cosep_deploy.data.spec import DataSpec
 
 __all__ = ["DatasetBundle", "TensorImageDataset"]
 

@@ -14,10 +14,10 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ..errors import ConfigError
-from .bundle import DatasetBundle, TensorImageDataset
-from .sampling import stratified_split
-from .spec import DataSpec
+from cosep_deploy.data.bundle import DatasetBundle, TensorImageDataset
+from cosep_deploy.data.sampling import stratified_split
+from cosep_deploy.data.spec import DataSpec
+from cosep_deploy.errors import ConfigError
 
 __all__ = ["DIGITS_VAL_FRACTION", "load_digits_bundle"]
 

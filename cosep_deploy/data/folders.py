@@ -20,9 +20,9 @@ import torch
 import torch.nn.functional as F
 from torch.utils.data import Dataset
 
-from ..errors import ConfigError, DataError, InternalError
-from .bundle import DatasetBundle
-from .spec import DataSpec
+from cosep_deploy.data.bundle import DatasetBundle
+from cosep_deploy.data.spec import DataSpec
+from cosep_deploy.errors import ConfigError, DataError, InternalError
 
 __all__ = ["CIFAR_LAYOUT", "CifarBatches", "load_cifar_bundle", "load_imagefolder_bundle"]
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable
 
-from ..errors import ConfigError
-from .bundle import DatasetBundle
-from .spec import DataSpec, parse_data_spec
+from cosep_deploy.data.bundle import DatasetBundle
+from cosep_deploy.data.spec import DataSpec, parse_data_spec
+from cosep_deploy.errors import ConfigError
 
 __all__ = ["load_dataset"]
 
@@ -16,9 +16,9 @@ _Loader = Callable[..., DatasetBundle]
 
 def _loaders() -> dict[str, _Loader]:
     # imported here so a spec can be parsed without loading any dataset code
-    from .digits import load_digits_bundle
-    from .folders import load_cifar_bundle, load_imagefolder_bundle
-    from .synthetic import load_synthetic_bundle
+    from cosep_deploy.data.digits import load_digits_bundle
+    from cosep_deploy.data.folders import load_cifar_bundle, load_imagefolder_bundle
+    from cosep_deploy.data.synthetic import load_synthetic_bundle
 
     return {
         "digits": load_digits_bundle,

@@ -13,7 +13,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset, Subset, TensorDataset
 
-from ..errors import DataError
+from cosep_deploy.errors import DataError
 
 __all__ = [
     "ClassBalancedSubset",

@@ -11,7 +11,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
-from ..errors import ConfigError, unknown_name
+from cosep_deploy.errors import ConfigError, unknown_name
 
 __all__ = ["DATASET_NAMES", "VALID_FORMS", "DataSpec", "parse_data_spec"]
 

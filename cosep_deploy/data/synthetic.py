@@ -10,8 +10,8 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from .bundle import DatasetBundle, TensorImageDataset
-from .spec import DataSpec
+from cosep_deploy.data.bundle import DatasetBundle, TensorImageDataset
+from cosep_deploy.data.spec import DataSpec
 
 __all__ = ["load_synthetic_bundle", "synthetic_images"]
 

@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 from torch.utils.data import Dataset
 
-from ..errors import DataError
+from cosep_deploy.errors import DataError
 
 __all__ = ["agreement_with", "onnx_accuracy"]
 
@@ -23,7 +23,7 @@ def onnx_accuracy(
     onnx_path: str | os.PathLike[str], dataset: Dataset[Any], *, batch_size: int = 256, threads: int | None = None
 ) -> dict[str, Any]:
     """Top-1 of ``onnx_path`` over ``dataset`` (``(image, label)`` samples): ``{"top1", "correct", "samples"}``."""
-    from ..backends.onnxruntime import OnnxRuntimeRunner
+    from cosep_deploy.backends.onnxruntime.runner import OnnxRuntimeRunner
 
     correct = total = 0
     with OnnxRuntimeRunner(onnx_path, threads=threads) as runner:
@@ -44,7 +44,7 @@ def agreement_with(
     threads: int | None = None,
 ) -> float:
     """Fraction of ``dataset`` on which the two files predict the same class (equal argmax); labels unused."""
-    from ..backends.onnxruntime import OnnxRuntimeRunner
+    from cosep_deploy.backends.onnxruntime.runner import OnnxRuntimeRunner
 
     same = total = 0
     with OnnxRuntimeRunner(reference_onnx, threads=threads) as ref, OnnxRuntimeRunner(other_onnx, threads=threads) as b:
@@ -59,7 +59,7 @@ def agreement_with(
 
 def _batches(dataset: Dataset[Any], batch_size: int) -> Iterator[tuple[np.ndarray, np.ndarray]]:
     """(float32 images, int64 labels) batches in dataset order; an empty dataset is a :class:`DataError`."""
-    from ..data import make_loader
+    from cosep_deploy.data import make_loader
 
     if len(dataset) == 0:  # type: ignore[arg-type]
         raise DataError("cannot measure accuracy on an empty dataset")

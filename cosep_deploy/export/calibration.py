@@ -27,8 +27,8 @@ from typing import Any
 import numpy as np
 from torch.utils.data import Dataset
 
-from ..artifacts import atomic_write_bytes
-from ..errors import ConfigError, DataError
+from cosep_deploy.artifacts import atomic_write_bytes
+from cosep_deploy.errors import ConfigError, DataError
 
 __all__ = ["CalibrationReader", "CalibrationSet", "calibration_set_from_dataset"]
 
@@ -151,7 +151,7 @@ def calibration_set_from_dataset(
     cache key. A class with no images or too few raises :class:`DataError` naming it. With ``cache_dir``
     the image tensor is read from, or written to, ``cache_dir/calibration-<key>.npz``.
     """
-    from ..data import class_balanced_indices, dataset_labels
+    from cosep_deploy.data import class_balanced_indices, dataset_labels
 
     if per_class < 1:
         raise ConfigError(f"calibration images per class must be at least 1, found {per_class}")

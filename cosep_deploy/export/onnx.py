@@ -17,8 +17,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..artifacts import JsonArtifact, atomic_write_bytes, sha256_file
-from ..errors import ConfigError, ExportError, ExportValidationError
+from cosep_deploy.artifacts import JsonArtifact, atomic_write_bytes, sha256_file
+from cosep_deploy.errors import ConfigError, ExportError, ExportValidationError
 
 __all__ = ["TOLERANCES", "ExportConfig", "OnnxArtifact", "onnx_from_model", "validate_onnx"]
 
@@ -75,7 +75,7 @@ def onnx_from_model(
     """
     import onnx
 
-    from ..artifacts import provenance
+    from cosep_deploy.artifacts import provenance
 
     cfg = config or ExportConfig()
     out = Path(out_path)

@@ -37,10 +37,11 @@ from typing import Any
 
 import numpy as np
 
-from ..artifacts import ensure_writable_dir, provenance, sha256_file
-from ..errors import ConfigError, CosepError, ExportError, InternalError
-from .calibration import CalibrationSet
-from .onnx import OnnxArtifact
+from cosep_deploy.artifacts import ensure_writable_dir, provenance, sha256_file
+from cosep_deploy.errors import ConfigError, CosepError, ExportError, InternalError
+from cosep_deploy.export.calibration import CalibrationSet
+from cosep_deploy.export.onnx import OnnxArtifact
+from cosep_deploy.onnx_info import onnx_precision
 
 __all__ = [
     "CALIBRATION_METHODS",
@@ -109,34 +110,6 @@ class PrecisionConfig:
             raise ConfigError(f"calibration images per class must be at least 1, found {self.calibration_per_class}")
 
 
-def onnx_precision(path: str | os.PathLike[str]) -> str:
-    """What an ONNX file computes in: ``int8`` (Q/DQ nodes), ``fp16`` (fp16 initializers, inputs or Casts
-    to fp16), else ``fp32``."""
-    import onnx
-
-    p = Path(path)
-    if not p.is_file():
-        raise ConfigError(f"ONNX file not found: {p}")
-    try:
-        model = onnx.load(str(p), load_external_data=False)
-    except Exception as exc:  # protobuf raises its own DecodeError types
-        raise ExportError(f"{p} is not a readable ONNX model: {exc}".splitlines()[0]) from exc
-    graph = model.graph
-    if {"QuantizeLinear", "DequantizeLinear"} & {n.op_type for n in graph.node}:
-        return "int8"
-    fp16 = onnx.TensorProto.FLOAT16
-    casts_to_fp16 = any(
-        n.op_type == "Cast" and any(a.name == "to" and a.i == fp16 for a in n.attribute) for n in graph.node
-    )
-    if (
-        casts_to_fp16
-        or any(t.data_type == fp16 for t in graph.initializer)
-        or any(i.type.tensor_type.elem_type == fp16 for i in graph.input)
-    ):
-        return "fp16"
-    return "fp32"
-
-
 def precision_variants_from_onnx(
     fp32_onnx: str | os.PathLike[str],
     out_dir: str | os.PathLike[str],
@@ -163,7 +136,7 @@ def precision_variants_from_onnx(
     if calibration is not None:
         _check_calibration_shape(calibration, base, src)
     if cfg.quantizer == "modelopt" and "int8" in cfg.precisions:
-        from ..deps import require
+        from cosep_deploy.deps import require
 
         require("modelopt.onnx.quantization", purpose="int8 quantization with NVIDIA ModelOpt")
     out = ensure_writable_dir(out_dir)
@@ -285,7 +258,7 @@ def _chunk(batches: int) -> int:
 
 def _int8_modelopt(src: Path, dst: Path, calibration: CalibrationSet, cfg: PrecisionConfig, input_name: str) -> None:
     """ModelOpt's int8 PTQ (symmetric, per-channel weights by design), calibrated on CPU."""
-    from ..deps import require
+    from cosep_deploy.deps import require
 
     moq = require("modelopt.onnx.quantization", purpose="int8 quantization with NVIDIA ModelOpt")
     moq.quantize(
@@ -308,8 +281,8 @@ def _validate(
     input_shape: list[Any],
 ) -> dict[str, Any]:
     """Compare the variant with the fp32 file in ONNX Runtime (raises ExportValidationError on failure)."""
-    from ..backends.onnxruntime import OnnxRuntimeRunner
-    from ..compare import compare_runners
+    from cosep_deploy.backends.onnxruntime.runner import OnnxRuntimeRunner
+    from cosep_deploy.compare import compare_runners
 
     if calibration is not None:
         images, inputs = np.asarray(calibration.images[:VALIDATION_IMAGES]), "calibration set"

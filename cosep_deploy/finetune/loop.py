@@ -16,8 +16,8 @@ import torch.nn.functional as F
 from torch import nn
 from torch.utils.data import DataLoader, Dataset, DistributedSampler
 
-from ..errors import ConfigError
-from ..progress import Progress, resolve_progress
+from cosep_deploy.errors import ConfigError
+from cosep_deploy.progress import Progress, resolve_progress
 
 __all__ = ["TrainConfig", "TrainResult", "evaluate", "train_model"]
 
@@ -101,7 +101,7 @@ def train_model(
     With a ``teacher`` and ``distill_alpha > 0`` the loss is ``(1-a) CE + a T^2 KL(student/T || teacher/T)``.
     Build the optimizer here, after any pruning, since pruning replaces parameters.
     """
-    from .. import distributed as ddist
+    from cosep_deploy import distributed as ddist
 
     prog = resolve_progress(progress)
     torch.manual_seed(config.seed)

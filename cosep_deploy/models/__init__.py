@@ -6,11 +6,17 @@ as safetensors next to the spec. torchvision is imported only when a torchvision
 or listed.
 """
 
-from .checkpoint import load_checkpoint, load_weights, read_checkpoint, read_state_dict, save_checkpoint
-from .cifar_resnet import CifarResNet
-from .densenet import CifarDenseNet
-from .mobilenetv2 import CifarMobileNetV2
-from .registry import (
+from cosep_deploy.models.checkpoint import (
+    load_checkpoint,
+    load_weights,
+    read_checkpoint,
+    read_state_dict,
+    save_checkpoint,
+)
+from cosep_deploy.models.cifar_resnet import CifarResNet
+from cosep_deploy.models.densenet import CifarDenseNet
+from cosep_deploy.models.mobilenetv2 import CifarMobileNetV2
+from cosep_deploy.models.registry import (
     ModelEntry,
     build_model,
     count_params,
@@ -19,8 +25,8 @@ from .registry import (
     register_model,
     registered_models,
 )
-from .spec import ModelSpec
-from .vgg import CifarVGG
+from cosep_deploy.models.spec import ModelSpec
+from cosep_deploy.models.vgg import CifarVGG
 
 __all__ = [
     "CifarDenseNet",

@@ -15,10 +15,10 @@ from typing import Any
 import torch
 from torch import nn
 
-from ..artifacts import atomic_write_bytes, read_json, sha256_file, write_json
-from ..errors import CosepError, ModelError
-from .registry import build_model
-from .spec import ModelSpec
+from cosep_deploy.artifacts import atomic_write_bytes, read_json, sha256_file, write_json
+from cosep_deploy.errors import CosepError, ModelError
+from cosep_deploy.models.registry import build_model
+from cosep_deploy.models.spec import ModelSpec
 
 __all__ = [
     "CHECKPOINT_SCHEMA",

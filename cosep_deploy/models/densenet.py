@@ -12,7 +12,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from .registry import register_model
+from cosep_deploy.models.registry import register_model
 
 __all__ = ["CifarDenseNet", "DenseLayer", "Transition", "densenet40"]
 

@@ -19,8 +19,8 @@ from typing import Any
 
 from torch import nn
 
-from ..errors import ModelError, unknown_name
-from .spec import ModelSpec
+from cosep_deploy.errors import ModelError, unknown_name
+from cosep_deploy.models.spec import ModelSpec
 
 __all__ = ["build_from_factory", "build_torchvision", "replace_first_conv", "torchvision_names"]
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from .registry import register_model
+from cosep_deploy.models.registry import register_model
 
 __all__ = ["CifarMobileNetV2", "InvertedResidual", "make_divisible", "mobilenetv2_cifar"]
 

@@ -21,8 +21,8 @@ from typing import Any, TypeVar
 import torch
 from torch import nn
 
-from ..errors import ModelError, unknown_name
-from .spec import ModelSpec
+from cosep_deploy.errors import ModelError, unknown_name
+from cosep_deploy.models.spec import ModelSpec
 
 __all__ = [
     "ModelEntry",
@@ -81,7 +81,7 @@ def registered_models() -> dict[str, ModelEntry]:
 
 def list_models() -> list[str]:
     """Every plain model name: ours first, then torchvision's classification models."""
-    from .external import torchvision_names
+    from cosep_deploy.models.external import torchvision_names
 
     return [*registered_models(), *torchvision_names()]
 
@@ -94,7 +94,7 @@ def _build_registered(entry: ModelEntry, spec: ModelSpec) -> nn.Module:
 
 
 def _build(spec: ModelSpec) -> nn.Module:
-    from . import external
+    from cosep_deploy.models import external
 
     name = spec.name.strip()
     if name.startswith("tv:"):

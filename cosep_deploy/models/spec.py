@@ -11,7 +11,7 @@ import dataclasses
 import json
 from typing import Any
 
-from ..errors import ConfigError
+from cosep_deploy.errors import ConfigError
 
 __all__ = ["ModelSpec"]
 

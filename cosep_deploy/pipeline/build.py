@@ -9,7 +9,7 @@
   into ``build.json``, and dense vs pruned is benchmarked per precision (``bench.<precision>.json``).
 - ``dgpu`` targets: TensorRT engines built with this machine's GPU.
 
-TensorRT builds go through the engine cache (:func:`~cosep_deploy.build.manifest.engine_cache_for`): a
+TensorRT builds go through the engine cache (:func:`~cosep_deploy.engines.manifest.engine_cache_for`): a
 repeated build of the same ONNX bytes with the same TensorRT, GPU and options copies the cached engine.
 """
 
@@ -21,16 +21,16 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ..artifacts import read_json, staged_dir, write_json
-from ..errors import CosepError
-from ..progress import Progress, resolve_progress
-from .layout import RunLayout
+from cosep_deploy.artifacts import read_json, staged_dir, write_json
+from cosep_deploy.errors import CosepError
+from cosep_deploy.pipeline.layout import RunLayout
+from cosep_deploy.progress import Progress, resolve_progress
 
 if TYPE_CHECKING:
-    from ..bench.harness import BenchConfig
-    from ..build.manifest import EngineCache
-    from ..jetson import JetsonInfo
-    from ..targets import TargetProfile
+    from cosep_deploy.bench.harness import BenchConfig
+    from cosep_deploy.board.jetson import JetsonInfo
+    from cosep_deploy.engines.manifest import EngineCache
+    from cosep_deploy.targets import TargetProfile
 
 __all__ = ["MODELS", "build_stage", "onnx_variants"]
 
@@ -69,9 +69,9 @@ def build_stage(
     device is refused unless ``allow_other_device``; ``bench`` sets the on-board benchmark (default
     :class:`~cosep_deploy.bench.harness.BenchConfig`).
     """
-    from ..build.manifest import engine_cache_for
-    from ..jetson import detect_jetson
-    from ..targets import get_target
+    from cosep_deploy.board.jetson import detect_jetson
+    from cosep_deploy.engines.manifest import engine_cache_for
+    from cosep_deploy.targets import get_target
 
     profile = get_target(target)
     board = detect_jetson() if profile.kind == "jetson" else None
@@ -92,7 +92,7 @@ def build_stage(
     start = time.perf_counter()
     made: dict[str, Any] = {"target": profile.name, "kind": profile.kind}
     if board is not None:
-        from ..jetson import check_board_matches
+        from cosep_deploy.board.jetson import check_board_matches
 
         check_board_matches(profile, board, allow_other_device=allow_other_device, progress=prog.log)
         _check_on_board_dependencies()  # before minutes of building, not after
@@ -128,7 +128,7 @@ def _build_each(
 def _build_onnxruntime(
     variants: dict[str, dict[str, Path]], out: Path, target: str, threads: int | None, prog: Progress
 ) -> dict[str, Any]:
-    from ..build.onnxruntime import ort_engine_from_onnx
+    from cosep_deploy.backends.onnxruntime.build import ort_engine_from_onnx
 
     return _build_each(
         variants,
@@ -141,7 +141,7 @@ def _build_onnxruntime(
 
 
 def _write_bundles(variants: dict[str, dict[str, Path]], out: Path, profile: Any, prog: Progress) -> dict[str, str]:
-    from ..build.bundle import jetson_bundle_from_onnx
+    from cosep_deploy.board.bundle import jetson_bundle_from_onnx
 
     made = {}
     with prog.task(f"writing {profile.name} deploy bundles (engines are built on the board)", total=2) as task:
@@ -156,7 +156,7 @@ def _build_tensorrt(
     variants: dict[str, dict[str, Path]], out: Path, profile: TargetProfile, cache: EngineCache | None, prog: Progress
 ) -> tuple[dict[str, Any], dict[str, Any]]:
     """TensorRT engines through the engine cache; returns the manifests and, per engine, the cache's part."""
-    from ..backends.tensorrt import TensorRTBuildConfig, cached_engine_from_onnx
+    from cosep_deploy.backends.tensorrt.build import TensorRTBuildConfig, cached_engine_from_onnx
 
     cache_use: dict[str, Any] = {}
 
@@ -172,8 +172,8 @@ def _build_tensorrt(
 
 def _check_on_board_dependencies() -> None:
     """TensorRT's Python API and CUDA bindings, checked before building (the benchmark needs both)."""
-    from ..backends.cuda_mem import cuda_api
-    from ..deps import require
+    from cosep_deploy.backends.tensorrt.cuda import cuda_api
+    from cosep_deploy.deps import require
 
     require("tensorrt", purpose="building engines on the Jetson board")
     cuda_api(0).close()
@@ -189,9 +189,9 @@ def _record_and_bench_on_board(
 ) -> dict[str, Any]:
     """On the board: its L4T release and power state, then dense vs pruned per precision with the TensorRT
     runner, one ``bench.<precision>.json`` per precision beside the engines. GPU only: tested on a board."""
-    from ..backends.tensorrt import TensorRTRunner, summarize_onnx
-    from ..bench.harness import bench_runners
-    from ..jetson import power_state
+    from cosep_deploy.backends.tensorrt.build import TensorRTRunner, summarize_onnx
+    from cosep_deploy.bench.harness import bench_runners
+    from cosep_deploy.board.jetson import power_state
 
     power = power_state()
     for tool, why in power.reasons.items():

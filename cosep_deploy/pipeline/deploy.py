@@ -9,14 +9,14 @@ from typing import Any
 
 import torch
 
-from ..artifacts import read_json, staged_dir, write_json
-from ..bench.harness import BenchConfig, BenchReport, bench_runners
-from ..errors import CosepError
-from ..export.onnx import ExportConfig, OnnxArtifact, onnx_from_model
-from ..export.precision import PrecisionConfig
-from ..progress import Progress, resolve_progress
-from .layout import RunLayout
-from .stages import data_for_run, load_dense, load_final_pruned, load_run_spec
+from cosep_deploy.artifacts import read_json, staged_dir, write_json
+from cosep_deploy.bench.harness import BenchConfig, BenchReport, bench_runners
+from cosep_deploy.errors import CosepError
+from cosep_deploy.export.onnx import ExportConfig, OnnxArtifact, onnx_from_model
+from cosep_deploy.export.precision import PrecisionConfig
+from cosep_deploy.pipeline.layout import RunLayout
+from cosep_deploy.pipeline.stages import data_for_run, load_dense, load_final_pruned, load_run_spec
+from cosep_deploy.progress import Progress, resolve_progress
 
 __all__ = ["VALIDATION_SAMPLES", "alignment_stage", "bench_stage", "export_stage", "summary_rows"]
 
@@ -40,9 +40,9 @@ def export_stage(
     """Export the dense and the (fine-tuned) pruned model to ``onnx/``, validate both against PyTorch,
     write their fp16/int8 variants (int8 calibrated on a class-balanced sample of the training split) and
     record every file's top-1 on the validation split (ONNX Runtime, CPU) in ``onnx/accuracy.json``."""
-    from ..export.accuracy import onnx_accuracy
-    from ..export.calibration import calibration_set_from_dataset
-    from ..export.precision import precision_variants_from_onnx
+    from cosep_deploy.export.accuracy import onnx_accuracy
+    from cosep_deploy.export.calibration import calibration_set_from_dataset
+    from cosep_deploy.export.precision import precision_variants_from_onnx
 
     prog = resolve_progress(progress)
     layout = RunLayout(Path(run))
@@ -94,7 +94,7 @@ def bench_stage(
     """Time the dense and the pruned engine of ``target`` and ``precision`` interleaved, on this machine;
     write ``bench/bench.json``. Jetson engines are benchmarked on the board by their bundle's script.
     ``trtexec=True`` times TensorRT engines with the trtexec binary instead of the Python runtime."""
-    from ..backends.base import Runner
+    from cosep_deploy.backends.base import Runner
 
     layout = RunLayout(Path(run))
     engines = layout.engines(target)
@@ -110,11 +110,11 @@ def bench_stage(
     for n in ("dense", "pruned"):
         onnx_engine, trt_engine = engines / f"{n}{suffix}.onnx", engines / f"{n}{suffix}.engine"
         if onnx_engine.is_file():
-            from ..backends.onnxruntime import OnnxRuntimeRunner
+            from cosep_deploy.backends.onnxruntime.runner import OnnxRuntimeRunner
 
             runners[n] = OnnxRuntimeRunner(onnx_engine, threads=threads, precision=precision, name=n)
         elif trt_engine.is_file():
-            from ..backends.tensorrt import TensorRTRunner
+            from cosep_deploy.backends.tensorrt.build import TensorRTRunner
 
             runners[n] = TensorRTRunner(trt_engine)
         else:
@@ -140,8 +140,8 @@ def _plan_macs_and_shape(layout: RunLayout) -> tuple[dict[str, int], list[int]]:
 def _bench_with_trtexec(
     layout: RunLayout, engines: Path, suffix: str, config: BenchConfig | None, progress: Progress | None
 ) -> BenchReport:
-    from ..backends.tensorrt import summarize_onnx
-    from ..bench.trtexec_bench import bench_trtexec
+    from cosep_deploy.backends.tensorrt.build import summarize_onnx
+    from cosep_deploy.bench.trtexec_bench import bench_trtexec
 
     files = {n: engines / f"{n}{suffix}.engine" for n in ("dense", "pruned")}
     missing = [str(p) for p in files.values() if not p.is_file()]
@@ -205,9 +205,9 @@ def alignment_stage(
 ) -> dict[str, Any]:
     """Sweep channel alignments for the run's dense model at the run's MACs ratio; write
     ``bench/alignment.json`` and return it (with the recommended ``round_to``)."""
-    from ..bench.alignment import sweep_alignment
-    from ..data import ClassBalancedSubset, make_loader
-    from ..prune.api import PruneConfig
+    from cosep_deploy.bench.alignment import sweep_alignment
+    from cosep_deploy.data import ClassBalancedSubset, make_loader
+    from cosep_deploy.prune.api import PruneConfig
 
     layout = RunLayout(Path(run))
     dense, _ = load_dense(run)

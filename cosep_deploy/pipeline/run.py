@@ -18,20 +18,20 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from .. import distributed as ddist
-from ..artifacts import read_json, sha256_file, write_json
-from ..bench.harness import BenchConfig
-from ..bench.html_report import write_html_report
-from ..bench.report import write_report
-from ..export.onnx import ExportConfig
-from ..export.precision import PrecisionConfig
-from ..finetune.loop import TrainConfig
-from ..progress import Progress, resolve_progress
-from ..prune.api import PruneConfig
-from .build import build_stage
-from .deploy import bench_stage, export_stage, summary_rows
-from .layout import RunLayout
-from .stages import RunSpec, finetune_stage, layers_stage, prune_stage, train_stage
+from cosep_deploy import distributed as ddist
+from cosep_deploy.artifacts import read_json, sha256_file, write_json
+from cosep_deploy.bench.harness import BenchConfig
+from cosep_deploy.bench.html_report import write_html_report
+from cosep_deploy.bench.report import write_report
+from cosep_deploy.export.onnx import ExportConfig
+from cosep_deploy.export.precision import PrecisionConfig
+from cosep_deploy.finetune.loop import TrainConfig
+from cosep_deploy.pipeline.build import build_stage
+from cosep_deploy.pipeline.deploy import bench_stage, export_stage, summary_rows
+from cosep_deploy.pipeline.layout import RunLayout
+from cosep_deploy.pipeline.stages import RunSpec, finetune_stage, layers_stage, prune_stage, train_stage
+from cosep_deploy.progress import Progress, resolve_progress
+from cosep_deploy.prune.api import PruneConfig
 
 __all__ = ["STAGES", "PipelineConfig", "run_pipeline"]
 

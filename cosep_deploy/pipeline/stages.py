@@ -14,17 +14,17 @@ from typing import TYPE_CHECKING, Any
 import torch
 from torch import nn
 
-from .. import distributed as ddist
-from ..artifacts import ensure_writable_dir, read_json, sha256_file, staged_dir, write_json
-from ..errors import CosepError
-from ..finetune.loop import TrainConfig, TrainResult, evaluate, train_model
-from ..progress import Progress, resolve_progress
-from ..prune.api import PruneConfig, prune
-from ..prune.plan import PruningPlan, load_pruned, save_pruned
-from .layout import RunLayout
+from cosep_deploy import distributed as ddist
+from cosep_deploy.artifacts import ensure_writable_dir, read_json, sha256_file, staged_dir, write_json
+from cosep_deploy.errors import CosepError
+from cosep_deploy.finetune.loop import TrainConfig, TrainResult, evaluate, train_model
+from cosep_deploy.pipeline.layout import RunLayout
+from cosep_deploy.progress import Progress, resolve_progress
+from cosep_deploy.prune.api import PruneConfig, prune
+from cosep_deploy.prune.plan import PruningPlan, load_pruned, save_pruned
 
 if TYPE_CHECKING:
-    from ..bench.layers import LayersReport
+    from cosep_deploy.bench.layers import LayersReport
 
 __all__ = [
     "RunSpec",
@@ -63,13 +63,13 @@ def load_run_spec(run: str | os.PathLike[str]) -> RunSpec:
 
 
 def data_for_run(spec: RunSpec) -> Any:
-    from ..data import load_dataset
+    from cosep_deploy.data import load_dataset
 
     return load_dataset(spec.data, image_size=spec.image_size, channels=spec.channels, seed=spec.seed)
 
 
 def _val_loader(bundle: Any, batch_size: int = 256) -> Any:
-    from ..data import make_loader
+    from cosep_deploy.data import make_loader
 
     return make_loader(bundle.val, batch_size=batch_size)
 
@@ -83,7 +83,7 @@ def train_stage(
     progress: Progress | None = None,
 ) -> TrainResult:
     """Build the dense model and train it (or load ``weights`` and only evaluate); write ``dense/``."""
-    from ..models import ModelSpec, build_model, load_weights, save_checkpoint
+    from cosep_deploy.models import ModelSpec, build_model, load_weights, save_checkpoint
 
     prog = resolve_progress(progress)
     layout = RunLayout(Path(run))
@@ -116,7 +116,7 @@ def train_stage(
 
 
 def load_dense(run: str | os.PathLike[str]) -> tuple[nn.Module, Any]:
-    from ..models import load_checkpoint
+    from cosep_deploy.models import load_checkpoint
 
     layout = RunLayout(Path(run))
     if not (layout.dense / "model.json").is_file():
@@ -130,7 +130,7 @@ def prune_stage(
 ) -> tuple[PruningPlan, float]:
     """Prune the run's dense model by class separability; write ``pruned/``. Returns the plan and the
     pruned model's validation top-1 before fine-tuning."""
-    from ..data import ClassBalancedSubset, make_loader
+    from cosep_deploy.data import ClassBalancedSubset, make_loader
 
     layout = RunLayout(Path(run))
     spec = load_run_spec(run)
@@ -211,7 +211,7 @@ def layers_stage(
     """
     import onnxruntime as ort
 
-    from ..bench.layers import LayersReport, profile_onnxruntime
+    from cosep_deploy.bench.layers import LayersReport, profile_onnxruntime
 
     layout = RunLayout(Path(run))
     suffix = "" if precision == "fp32" else f".{precision}"

@@ -1,8 +1,8 @@
 """Structural pruning: coupling (Torch-Pruning adapter), CoSeP scoring, policy, plans, MACs."""
 
-from .api import PruneConfig, prune
-from .macs import ModelCost, count_macs_params
-from .plan import PruningPlan, apply_plan, load_pruned, save_pruned
+from cosep_deploy.prune.api import PruneConfig, prune
+from cosep_deploy.prune.macs import ModelCost, count_macs_params
+from cosep_deploy.prune.plan import PruningPlan, apply_plan, load_pruned, save_pruned
 
 __all__ = [
     "ModelCost",

@@ -17,14 +17,14 @@ from typing import Any
 import torch
 from torch import nn
 
-from ..artifacts import provenance
-from ..errors import ConfigError, DataError, PruneError, unknown_name
-from ..progress import Progress, resolve_progress
-from .coupling import ChannelGroup, CouplingGraph
-from .decide import GroupDistances, baseline_decision, cosep_at_count, cosep_decisions, group_norms
-from .macs import count_macs_params
-from .plan import PruningPlan
-from .policy import scaled_count, top_l1
+from cosep_deploy.artifacts import provenance
+from cosep_deploy.errors import ConfigError, DataError, PruneError, unknown_name
+from cosep_deploy.progress import Progress, resolve_progress
+from cosep_deploy.prune.coupling import ChannelGroup, CouplingGraph
+from cosep_deploy.prune.decide import GroupDistances, baseline_decision, cosep_at_count, cosep_decisions, group_norms
+from cosep_deploy.prune.macs import count_macs_params
+from cosep_deploy.prune.plan import PruningPlan
+from cosep_deploy.prune.policy import scaled_count, top_l1
 
 __all__ = ["HOOK_POINTS", "METHODS", "SCHEDULES", "PruneConfig", "prune"]
 
@@ -113,7 +113,7 @@ def _call_order(model: nn.Module, example: torch.Tensor) -> list[str]:
 
 def _check_loader(loader: Iterable[Any], num_classes: int) -> None:
     """The statistics loader must yield (images, labels) and cover every class of the model."""
-    from .. import distributed as ddist
+    from cosep_deploy import distributed as ddist
 
     seen: set[int] = set()
     for batch in loader:

@@ -15,7 +15,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from ..errors import PlanMismatchError, PruneError, unknown_name
+from cosep_deploy.errors import PlanMismatchError, PruneError, unknown_name
 
 __all__ = [
     "TORCH_PRUNING_VERSION",

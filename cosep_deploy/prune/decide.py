@@ -13,10 +13,10 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..errors import PruneError
-from ..progress import Progress
-from .coupling import ChannelGroup, CouplingGraph
-from .policy import counts_from_mapping, emp_count, random_channels, round_count, top_l1
+from cosep_deploy.errors import PruneError
+from cosep_deploy.progress import Progress
+from cosep_deploy.prune.coupling import ChannelGroup, CouplingGraph
+from cosep_deploy.prune.policy import counts_from_mapping, emp_count, random_channels, round_count, top_l1
 
 __all__ = ["GroupDistances", "baseline_decision", "cosep_at_count", "cosep_decisions", "filter_l1", "group_norms"]
 
@@ -70,7 +70,7 @@ def cosep_decisions(
     distances: GroupDistances | None = None,
 ) -> list[dict[str, Any]]:
     """CoSeP selection for every group from class-conditional statistics collected in one pass."""
-    from .. import separability as sep
+    from cosep_deploy import separability as sep
 
     member_names = sorted({name for g in groups for name, _ in _full_members(g)})
     taps = sep.resolve_taps(model, member_names, point=cfg.hook_point, example_inputs=example_inputs)
@@ -164,7 +164,7 @@ def baseline_decision(graph: CouplingGraph, group: ChannelGroup, cfg: Any) -> di
 def cosep_at_count(d: np.ndarray, norms: np.ndarray, n_keep: int, *, keep: str, seed: int) -> list[int]:
     """CoSeP's channel choice at a count set from outside (a MACs budget): k-medoids with k = n_keep,
     then one channel per cluster (largest L1 norm, or the medoid)."""
-    from ..separability import kmedoids
+    from cosep_deploy.separability import kmedoids
 
     n = d.shape[0]
     if n_keep >= n:

@@ -14,9 +14,9 @@ from typing import Any
 import torch
 from torch import nn
 
-from ..artifacts import JsonArtifact, read_json, sha256_file, staged_dir
-from ..errors import CosepError, PlanMismatchError
-from .coupling import CouplingGraph
+from cosep_deploy.artifacts import JsonArtifact, read_json, sha256_file, staged_dir
+from cosep_deploy.errors import CosepError, PlanMismatchError
+from cosep_deploy.prune.coupling import CouplingGraph
 
 __all__ = ["PLAN_FILE", "WEIGHTS_FILE", "PruningPlan", "load_pruned", "save_pruned"]
 
@@ -60,7 +60,7 @@ def save_pruned(
     ``directory`` atomically: the directory is staged and renamed into place."""
     from safetensors.torch import save_file
 
-    from ..artifacts import write_json
+    from cosep_deploy.artifacts import write_json
 
     with staged_dir(directory, overwrite=overwrite) as tmp:
         for name, body in (extra or {}).items():
@@ -77,7 +77,7 @@ def load_pruned(directory: str | os.PathLike[str]) -> tuple[nn.Module, PruningPl
     """Rebuild the base model, replay the plan, load the weights (no unpickling). Refuses mismatches."""
     from safetensors.torch import load_file
 
-    from ..models import ModelSpec, build_model
+    from cosep_deploy.models import ModelSpec, build_model
 
     d = Path(directory)
     raw = read_json(d / PLAN_FILE, what="pruning plan")

@@ -14,7 +14,7 @@ from collections.abc import Mapping
 
 import numpy as np
 
-from ..errors import ConfigError
+from cosep_deploy.errors import ConfigError
 
 __all__ = [
     "counts_from_mapping",

@@ -7,14 +7,21 @@ Pipeline for one layer (or coupled group): :func:`resolve_taps` + :func:`collect
 :class:`ChannelSelection`. See ``/work/shared/reference/cosep-method.md`` for the method and our choices.
 """
 
-from .collect import HOOK_POINTS, SPATIAL_MODES, TapMap, collect_class_stats, parse_spatial, resolve_taps
-from .distances import PRECISIONS, ProfileDistances, combine_distances, profile_distances
-from .jm import VAR_FLOOR, jm_distance
-from .kmedoids import KMedoidsResult, kmedoids
-from .knee import find_knee
-from .selection import K_GRIDS, KEEP_RULES, ChannelSelection, coarse_k_grid, select_channels
-from .silhouette import mean_simplified_silhouette
-from .stats import ClassStats
+from cosep_deploy.separability.collect import (
+    HOOK_POINTS,
+    SPATIAL_MODES,
+    TapMap,
+    collect_class_stats,
+    parse_spatial,
+    resolve_taps,
+)
+from cosep_deploy.separability.distances import PRECISIONS, ProfileDistances, combine_distances, profile_distances
+from cosep_deploy.separability.jm import VAR_FLOOR, jm_distance
+from cosep_deploy.separability.kmedoids import KMedoidsResult, kmedoids
+from cosep_deploy.separability.knee import find_knee
+from cosep_deploy.separability.selection import K_GRIDS, KEEP_RULES, ChannelSelection, coarse_k_grid, select_channels
+from cosep_deploy.separability.silhouette import mean_simplified_silhouette
+from cosep_deploy.separability.stats import ClassStats
 
 __all__ = [
     "HOOK_POINTS",

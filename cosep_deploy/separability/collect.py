@@ -21,8 +21,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..errors import ConfigError, DataError, SeparabilityError, unknown_name
-from .stats import ClassStats, as_labels
+from cosep_deploy.errors import ConfigError, DataError, SeparabilityError, unknown_name
+from cosep_deploy.separability.stats import ClassStats, as_labels
 
 __all__ = ["HOOK_POINTS", "SPATIAL_MODES", "TapMap", "collect_class_stats", "parse_spatial", "resolve_taps"]
 

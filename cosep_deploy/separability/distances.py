@@ -25,8 +25,8 @@ from typing import Any
 import numpy as np
 from scipy.linalg import blas
 
-from ..errors import SeparabilityError
-from .jm import VAR_FLOOR, jm_pairs_
+from cosep_deploy.errors import SeparabilityError
+from cosep_deploy.separability.jm import VAR_FLOOR, jm_pairs_
 
 __all__ = ["PRECISIONS", "ProfileDistances", "combine_distances", "profile_distances"]
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..errors import SeparabilityError
+from cosep_deploy.errors import SeparabilityError
 
 __all__ = ["VAR_FLOOR", "jm_distance", "jm_pairs_"]
 

@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 from scipy import sparse
 
-from ..errors import SeparabilityError
+from cosep_deploy.errors import SeparabilityError
 
 __all__ = [
     "KMedoidsResult",

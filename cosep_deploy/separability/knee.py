@@ -12,7 +12,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from ..errors import SeparabilityError
+from cosep_deploy.errors import SeparabilityError
 
 __all__ = ["find_knee"]
 

@@ -18,10 +18,10 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import SeparabilityError
-from .kmedoids import build_medoids, check_distance_matrix, grow_medoids, kmedoids
-from .knee import find_knee
-from .silhouette import mean_simplified_silhouette
+from cosep_deploy.errors import SeparabilityError
+from cosep_deploy.separability.kmedoids import build_medoids, check_distance_matrix, grow_medoids, kmedoids
+from cosep_deploy.separability.knee import find_knee
+from cosep_deploy.separability.silhouette import mean_simplified_silhouette
 
 __all__ = ["KEEP_RULES", "K_GRIDS", "ChannelSelection", "coarse_k_grid", "select_channels"]
 

@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import SeparabilityError
+from cosep_deploy.errors import SeparabilityError
 
 __all__ = ["mean_simplified_silhouette"]
 

@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from ..errors import DataError, SeparabilityError
+from cosep_deploy.errors import DataError, SeparabilityError
 
 __all__ = ["ClassStats", "as_labels"]
 

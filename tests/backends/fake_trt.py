@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from cosep_deploy.backends.cuda_mem import DeviceInfo
+from cosep_deploy.backends.tensorrt.cuda import DeviceInfo
 
 __all__ = ["FAKE_STATE", "FakeCuda", "make_fake_trt", "reset_fake_state"]
 

@@ -7,9 +7,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from cosep_deploy.backends.torch import TorchRunner
-from cosep_deploy.backends.torch_tensorrt import TorchTensorRTRunner
-from cosep_deploy.compare import compare_files, runner_for
+from cosep_deploy.backends.select import runner_for
+from cosep_deploy.backends.torch.runner import TorchRunner
+from cosep_deploy.backends.torch_tensorrt.runner import TorchTensorRTRunner
+from cosep_deploy.compare import compare_files
 from cosep_deploy.errors import ConfigError
 
 

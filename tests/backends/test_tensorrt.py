@@ -23,8 +23,7 @@ import numpy as np
 import pytest
 
 from cosep_deploy.backends.base import TimedRun
-from cosep_deploy.backends.cuda_mem import CudaError, CudaPython, check_cuda
-from cosep_deploy.backends.tensorrt import (
+from cosep_deploy.backends.tensorrt.build import (
     OnnxSummary,
     TensorRTBuildConfig,
     TensorRTRunner,
@@ -35,8 +34,9 @@ from cosep_deploy.backends.tensorrt import (
     summarize_onnx,
     trt_capabilities,
 )
-from cosep_deploy.build.manifest import EngineManifest, manifest_path_for
+from cosep_deploy.backends.tensorrt.cuda import CudaError, CudaPython, check_cuda
 from cosep_deploy.deps import is_available
+from cosep_deploy.engines.manifest import EngineManifest, manifest_path_for
 from cosep_deploy.errors import (
     ConfigError,
     EngineBuildError,
@@ -45,8 +45,7 @@ from cosep_deploy.errors import (
     TargetMismatchError,
 )
 from cosep_deploy.targets import get_target
-
-from .fake_trt import FAKE_STATE, FakeCuda, make_fake_trt, reset_fake_state
+from tests.backends.fake_trt import FAKE_STATE, FakeCuda, make_fake_trt, reset_fake_state
 
 onnx = pytest.importorskip("onnx")
 from onnx import TensorProto, helper  # noqa: E402

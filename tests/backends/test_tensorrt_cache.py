@@ -1,6 +1,6 @@
 """``cached_engine_from_onnx``: the TensorRT build wired to the engine cache.
 
-The cache logic itself is tested with a real build step in ``tests/build/test_engine_cache_build.py``; here
+The cache logic itself is tested with a real build step in ``tests/engines/test_engine_cache_build.py``; here
 only the wiring is checked, on the fake TensorRT module the other orchestration tests use (``fake_trt.py``;
 TensorRT cannot run on this machine): the key it computes, that a hit skips TensorRT entirely, that the
 manifest carries the requested names, and that an unidentifiable GPU bypasses the cache.
@@ -15,13 +15,12 @@ from pathlib import Path
 import pytest
 
 from cosep_deploy.artifacts import sha256_file
-from cosep_deploy.backends.cuda_mem import CudaError, DeviceInfo, device_info
-from cosep_deploy.backends.tensorrt import TensorRTBuildConfig, cached_engine_from_onnx, tensorrt_cache_key
-from cosep_deploy.build.manifest import EngineCache, EngineManifest, manifest_path_for
+from cosep_deploy.backends.tensorrt.build import TensorRTBuildConfig, cached_engine_from_onnx, tensorrt_cache_key
+from cosep_deploy.backends.tensorrt.cuda import CudaError, DeviceInfo, device_info
 from cosep_deploy.deps import is_available
+from cosep_deploy.engines.manifest import EngineCache, EngineManifest, manifest_path_for
 from cosep_deploy.errors import ConfigError, MissingDependencyError
-
-from .fake_trt import FAKE_STATE, make_fake_trt, reset_fake_state
+from tests.backends.fake_trt import FAKE_STATE, make_fake_trt, reset_fake_state
 
 onnx = pytest.importorskip("onnx")
 from onnx import TensorProto, helper  # noqa: E402

@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 import torch
 
-from cosep_deploy.backends.onnxruntime import OnnxRuntimeRunner
-from cosep_deploy.backends.torch import TorchRunner
+from cosep_deploy.backends.onnxruntime.runner import OnnxRuntimeRunner
+from cosep_deploy.backends.torch.runner import TorchRunner
 from cosep_deploy.compare import compare_runners
 from cosep_deploy.errors import ConfigError, EngineLoadError
 from cosep_deploy.export import onnx_from_model

@@ -14,7 +14,7 @@ import pytest
 import torch
 from torch import nn
 
-from cosep_deploy.backends.torch_tensorrt import TorchTensorRTRunner, precision_options
+from cosep_deploy.backends.torch_tensorrt.runner import TorchTensorRTRunner, precision_options
 from cosep_deploy.deps import is_available
 from cosep_deploy.errors import ConfigError, EngineBuildError, EngineLoadError, MissingDependencyError
 
@@ -115,7 +115,7 @@ def test_missing_package_names_the_install() -> None:
 @pytest.mark.skipif(not HAS_TORCH_TRT, reason="needs torch-tensorrt and an NVIDIA GPU")
 @pytest.mark.parametrize("precision", ["fp32", "fp16"])
 def test_compiled_model_matches_eager_pytorch(precision: str) -> None:
-    from cosep_deploy.backends.torch import TorchRunner
+    from cosep_deploy.backends.torch.runner import TorchRunner
     from cosep_deploy.compare import compare_runners
 
     model = _tiny_cnn()

@@ -16,8 +16,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from cosep_deploy.backends import trtexec, trtexec_parse
-from cosep_deploy.backends.trtexec import (
+from cosep_deploy.backends.trtexec import command as trtexec
+from cosep_deploy.backends.trtexec import parse as trtexec_parse
+from cosep_deploy.backends.trtexec.command import (
     TrtexecConfig,
     find_trtexec,
     format_shape,
@@ -25,7 +26,7 @@ from cosep_deploy.backends.trtexec import (
     trtexec_command,
     trtexec_version,
 )
-from cosep_deploy.backends.trtexec_parse import (
+from cosep_deploy.backends.trtexec.parse import (
     LayerTime,
     TrtexecVersion,
     compare_layer_profiles,

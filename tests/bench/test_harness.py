@@ -13,8 +13,8 @@ import torch
 from torch import nn
 
 from cosep_deploy.backends.base import parse_proc_status_memory
-from cosep_deploy.backends.onnxruntime import OnnxRuntimeRunner, ort_session_options
-from cosep_deploy.backends.torch import TorchRunner
+from cosep_deploy.backends.onnxruntime.runner import OnnxRuntimeRunner, ort_session_options
+from cosep_deploy.backends.torch.runner import TorchRunner
 from cosep_deploy.bench import BenchConfig, BenchReport, bench_runners
 from cosep_deploy.bench.schema import validate_bench_json
 from cosep_deploy.errors import BenchError, ConfigError

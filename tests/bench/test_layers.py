@@ -12,7 +12,7 @@ import pytest
 import torch
 from torch import nn
 
-from cosep_deploy.backends.onnxruntime import ort_session_options
+from cosep_deploy.backends.onnxruntime.runner import ort_session_options
 from cosep_deploy.bench.layers import (
     CONV,
     DEPTHWISE,

@@ -18,7 +18,7 @@ from cosep_deploy.artifacts import sha256_file
 from cosep_deploy.bench import BenchConfig
 from cosep_deploy.bench.schema import validate_bench_json
 from cosep_deploy.bench.trtexec_bench import bench_trtexec
-from cosep_deploy.build.manifest import EngineManifest, manifest_path_for
+from cosep_deploy.engines.manifest import EngineManifest, manifest_path_for
 from cosep_deploy.errors import BenchError, EngineLoadError
 
 STUB = r"""

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from cosep_deploy.backends.onnxruntime import OnnxRuntimeRunner
+from cosep_deploy.backends.onnxruntime.runner import OnnxRuntimeRunner
 from cosep_deploy.errors import EngineLoadError, ExportValidationError
 from cosep_deploy.export import OnnxArtifact, onnx_from_model, validate_onnx
 

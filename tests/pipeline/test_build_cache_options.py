@@ -13,9 +13,9 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from cosep_deploy.build.manifest import CACHE_ENV_VAR
 from cosep_deploy.cli.main import cli
 from cosep_deploy.deps import is_available
+from cosep_deploy.engines.manifest import CACHE_ENV_VAR
 
 
 @pytest.fixture
@@ -76,7 +76,7 @@ def test_cpu_targets_do_not_touch_the_cache(run_copy: Path, tmp_path: Path) -> N
 
 
 def test_jetson_target_off_the_board_writes_bundles_without_the_cache(run_copy: Path, tmp_path: Path) -> None:
-    from cosep_deploy.jetson import detect_jetson
+    from cosep_deploy.board.jetson import detect_jetson
     from cosep_deploy.pipeline.build import build_stage
 
     if detect_jetson() is not None:

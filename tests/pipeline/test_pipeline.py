@@ -65,7 +65,7 @@ def test_pipeline_end_to_end(tmp_path: Path) -> None:
     assert not list(out.rglob("*.staging")) and not list(out.rglob("*.tmp"))
 
     # the pruned ONNX engine computes what the fine-tuned PyTorch model computes
-    from cosep_deploy.backends.onnxruntime import OnnxRuntimeRunner
+    from cosep_deploy.backends.onnxruntime.runner import OnnxRuntimeRunner
     from cosep_deploy.prune import load_pruned
 
     model, plan = load_pruned(out / "finetuned")

@@ -18,8 +18,8 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from ..deps import is_available, require
-from ..errors import CosepError, MissingDependencyError
+from cosep_deploy.deps import is_available, require
+from cosep_deploy.errors import CosepError, MissingDependencyError
 
 __all__ = ["CudaApi", "CudaError", "CudaPython", "DeviceInfo", "PyCuda", "check_cuda", "cuda_api", "device_info"]
 

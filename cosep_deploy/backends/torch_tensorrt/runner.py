@@ -34,9 +34,9 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..deps import require
-from ..errors import ConfigError, EngineBuildError, EngineLoadError
-from .base import Runner, RunnerInfo, TimedRun
+from cosep_deploy.backends.base import Runner, RunnerInfo, TimedRun
+from cosep_deploy.deps import require
+from cosep_deploy.errors import ConfigError, EngineBuildError, EngineLoadError
 
 __all__ = ["TorchTensorRTRunner", "precision_options"]
 

@@ -27,8 +27,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..errors import ConfigError, EngineLoadError
-from .base import Runner, RunnerInfo, TimedRun, process_memory
+from cosep_deploy.backends.base import Runner, RunnerInfo, TimedRun, process_memory
+from cosep_deploy.errors import ConfigError, EngineLoadError
 
 __all__ = ["TorchRunner"]
 

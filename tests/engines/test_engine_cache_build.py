@@ -16,9 +16,10 @@ from pathlib import Path
 import pytest
 
 from cosep_deploy.artifacts import sha256_file
-from cosep_deploy.backends.cuda_mem import DeviceInfo
-from cosep_deploy.backends.tensorrt import TensorRTBuildConfig, tensorrt_cache_key
-from cosep_deploy.build.manifest import (
+from cosep_deploy.backends.tensorrt.build import TensorRTBuildConfig, tensorrt_cache_key
+from cosep_deploy.backends.tensorrt.cuda import DeviceInfo
+from cosep_deploy.deps import is_available
+from cosep_deploy.engines.manifest import (
     CACHE_ENV_VAR,
     CachedBuild,
     EngineCache,
@@ -30,7 +31,6 @@ from cosep_deploy.build.manifest import (
     manifest_path_for,
     verify_engine_file,
 )
-from cosep_deploy.deps import is_available
 from cosep_deploy.errors import ConfigError, EngineBuildError
 
 ONNX_SHA = "ab" * 32
@@ -227,7 +227,7 @@ def test_real_tensorrt_build_is_cached(tmp_path: Path) -> None:
     onnx = pytest.importorskip("onnx")
     from onnx import TensorProto, helper
 
-    from cosep_deploy.backends.tensorrt import cached_engine_from_onnx
+    from cosep_deploy.backends.tensorrt.build import cached_engine_from_onnx
 
     x = helper.make_tensor_value_info("input", TensorProto.FLOAT, ["batch", 4])
     y = helper.make_tensor_value_info("output", TensorProto.FLOAT, ["batch", 4])

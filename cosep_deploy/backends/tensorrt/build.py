@@ -9,7 +9,7 @@ Two build paths, picked by what the installed TensorRT offers rather than by its
   no INT8 calibrators, so INT8 needs Q/DQ nodes in the ONNX here too (explicit quantization).
 
 :func:`cached_engine_from_onnx` puts :func:`engine_from_onnx` behind the engine cache of
-:mod:`cosep_deploy.build.manifest`, keyed by :func:`tensorrt_cache_key`.
+:mod:`cosep_deploy.engines.manifest`, keyed by :func:`tensorrt_cache_key`.
 
 ``tensorrt`` is imported inside the functions that use them, after :func:`require`. mypy checks that use
 against the ``tensorrt-stubs`` 10.13 stubs (see ``tools/trt_typings.py``); the few names that differ between
@@ -26,8 +26,11 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
-from ..artifacts import atomic_write_bytes, sha256_file
-from ..build.manifest import (
+from cosep_deploy.artifacts import atomic_write_bytes, sha256_file
+from cosep_deploy.backends.tensorrt.cuda import CudaError, DeviceInfo, device_info
+from cosep_deploy.backends.tensorrt.runner import Progress, TensorRTRunner, collecting_logger, logged_errors
+from cosep_deploy.deps import require
+from cosep_deploy.engines.manifest import (
     CachedBuild,
     EngineCache,
     EngineManifest,
@@ -36,11 +39,8 @@ from ..build.manifest import (
     manifest_path_for,
     utc_now,
 )
-from ..deps import require
-from ..errors import ConfigError, EngineBuildError, MissingDependencyError, unknown_name
-from ..targets import TargetProfile
-from .cuda_mem import CudaError, DeviceInfo, device_info
-from .tensorrt_runner import Progress, TensorRTRunner, collecting_logger, logged_errors
+from cosep_deploy.errors import ConfigError, EngineBuildError, MissingDependencyError, unknown_name
+from cosep_deploy.targets import TargetProfile
 
 if TYPE_CHECKING:
     import tensorrt as trt

@@ -15,8 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from cosep_deploy.errors import ConfigError, TargetMismatchError
-from cosep_deploy.jetson import (
+from cosep_deploy.board.jetson import (
     JETPACK_FOR_L4T,
     check_board_matches,
     detect_jetson,
@@ -25,6 +24,7 @@ from cosep_deploy.jetson import (
     power_state,
     target_for_model,
 )
+from cosep_deploy.errors import ConfigError, TargetMismatchError
 from cosep_deploy.targets import get_target, list_targets, load_target
 
 ORIN_NANO_RELEASE = (

@@ -21,8 +21,8 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import EngineLoadError
-from .base import Runner, RunnerInfo, process_memory
+from cosep_deploy.backends.base import Runner, RunnerInfo, process_memory
+from cosep_deploy.errors import EngineLoadError
 
 __all__ = ["OnnxRuntimeRunner", "ort_session_options"]
 
@@ -121,7 +121,12 @@ class OnnxRuntimeRunner(Runner):
         """A built engine carries a manifest: refuse a damaged file or one made by another ORT version."""
         import onnxruntime as ort
 
-        from ..build.manifest import EngineManifest, check_manifest_against, manifest_path_for, verify_engine_file
+        from cosep_deploy.engines.manifest import (
+            EngineManifest,
+            check_manifest_against,
+            manifest_path_for,
+            verify_engine_file,
+        )
 
         manifest_file = manifest_path_for(self.path)
         if not manifest_file.is_file():

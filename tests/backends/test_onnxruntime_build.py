@@ -10,9 +10,9 @@ import pytest
 import torch
 from torch import nn
 
-from cosep_deploy.backends.onnxruntime import OnnxRuntimeRunner
-from cosep_deploy.build.manifest import manifest_path_for
-from cosep_deploy.build.onnxruntime import ort_engine_from_onnx
+from cosep_deploy.backends.onnxruntime.build import ort_engine_from_onnx
+from cosep_deploy.backends.onnxruntime.runner import OnnxRuntimeRunner
+from cosep_deploy.engines.manifest import manifest_path_for
 from cosep_deploy.errors import EngineLoadError, TargetMismatchError
 from cosep_deploy.export import onnx_from_model
 

@@ -13,9 +13,9 @@ import tempfile
 import time
 from pathlib import Path
 
-from ..artifacts import atomic_write_bytes, sha256_file
-from ..errors import EngineBuildError
-from .manifest import EngineManifest, manifest_path_for, utc_now
+from cosep_deploy.artifacts import atomic_write_bytes, sha256_file
+from cosep_deploy.engines.manifest import EngineManifest, manifest_path_for, utc_now
+from cosep_deploy.errors import EngineBuildError
 
 __all__ = ["ORT_BUILD_LEVEL", "ort_engine_from_onnx"]
 
@@ -33,7 +33,7 @@ def ort_engine_from_onnx(
     """Optimise ``onnx_path`` with ONNX Runtime and write it to ``engine_path`` plus its manifest."""
     import onnxruntime as ort
 
-    from ..backends.onnxruntime import ort_session_options
+    from cosep_deploy.backends.onnxruntime.runner import ort_session_options
 
     src, dst = Path(onnx_path), Path(engine_path)
     start = time.perf_counter()

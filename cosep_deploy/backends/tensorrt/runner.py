@@ -16,11 +16,11 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ..build.manifest import EngineManifest, check_manifest_against, manifest_path_for, verify_engine_file
-from ..deps import require
-from ..errors import ConfigError, EngineLoadError
-from .base import Runner, RunnerInfo, TimedRun
-from .cuda_mem import CudaApi, cuda_api
+from cosep_deploy.backends.base import Runner, RunnerInfo, TimedRun
+from cosep_deploy.backends.tensorrt.cuda import CudaApi, cuda_api
+from cosep_deploy.deps import require
+from cosep_deploy.engines.manifest import EngineManifest, check_manifest_against, manifest_path_for, verify_engine_file
+from cosep_deploy.errors import ConfigError, EngineLoadError
 
 if TYPE_CHECKING:
     import tensorrt as trt

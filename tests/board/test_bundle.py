@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from cosep_deploy.backends.trtexec_parse import parse_export_profile, parse_export_times, parse_layer_info
-from cosep_deploy.build.bundle import jetson_bundle_from_onnx
-from cosep_deploy.build.manifest import EngineManifest, verify_engine_file
+from cosep_deploy.backends.trtexec.parse import parse_export_profile, parse_export_times, parse_layer_info
+from cosep_deploy.board.bundle import jetson_bundle_from_onnx
+from cosep_deploy.engines.manifest import EngineManifest, verify_engine_file
 from cosep_deploy.errors import ConfigError
 from cosep_deploy.targets import get_target, list_targets, load_target
 

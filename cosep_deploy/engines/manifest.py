@@ -25,9 +25,10 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, ClassVar
 
-from .._version import __version__
-from ..artifacts import JsonArtifact, ensure_writable_dir, sha256_file, staged_dir
-from ..errors import ConfigError, CosepError, EngineLoadError, TargetMismatchError
+from cosep_deploy._version import __version__
+from cosep_deploy.artifacts import JsonArtifact, ensure_writable_dir, sha256_file, staged_dir
+from cosep_deploy.env import CACHE_ENV_VAR, engine_cache_root
+from cosep_deploy.errors import ConfigError, CosepError, EngineLoadError, TargetMismatchError
 
 __all__ = [
     "CACHE_ENV_VAR",
@@ -223,13 +224,9 @@ class EngineCache:
         return self.root / key / self.ENGINE_NAME
 
 
-CACHE_ENV_VAR = "COSEP_DEPLOY_CACHE"
-
-
 def default_engine_cache_root() -> Path:
-    """``$COSEP_DEPLOY_CACHE`` if set, else ``~/.cache/cosep-deploy/engines``. The only place that reads it."""
-    configured = os.environ.get(CACHE_ENV_VAR, "").strip()
-    return Path(configured).expanduser() if configured else Path.home() / ".cache" / "cosep-deploy" / "engines"
+    """See :func:`cosep_deploy.env.engine_cache_root` (``$COSEP_DEPLOY_CACHE``, then ``$XDG_CACHE_HOME``)."""
+    return engine_cache_root()
 
 
 def engine_cache_for(cache_dir: str | os.PathLike[str] | None = None, *, enabled: bool = True) -> EngineCache | None:

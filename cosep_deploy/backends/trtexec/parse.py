@@ -24,8 +24,8 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from ..artifacts import read_json
-from ..errors import BenchError, CosepError, EngineBuildError
+from cosep_deploy.artifacts import read_json
+from cosep_deploy.errors import BenchError, CosepError, EngineBuildError
 
 __all__ = [
     "LayerComparison",

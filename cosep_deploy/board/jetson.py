@@ -27,8 +27,8 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
-from .errors import ConfigError, TargetMismatchError
-from .targets import TargetProfile, list_targets
+from cosep_deploy.errors import ConfigError, TargetMismatchError
+from cosep_deploy.targets import TargetProfile, list_targets
 
 __all__ = [
     "JETPACK_FOR_L4T",

@@ -3,7 +3,7 @@
 TensorRT engines cannot be built on an x86 host for a Jetson: they are tied to the board's GPU and TensorRT
 release. So the host exports ONNX files (precision already decided) and packs them with the target profile
 and a ``build_and_bench.sh`` script. On the board the script finds trtexec, reads its version, picks the flag
-set for that version (prepared here by :func:`~cosep_deploy.backends.trtexec.trtexec_command`, so the flags
+set for that version (prepared here by :func:`~cosep_deploy.backends.trtexec.command.trtexec_command`, so the flags
 have one source), builds one engine per variant and batch size, benchmarks it, and writes the
 ``--exportTimes/--exportProfile/--exportLayerInfo`` JSON files and a manifest per engine. Copy ``results/``
 and ``engines/*.manifest.json`` back and the report reads them.
@@ -19,14 +19,14 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from .._version import __version__
-from ..artifacts import sha256_file, staged_dir, write_json
-from ..backends.tensorrt import summarize_onnx
-from ..backends.trtexec import TrtexecConfig, trtexec_command
-from ..backends.trtexec_parse import TrtexecVersion
-from ..errors import ConfigError, unknown_name
-from ..targets import TargetProfile
-from .manifest import EngineManifest, utc_now
+from cosep_deploy._version import __version__
+from cosep_deploy.artifacts import sha256_file, staged_dir, write_json
+from cosep_deploy.backends.tensorrt.build import summarize_onnx
+from cosep_deploy.backends.trtexec.command import TrtexecConfig, trtexec_command
+from cosep_deploy.backends.trtexec.parse import TrtexecVersion
+from cosep_deploy.engines.manifest import EngineManifest, utc_now
+from cosep_deploy.errors import ConfigError, unknown_name
+from cosep_deploy.targets import TargetProfile
 
 __all__ = ["FAMILIES", "jetson_bundle_from_onnx"]
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from cosep_deploy.artifacts import sha256_file
-from cosep_deploy.build.manifest import (
+from cosep_deploy.engines.manifest import (
     EngineCache,
     EngineManifest,
     check_manifest_against,

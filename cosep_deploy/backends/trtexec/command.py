@@ -16,10 +16,8 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Literal
 
-from ..artifacts import atomic_write_text
-from ..deps import INSTALL_HINTS
-from ..errors import ConfigError, EngineBuildError, MissingDependencyError, unknown_name
-from .trtexec_parse import (
+from cosep_deploy.artifacts import atomic_write_text
+from cosep_deploy.backends.trtexec.parse import (
     LayerComparison,
     LayerDesc,
     LayerInfo,
@@ -36,6 +34,8 @@ from .trtexec_parse import (
     parse_trtexec_version,
     summarize_ms,
 )
+from cosep_deploy.deps import INSTALL_HINTS
+from cosep_deploy.errors import ConfigError, EngineBuildError, MissingDependencyError, unknown_name
 
 __all__ = [  # the parsers are re-exported from .trtexec_parse
     "LayerComparison",
