@@ -12,7 +12,8 @@ __all__ = ["command"]
 @click.command("targets")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 def command(as_json: bool) -> None:
-    """List the device target profiles: shipped, in $COSEP_DEPLOY_TARGETS folders and --target-file (precision, channel alignment, DLA, TensorRT range)."""
+    """List the device target profiles: shipped ones, those in $COSEP_DEPLOY_TARGETS folders and --target-file
+    (precision, channel alignment, DLA, TensorRT range)."""
     import dataclasses
 
     from rich.console import Console
