@@ -25,7 +25,8 @@ demo: venv
 	$(VENV)/bin/cosep-deploy pipeline --out runs/demo --data digits:size=32
 
 lint: venv
-	$(VENV)/bin/ruff check cosep_deploy tests bench
+	$(VENV)/bin/ruff check cosep_deploy tests bench tools
+	$(VENV)/bin/ruff format --check cosep_deploy tests bench tools
 
 typecheck: venv
 	$(VENV)/bin/mypy

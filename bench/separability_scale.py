@@ -85,8 +85,15 @@ def _rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0  # Linux reports KiB
 
 
-def _run_groups(name: str, groups: list[tuple[str, int, int]], classes: int, seed: int,
-                log: Callable[[str], None], *, members: bool = False) -> dict[str, Any]:
+def _run_groups(
+    name: str,
+    groups: list[tuple[str, int, int]],
+    classes: int,
+    seed: int,
+    log: Callable[[str], None],
+    *,
+    members: bool = False,
+) -> dict[str, Any]:
     rows: list[dict[str, Any]] = []
     start = time.perf_counter()
     for i, (gname, n, m) in enumerate(groups):
@@ -100,16 +107,35 @@ def _run_groups(name: str, groups: list[tuple[str, int, int]], classes: int, see
         t1 = time.perf_counter()
         sel = select_channels(matrix, norms, k_grid="auto", seed=seed)
         t2 = time.perf_counter()
-        rows.append({"group": gname, "channels": n, "members": m, "pairs": dist.pairs_used,
-                     "sampled": dist.sampled, "profile_s": round(t1 - t0, 3), "select_s": round(t2 - t1, 3),
-                     "k": sel.k, "n_kept": sel.n_kept, "grid": sel.grid, "k_evaluated": len(sel.curve),
-                     "fallback": sel.fallback})
-        log(f"  {name:9s} {gname:40s} N={n:5d} x{m} profile {t1 - t0:7.2f}s select {t2 - t1:6.2f}s "
-            f"k={sel.k} ({sel.grid}, {len(sel.curve)} k)")
+        rows.append(
+            {
+                "group": gname,
+                "channels": n,
+                "members": m,
+                "pairs": dist.pairs_used,
+                "sampled": dist.sampled,
+                "profile_s": round(t1 - t0, 3),
+                "select_s": round(t2 - t1, 3),
+                "k": sel.k,
+                "n_kept": sel.n_kept,
+                "grid": sel.grid,
+                "k_evaluated": len(sel.curve),
+                "fallback": sel.fallback,
+            }
+        )
+        log(
+            f"  {name:9s} {gname:40s} N={n:5d} x{m} profile {t1 - t0:7.2f}s select {t2 - t1:6.2f}s "
+            f"k={sel.k} ({sel.grid}, {len(sel.curve)} k)"
+        )
     total = time.perf_counter() - start
-    return {"classes": classes, "groups": rows, "total_s": round(total, 2),
-            "profile_s": round(sum(r["profile_s"] for r in rows), 2),
-            "select_s": round(sum(r["select_s"] for r in rows), 2), "peak_rss_mb": round(_rss_mb(), 1)}
+    return {
+        "classes": classes,
+        "groups": rows,
+        "total_s": round(total, 2),
+        "profile_s": round(sum(r["profile_s"] for r in rows), 2),
+        "select_s": round(sum(r["select_s"] for r in rows), 2),
+        "peak_rss_mb": round(_rss_mb(), 1),
+    }
 
 
 def _paper_sweep(n: int, classes: int, seed: int) -> dict[str, Any]:
@@ -121,9 +147,18 @@ def _paper_sweep(n: int, classes: int, seed: int) -> dict[str, Any]:
     t2 = time.perf_counter()
     auto = select_channels(dist.distances, norms, k_grid="auto", seed=seed)
     t3 = time.perf_counter()
-    return {"channels": n, "classes": classes, "profile_s": round(t1 - t0, 2), "sweep_s": round(t2 - t1, 2),
-            "k_all": sel.k, "k_auto": auto.k, "auto_s": round(t3 - t2, 2), "k_evaluated": len(sel.curve),
-            "total_s": round(t2 - t1, 2), "peak_rss_mb": round(_rss_mb(), 1)}
+    return {
+        "channels": n,
+        "classes": classes,
+        "profile_s": round(t1 - t0, 2),
+        "sweep_s": round(t2 - t1, 2),
+        "k_all": sel.k,
+        "k_auto": auto.k,
+        "auto_s": round(t3 - t2, 2),
+        "k_evaluated": len(sel.curve),
+        "total_s": round(t2 - t1, 2),
+        "peak_rss_mb": round(_rss_mb(), 1),
+    }
 
 
 def _collect_overhead(batches: int, batch: int, size: int) -> dict[str, Any]:
@@ -147,9 +182,16 @@ def _collect_overhead(batches: int, batch: int, size: int) -> dict[str, Any]:
         collect_class_stats(model, data, taps, spatial="gap", num_classes=100)
         hooked.append(time.perf_counter() - t0)
     plain_s, hooked_s = min(plain), min(hooked)
-    return {"model": "resnet18", "taps": len(taps), "batches": batches, "batch": batch, "input": size,
-            "plain_s": round(plain_s, 3), "collect_s": round(hooked_s, 3),
-            "overhead": round(hooked_s / plain_s - 1, 3)}
+    return {
+        "model": "resnet18",
+        "taps": len(taps),
+        "batches": batches,
+        "batch": batch,
+        "input": size,
+        "plain_s": round(plain_s, 3),
+        "collect_s": round(hooked_s, 3),
+        "overhead": round(hooked_s / plain_s - 1, 3),
+    }
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -157,19 +199,29 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, required=True, help="JSON file to write")
     parser.add_argument("--quick", action="store_true", help="smaller run (C=100 for the ImageNet section)")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--coupled-members", action="store_true",
-                        help="ResNet-50 residual groups: one profile per member conv, then combined")
+    parser.add_argument(
+        "--coupled-members",
+        action="store_true",
+        help="ResNet-50 residual groups: one profile per member conv, then combined",
+    )
     args = parser.parse_args(argv)
 
     def log(msg: str) -> None:
         print(msg, flush=True)
 
-    info = {"platform": platform.platform(), "python": platform.python_version(),
-            "machine": platform.machine(),
-            "cpu_count": os.cpu_count(), "cpu_affinity": len(os.sched_getaffinity(0)),
-            "torch_threads": torch.get_num_threads(), "torch": torch.__version__, "numpy": np.__version__,
-            "scipy": scipy.__version__, "quick": args.quick,
-            "coupled_members": args.coupled_members}
+    info = {
+        "platform": platform.platform(),
+        "python": platform.python_version(),
+        "machine": platform.machine(),
+        "cpu_count": os.cpu_count(),
+        "cpu_affinity": len(os.sched_getaffinity(0)),
+        "torch_threads": torch.get_num_threads(),
+        "torch": torch.__version__,
+        "numpy": np.__version__,
+        "scipy": scipy.__version__,
+        "quick": args.quick,
+        "coupled_members": args.coupled_members,
+    }
     log(f"machine: {info['platform']}, {info['cpu_affinity']} cpus, torch threads {info['torch_threads']}")
     report: dict[str, Any] = {
         "machine": info,
@@ -178,16 +230,22 @@ def main(argv: list[str] | None = None) -> int:
         "statistics": "synthetic (see synthetic_stats); profile_distances in float64, all class pairs",
     }
     classes = 100 if args.quick else 1000
-    report["imagenet"] = _run_groups("imagenet", resnet50_groups(), classes, args.seed, log,
-                                     members=args.coupled_members)
+    report["imagenet"] = _run_groups(
+        "imagenet", resnet50_groups(), classes, args.seed, log, members=args.coupled_members
+    )
     report["cifar100"] = _run_groups("cifar100", vgg16_groups(), 100, args.seed, log)
     report["paper"] = _paper_sweep(256 if args.quick else 512, 100, args.seed)
     report["collect"] = _collect_overhead(3 if args.quick else 8, 32, 64 if args.quick else 112)
     report["peak_rss_mb"] = round(_rss_mb(), 1)
-    checks = {sec: {"seconds": report[sec]["total_s"], "target_s": t, "ok": report[sec]["total_s"] < t}
-              for sec, t in TARGETS_S.items()}
-    checks["memory"] = {"peak_rss_mb": report["peak_rss_mb"], "target_mb": TARGET_RSS_MB,
-                        "ok": report["peak_rss_mb"] < TARGET_RSS_MB}
+    checks = {
+        sec: {"seconds": report[sec]["total_s"], "target_s": t, "ok": report[sec]["total_s"] < t}
+        for sec, t in TARGETS_S.items()
+    }
+    checks["memory"] = {
+        "peak_rss_mb": report["peak_rss_mb"],
+        "target_mb": TARGET_RSS_MB,
+        "ok": report["peak_rss_mb"] < TARGET_RSS_MB,
+    }
     report["targets"] = checks
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(report, indent=2))
@@ -196,13 +254,18 @@ def main(argv: list[str] | None = None) -> int:
     log(f"{'section':10s} {'seconds':>9s} {'target':>8s}  ok   detail")
     for sec in TARGETS_S:
         r = report[sec]
-        detail = (f"profile {r['profile_s']}s + select {r['select_s']}s, C={r['classes']}" if "groups" in r
-                  else f"N={r['channels']}: sweep {r['sweep_s']}s, k_all={r['k_all']} k_auto={r['k_auto']}")
+        detail = (
+            f"profile {r['profile_s']}s + select {r['select_s']}s, C={r['classes']}"
+            if "groups" in r
+            else f"N={r['channels']}: sweep {r['sweep_s']}s, k_all={r['k_all']} k_auto={r['k_auto']}"
+        )
         ok = "yes" if checks[sec]["ok"] else "NO "
         log(f"{sec:10s} {r['total_s']:9.1f} {TARGETS_S[sec]:8.0f}  {ok}  {detail}")
     c = report["collect"]
-    log(f"{'collect':10s} {c['collect_s']:9.2f} {'':8s}       plain forward {c['plain_s']}s, "
-        f"overhead {100 * c['overhead']:.1f}% ({c['taps']} taps)")
+    log(
+        f"{'collect':10s} {c['collect_s']:9.2f} {'':8s}       plain forward {c['plain_s']}s, "
+        f"overhead {100 * c['overhead']:.1f}% ({c['taps']} taps)"
+    )
     log(f"peak RSS {report['peak_rss_mb']:.0f} MB (target < {TARGET_RSS_MB:.0f})  ->  {args.out}")
     return 0 if all(v["ok"] for v in checks.values()) else 1
 

@@ -44,9 +44,21 @@ BACKENDS = ("tensorrt", "onnxruntime")
 _NAME_RE = re.compile(r"^[a-z0-9][a-z0-9._+-]*$")
 _RANGE_RE = re.compile(r"^\s*(>=|<=|==|!=|>|<)\s*(\d+(?:\.\d+)*)\s*$")
 _TOP_KEYS = (
-    "name", "description", "kind", "backend", "precisions", "default_precision", "round_to", "dla",
-    "workspace_mib", "batch", "tensorrt", "compute_capability", "jetpack", "notes",
-)  # fmt: skip
+    "name",
+    "description",
+    "kind",
+    "backend",
+    "precisions",
+    "default_precision",
+    "round_to",
+    "dla",
+    "workspace_mib",
+    "batch",
+    "tensorrt",
+    "compute_capability",
+    "jetpack",
+    "notes",
+)
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)

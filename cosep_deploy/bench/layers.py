@@ -53,18 +53,44 @@ __all__ = [
 
 CONV, DEPTHWISE, GROUPED = "Conv", "Conv (depthwise)", "Conv (grouped)"
 GEMM, LAYOUT, POOL, POINTWISE, UNKNOWN = (
-    "Gemm/MatMul", "Layout (reorder/reformat)", "Pooling/Reduce", "Elementwise/activation", "unknown"
-)  # fmt: skip
+    "Gemm/MatMul",
+    "Layout (reorder/reformat)",
+    "Pooling/Reduce",
+    "Elementwise/activation",
+    "unknown",
+)
 _POINTWISE_OPS = {
-    "add", "sub", "mul", "div", "sum", "relu", "clip", "sigmoid", "hardsigmoid", "hardswish", "tanh", "leakyrelu",
-    "prelu", "erf", "gelu", "silu", "batchnormalization", "elementwise", "activation", "scale",
-}  # fmt: skip
+    "add",
+    "sub",
+    "mul",
+    "div",
+    "sum",
+    "relu",
+    "clip",
+    "sigmoid",
+    "hardsigmoid",
+    "hardswish",
+    "tanh",
+    "leakyrelu",
+    "prelu",
+    "erf",
+    "gelu",
+    "silu",
+    "batchnormalization",
+    "elementwise",
+    "activation",
+    "scale",
+}
 
 
 def layer_kind(
-    op_type: str | None, name: str = "", *, channels: int | None = None, per_group: int | None = None,
+    op_type: str | None,
+    name: str = "",
+    *,
+    channels: int | None = None,
+    per_group: int | None = None,
     groups: int | None = None,
-) -> str:  # fmt: skip
+) -> str:
     """The coarse kind of a layer for the op-type summary: Conv (dense, depthwise, grouped), Gemm/MatMul,
     layout changes, pooling, element-wise; other op types stand for themselves.
 
@@ -232,11 +258,17 @@ def _profile(source: str, rows: Sequence[Sequence[Any]], iterations: int, run_ms
     """rows: (name, op type, kind, mean ms, median ms, count)."""
     total = sum(float(r[3]) for r in rows)
     layers = tuple(
-        ProfiledLayer(name=str(n), op_type=None if op is None else str(op), kind=str(kind), mean_ms=float(mean),
-                      median_ms=None if median is None else float(median),
-                      share=float(mean) / total if total > 0 else 0.0, count=int(count))
+        ProfiledLayer(
+            name=str(n),
+            op_type=None if op is None else str(op),
+            kind=str(kind),
+            mean_ms=float(mean),
+            median_ms=None if median is None else float(median),
+            share=float(mean) / total if total > 0 else 0.0,
+            count=int(count),
+        )
         for n, op, kind, mean, median, count in rows
-    )  # fmt: skip
+    )
     return LayerProfile(source=source, layers=layers, iterations=int(iterations), run_ms=run_ms)
 
 
@@ -376,19 +408,33 @@ def _pct(x: Any) -> str:
 def layer_table(report: Mapping[str, Any], top: int) -> list[list[str]]:
     """Rows (as text, see ``LAYER_COLUMNS``) of the ``top`` layers by dense time, for the CLI and the reports."""
     return [
-        [str(i), str(r["name"]), str(r["kind"]), _ms(r["dense_ms"]), _ms(r["pruned_ms"]), _x(r["speedup"]),
-         _pct(r["dense_share"]), str(r["matched_by"])]
+        [
+            str(i),
+            str(r["name"]),
+            str(r["kind"]),
+            _ms(r["dense_ms"]),
+            _ms(r["pruned_ms"]),
+            _x(r["speedup"]),
+            _pct(r["dense_share"]),
+            str(r["matched_by"]),
+        ]
         for i, r in enumerate(top_rows(report["rows"], top), 1)
-    ]  # fmt: skip
+    ]
 
 
 def kind_table(report: Mapping[str, Any]) -> list[list[str]]:
     """Rows (as text, see ``KIND_COLUMNS``) of the per-kind summary: Conv vs depthwise Conv vs Gemm vs ..."""
     return [
-        [str(k["kind"]), f"{k['dense_layers']}/{k['pruned_layers']}", _ms(k["dense_ms"]), _ms(k["pruned_ms"]),
-         _x(k["speedup"]), _pct(k["dense_share"])]
+        [
+            str(k["kind"]),
+            f"{k['dense_layers']}/{k['pruned_layers']}",
+            _ms(k["dense_ms"]),
+            _ms(k["pruned_ms"]),
+            _x(k["speedup"]),
+            _pct(k["dense_share"]),
+        ]
         for k in report["by_kind"]
-    ]  # fmt: skip
+    ]
 
 
 def layers_summary(report: Mapping[str, Any]) -> str:
@@ -440,13 +486,21 @@ def compare_layer_profiles(
         name = first.name if d is None or p is None or d.name == p.name else f"{d.name} | {p.name}"
         d_ms, p_ms = (d.time_ms(stat) if d else None), (p.time_ms(stat) if p else None)
         return {
-            "name": name, "dense_name": d.name if d else None, "pruned_name": p.name if p else None,
-            "op_type": first.op_type, "kind": first.kind, "dense_ms": d_ms, "pruned_ms": p_ms,
-            "speedup": _speedup(d_ms, p_ms), "matched_by": how,
-            "dense_mean_ms": d.mean_ms if d else None, "pruned_mean_ms": p.mean_ms if p else None,
-            "dense_median_ms": d.median_ms if d else None, "pruned_median_ms": p.median_ms if p else None,
+            "name": name,
+            "dense_name": d.name if d else None,
+            "pruned_name": p.name if p else None,
+            "op_type": first.op_type,
+            "kind": first.kind,
+            "dense_ms": d_ms,
+            "pruned_ms": p_ms,
+            "speedup": _speedup(d_ms, p_ms),
+            "matched_by": how,
+            "dense_mean_ms": d.mean_ms if d else None,
+            "pruned_mean_ms": p.mean_ms if p else None,
+            "dense_median_ms": d.median_ms if d else None,
+            "pruned_median_ms": p.median_ms if p else None,
             "dense_share": d_ms / d_total if d_ms is not None and d_total > 0 else None,
-        }  # fmt: skip
+        }
 
     for i, d in enumerate(dense.layers):
         j, how = pairs.get(i, (-1, "dense only"))
@@ -456,28 +510,48 @@ def compare_layer_profiles(
     kinds: list[dict[str, Any]] = []
     for kind in sorted(dict.fromkeys([*d_kinds, *p_kinds]), key=lambda k: (-d_kinds.get(k, 0.0), -p_kinds.get(k, 0.0))):
         d_ms, p_ms = d_kinds.get(kind), p_kinds.get(kind)
-        kinds.append({
-            "kind": kind, "dense_layers": sum(layer.kind == kind for layer in dense.layers),
-            "pruned_layers": sum(layer.kind == kind for layer in pruned.layers), "dense_ms": d_ms or 0.0,
-            "pruned_ms": p_ms or 0.0, "speedup": _speedup(d_ms, p_ms),
-            "dense_share": (d_ms or 0.0) / d_total if d_total > 0 else None,
-        })  # fmt: skip
+        kinds.append(
+            {
+                "kind": kind,
+                "dense_layers": sum(layer.kind == kind for layer in dense.layers),
+                "pruned_layers": sum(layer.kind == kind for layer in pruned.layers),
+                "dense_ms": d_ms or 0.0,
+                "pruned_ms": p_ms or 0.0,
+                "speedup": _speedup(d_ms, p_ms),
+                "dense_share": (d_ms or 0.0) / d_total if d_total > 0 else None,
+            }
+        )
     matched = [r for r in rows if r["dense_ms"] is not None and r["pruned_ms"] is not None]
     m_dense, m_pruned = sum(r["dense_ms"] for r in matched), sum(r["pruned_ms"] for r in matched)
     totals = {
-        "dense_ms": d_total, "pruned_ms": p_total, "speedup": _speedup(d_total, p_total),
-        "matched_layers": len(matched), "matched_dense_ms": m_dense, "matched_pruned_ms": m_pruned,
-        "matched_speedup": _speedup(m_dense, m_pruned), "unmatched_dense_ms": d_total - m_dense,
-        "unmatched_pruned_ms": p_total - m_pruned, "dense_run_ms": dense.run_ms, "pruned_run_ms": pruned.run_ms,
-    }  # fmt: skip
+        "dense_ms": d_total,
+        "pruned_ms": p_total,
+        "speedup": _speedup(d_total, p_total),
+        "matched_layers": len(matched),
+        "matched_dense_ms": m_dense,
+        "matched_pruned_ms": m_pruned,
+        "matched_speedup": _speedup(m_dense, m_pruned),
+        "unmatched_dense_ms": d_total - m_dense,
+        "unmatched_pruned_ms": p_total - m_pruned,
+        "dense_run_ms": dense.run_ms,
+        "pruned_run_ms": pruned.run_ms,
+    }
     unmatched = {
         "dense": [r["dense_name"] for r in rows if r["pruned_ms"] is None],
         "pruned": [r["pruned_name"] for r in rows if r["dense_ms"] is None],
     }
     return LayersReport(
-        source=dense.source, statistic=stat, settings=dict(settings or {}), rows=rows, by_kind=kinds, totals=totals,
-        unmatched=unmatched, dense=dense.to_json(), pruned=pruned.to_json(), provenance=provenance(**(inputs or {})),
-    )  # fmt: skip
+        source=dense.source,
+        statistic=stat,
+        settings=dict(settings or {}),
+        rows=rows,
+        by_kind=kinds,
+        totals=totals,
+        unmatched=unmatched,
+        dense=dense.to_json(),
+        pruned=pruned.to_json(),
+        provenance=provenance(**(inputs or {})),
+    )
 
 
 _DTYPES = {"tensor(float)": "float32", "tensor(float16)": "float16", "tensor(double)": "float64"}
@@ -555,11 +629,19 @@ def profile_onnxruntime(
         finally:
             sessions.clear()  # a session freed while still profiling writes its trace: into tmp, not elsewhere
     settings = {
-        "backend": "onnxruntime", "runtime_version": str(ort.__version__), "provider": "CPUExecutionProvider",
-        "batch": batch, "iterations": iterations, "warmup": warmup, "threads": n_threads,
-        "execution_mode": "sequential", "graph_optimization": "all", "order": "alternating (ABBA)",
-        "dense_file": paths["dense"].name, "pruned_file": paths["pruned"].name,
-    }  # fmt: skip
+        "backend": "onnxruntime",
+        "runtime_version": str(ort.__version__),
+        "provider": "CPUExecutionProvider",
+        "batch": batch,
+        "iterations": iterations,
+        "warmup": warmup,
+        "threads": n_threads,
+        "execution_mode": "sequential",
+        "graph_optimization": "all",
+        "order": "alternating (ABBA)",
+        "dense_file": paths["dense"].name,
+        "pruned_file": paths["pruned"].name,
+    }
     inputs = {f"{n}_sha256": sha256_file(paths[n]) for n in names}
     return compare_layer_profiles(profiles["dense"], profiles["pruned"], settings=settings, inputs=inputs)
 
@@ -579,8 +661,11 @@ def compare_trtexec_profiles(
     pruned = LayerProfile.from_trtexec(pruned_profile, pruned_layer_info)
     files = {"dense": Path(dense_profile), "pruned": Path(pruned_profile)}
     settings = {
-        "backend": "trtexec", "dense_file": files["dense"].name, "pruned_file": files["pruned"].name,
-        "layer_info": dense_layer_info is not None, "iterations": dense.iterations or None,
-    }  # fmt: skip
+        "backend": "trtexec",
+        "dense_file": files["dense"].name,
+        "pruned_file": files["pruned"].name,
+        "layer_info": dense_layer_info is not None,
+        "iterations": dense.iterations or None,
+    }
     inputs = {f"{n}_sha256": sha256_file(p) for n, p in files.items()}
     return compare_layer_profiles(dense, pruned, settings=settings, inputs=inputs)

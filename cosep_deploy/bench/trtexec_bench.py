@@ -115,10 +115,14 @@ def bench_trtexec(
                 for n in names if r % 2 == 0 else names[::-1]:
                     export = Path(tmp) / f"{n}.b{batch}.r{r}.times.json"
                     tconf = TrtexecConfig(
-                        load_engine=paths[n], shapes=shape, iterations=per_round, duration_s=seconds,
-                        warmup_ms=max(cfg.warmup_seconds * 1e3, 1.0), export_times=export,
+                        load_engine=paths[n],
+                        shapes=shape,
+                        iterations=per_round,
+                        duration_s=seconds,
+                        warmup_ms=max(cfg.warmup_seconds * 1e3, 1.0),
+                        export_times=export,
                         profiling_verbosity_detailed=False,
-                    )  # fmt: skip
+                    )
                     result = run_trtexec(trtexec_command(tconf, version=version, executable=exe))
                     device = result.summary.device_name or device
                     compute = parse_export_times(export).compute_ms
@@ -130,15 +134,31 @@ def bench_trtexec(
                     times[n][batch] += [float(t) / 1e3 for t in got[n][:keep]]
             task.advance()
     precision = manifests[base].precision
-    settings = {"backend": "trtexec", "runtime_version": ".".join(map(str, version)), "device": device,
-                "precision": precision, "cuda_graph": True, "spin_wait": True, "data_transfers": False,
-                "timer": "GPU compute time (--exportTimes)", "rounds": rounds}  # fmt: skip
+    settings = {
+        "backend": "trtexec",
+        "runtime_version": ".".join(map(str, version)),
+        "device": device,
+        "precision": precision,
+        "cuda_graph": True,
+        "spin_wait": True,
+        "data_transfers": False,
+        "timer": "GPU compute time (--exportTimes)",
+        "rounds": rounds,
+    }
     report_engines: dict[str, Any] = {}
     for n in names:
-        info = {"backend": "trtexec", "runtime_version": settings["runtime_version"], "device": device,
-                "precision": precision, "settings": {k: v for k, v in settings.items() if k not in
-                ("backend", "runtime_version", "device", "precision")}, "input_names": [input_name],
-                "output_names": [], "input_shapes": {}}  # fmt: skip
+        info = {
+            "backend": "trtexec",
+            "runtime_version": settings["runtime_version"],
+            "device": device,
+            "precision": precision,
+            "settings": {
+                k: v for k, v in settings.items() if k not in ("backend", "runtime_version", "device", "precision")
+            },
+            "input_names": [input_name],
+            "output_names": [],
+            "input_shapes": {},
+        }
         report_engines[n] = {
             "info": info,
             "macs": (macs or {}).get(n),

@@ -37,8 +37,15 @@ FAMILIES: dict[str, tuple[TrtexecVersion, bool]] = {
     "typed": (TrtexecVersion(10, 0, 0), True),
     "weak": (TrtexecVersion(8, 5, 0), False),
 }
-_FILL_ON_BOARD = ("engine_sha256", "engine_bytes", "runtime_version", "device_name", "compute_capability",
-                  "build_seconds", "created")  # fmt: skip
+_FILL_ON_BOARD = (
+    "engine_sha256",
+    "engine_bytes",
+    "runtime_version",
+    "device_name",
+    "compute_capability",
+    "build_seconds",
+    "created",
+)
 
 
 def jetson_bundle_from_onnx(
@@ -108,23 +115,33 @@ def _batch_shapes(inputs: Mapping[str, tuple[int | str, ...]], batch: int, src: 
         if any(not isinstance(d, int) for d in dims[1:]):
             raise ConfigError(f"{src}: input {name!r} has dynamic dims besides the batch: {dims}")
         if isinstance(dims[0], int) and dims[0] != batch:
-            raise ConfigError(f"{src}: input {name!r} has a fixed batch of {dims[0]}; export with a dynamic "
-                              f"batch to build batch {batch}")  # fmt: skip
+            raise ConfigError(
+                f"{src}: input {name!r} has a fixed batch of {dims[0]}; export with a dynamic "
+                f"batch to build batch {batch}"
+            )
         dynamic = dynamic or not isinstance(dims[0], int)
         shapes[name] = (batch, *(int(d) for d in dims[1:]))
     return shapes if dynamic else {}
 
 
 def _engine_entries(
-    src: Path, onnx_name: str, precision: str, sizes: list[int], target: TargetProfile, model_name: str,
-    duration_s: float, warmup_ms: float,
-) -> list[dict[str, Any]]:  # fmt: skip
+    src: Path,
+    onnx_name: str,
+    precision: str,
+    sizes: list[int],
+    target: TargetProfile,
+    model_name: str,
+    duration_s: float,
+    warmup_ms: float,
+) -> list[dict[str, Any]]:
     summary = summarize_onnx(src)
     if precision == "int8" and not summary.has_qdq:
         raise ConfigError(f"{src}: the int8 variant needs Q/DQ nodes (post-training quantization); this ONNX has none")
     if precision == "fp16" and not summary.has_fp16:
-        raise ConfigError(f"{src}: the fp16 variant must be a mixed-precision ONNX (TensorRT 10/11 take the "
-                          "precision from the file); this one is all fp32")  # fmt: skip
+        raise ConfigError(
+            f"{src}: the fp16 variant must be a mixed-precision ONNX (TensorRT 10/11 take the "
+            "precision from the file); this one is all fp32"
+        )
     dla_core = 0 if target.dla.use_dla else None
     onnx_sha = sha256_file(src)
     out = []
@@ -133,26 +150,55 @@ def _engine_entries(
         shapes = _batch_shapes(summary.inputs, batch, src)
         results = {k: f"results/{ident}.{k}.json" for k in ("times", "profile", "layers")}
         base: dict[str, Any] = dict(
-            onnx=Path("onnx") / onnx_name, save_engine=Path("engines") / f"{ident}.engine", precision=precision,
-            min_shapes=shapes or None, opt_shapes=shapes or None, max_shapes=shapes or None, shapes=shapes or None,
-            workspace_mib=target.workspace_mib, timing_cache=Path("engines") / "timing.cache",
-            dla_core=dla_core, gpu_fallback=target.dla.gpu_fallback, duration_s=duration_s, warmup_ms=warmup_ms,
-            export_times=Path(results["times"]), export_profile=Path(results["profile"]),
+            onnx=Path("onnx") / onnx_name,
+            save_engine=Path("engines") / f"{ident}.engine",
+            precision=precision,
+            min_shapes=shapes or None,
+            opt_shapes=shapes or None,
+            max_shapes=shapes or None,
+            shapes=shapes or None,
+            workspace_mib=target.workspace_mib,
+            timing_cache=Path("engines") / "timing.cache",
+            dla_core=dla_core,
+            gpu_fallback=target.dla.gpu_fallback,
+            duration_s=duration_s,
+            warmup_ms=warmup_ms,
+            export_times=Path(results["times"]),
+            export_profile=Path(results["profile"]),
             export_layer_info=Path(results["layers"]),
-        )  # fmt: skip
+        )
         commands = {
             family: trtexec_command(TrtexecConfig(**base, strongly_typed=typed), version=version)[1:]
             for family, (version, typed) in FAMILIES.items()
         }
         manifest = EngineManifest(
-            engine_file=f"{ident}.engine", engine_sha256="", engine_bytes=0, onnx_file=onnx_name,
-            onnx_sha256=onnx_sha, precision=precision, target=target.name, backend="trtexec", runtime="TensorRT",
-            runtime_version="", device_name="", compute_capability="", dla_core=dla_core,
+            engine_file=f"{ident}.engine",
+            engine_sha256="",
+            engine_bytes=0,
+            onnx_file=onnx_name,
+            onnx_sha256=onnx_sha,
+            precision=precision,
+            target=target.name,
+            backend="trtexec",
+            runtime="TensorRT",
+            runtime_version="",
+            device_name="",
+            compute_capability="",
+            dla_core=dla_core,
             build_options={"batch": batch, "shapes": {k: list(v) for k, v in shapes.items()}},
-        ).to_json()  # fmt: skip
+        ).to_json()
         manifest.update(dict.fromkeys(_FILL_ON_BOARD))
-        out.append({"id": ident, "precision": precision, "batch": batch, "log": f"results/{ident}.log",
-                    "results": results, "commands": commands, "manifest": manifest})  # fmt: skip
+        out.append(
+            {
+                "id": ident,
+                "precision": precision,
+                "batch": batch,
+                "log": f"results/{ident}.log",
+                "results": results,
+                "commands": commands,
+                "manifest": manifest,
+            }
+        )
     return out
 
 

@@ -108,10 +108,14 @@ def print_bench_table(report: Any, obj: Context) -> None:
             d, p = report.engines[base]["results"][b], report.engines[name]["results"][b]
             fmt = (lambda r: f"{r['throughput_ips']:.1f}") if throughput else (lambda r: f"{r['median_ms']:.3f}")
             table.add_row(
-                b, fmt(d), fmt(p), f"{s['speedup']:.2f}x", f"{s['ci_low']:.2f}-{s['ci_high']:.2f}",
+                b,
+                fmt(d),
+                fmt(p),
+                f"{s['speedup']:.2f}x",
+                f"{s['ci_low']:.2f}-{s['ci_high']:.2f}",
                 f"{s['macs_ratio']:.2f}x" if "macs_ratio" in s else "-",
                 f"{s['latency_efficiency']:.2f}" if "latency_efficiency" in s else "-",
-            )  # fmt: skip
+            )
     obj.print(table)
     memory = {name: engine.get("memory") for name, engine in report.engines.items() if engine.get("memory")}
     if memory:

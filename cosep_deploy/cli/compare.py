@@ -68,8 +68,16 @@ def command(
     bundle = data_for_run(load_run_spec(run_dir))
     n = min(samples, len(bundle.val))
     images = torch.stack([bundle.val[i][0] for i in range(n)]).numpy().astype(np.float32)
-    result = compare_files(reference, candidate, images, precision=precision, rtol=rtol, atol=atol, check=True,
-                           candidate_backend=candidate_backend)  # fmt: skip
+    result = compare_files(
+        reference,
+        candidate,
+        images,
+        precision=precision,
+        rtol=rtol,
+        atol=atol,
+        check=True,
+        candidate_backend=candidate_backend,
+    )
     for line in result.lines():
         obj.echo(line)
     obj.echo(f"{candidate} matches {reference} on {n} validation images ({result.precision} tolerances)")

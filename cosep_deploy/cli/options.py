@@ -71,22 +71,34 @@ def bench_options(f: F) -> F:
     """Benchmark settings: batch sweep, sample count and duration, warm-up, latency or throughput mode."""
     f = click.option("--batch-sizes", default="1,8,40", show_default=True, help="Comma-separated batch sizes.")(f)
     f = click.option(
-        "--iterations", type=click.IntRange(5), default=50, show_default=True,
+        "--iterations",
+        type=click.IntRange(5),
+        default=50,
+        show_default=True,
         help="Least number of timed iterations per engine and batch size.",
-    )(f)  # fmt: skip
+    )(f)
     f = click.option(
-        "--min-seconds", type=click.FloatRange(0), default=1.0, show_default=True,
+        "--min-seconds",
+        type=click.FloatRange(0),
+        default=1.0,
+        show_default=True,
         help="Least timed seconds per engine and batch size (like trtexec --duration).",
-    )(f)  # fmt: skip
+    )(f)
     f = click.option("--warmup", type=click.IntRange(0), default=10, show_default=True)(f)
     f = click.option(
-        "--mode", type=click.Choice(["latency", "throughput"]), default="latency", show_default=True,
+        "--mode",
+        type=click.Choice(["latency", "throughput"]),
+        default="latency",
+        show_default=True,
         help="latency: one request at a time; throughput: --streams concurrent requests.",
-    )(f)  # fmt: skip
+    )(f)
     return click.option(
-        "--streams", type=click.IntRange(1), default=2, show_default=True,
+        "--streams",
+        type=click.IntRange(1),
+        default=2,
+        show_default=True,
         help="Concurrent request streams in throughput mode.",
-    )(f)  # fmt: skip
+    )(f)
 
 
 def bench_config_from(
@@ -95,7 +107,12 @@ def bench_config_from(
     from cosep_deploy.bench.harness import BenchConfig
 
     return BenchConfig(
-        batch_sizes=parse_batch_sizes(batch_sizes), iterations=iterations, min_seconds=min_seconds,
-        warmup=warmup, mode=mode, streams=streams, seed=seed,
+        batch_sizes=parse_batch_sizes(batch_sizes),
+        iterations=iterations,
+        min_seconds=min_seconds,
+        warmup=warmup,
+        mode=mode,
+        streams=streams,
+        seed=seed,
         round_seconds=max(min_seconds / 6, 0.1),  # throughput mode: min_seconds spread over its 6 rounds
-    )  # fmt: skip
+    )

@@ -16,34 +16,55 @@ __all__ = ["command"]
 
 @click.command("profile")
 @click.option(
-    "--run", "--run-dir", "run_dir", type=click.Path(file_okay=False), default=None,
+    "--run",
+    "--run-dir",
+    "run_dir",
+    type=click.Path(file_okay=False),
+    default=None,
     help="Profile the run's exported dense and pruned ONNX; writes RUN/bench/layers.json for the report.",
-)  # fmt: skip
+)
 @click.option(
-    "--onnx", "onnx_files", nargs=2, type=click.Path(dir_okay=False), default=None, metavar="DENSE PRUNED",
+    "--onnx",
+    "onnx_files",
+    nargs=2,
+    type=click.Path(dir_okay=False),
+    default=None,
+    metavar="DENSE PRUNED",
     help="Instead: profile these two ONNX files with ONNX Runtime.",
-)  # fmt: skip
+)
 @click.option(
-    "--trtexec-profiles", nargs=2, type=click.Path(dir_okay=False), default=None, metavar="DENSE PRUNED",
+    "--trtexec-profiles",
+    nargs=2,
+    type=click.Path(dir_okay=False),
+    default=None,
+    metavar="DENSE PRUNED",
     help="Instead: compare two trtexec --exportProfile JSON files (e.g. a Jetson bundle's results).",
-)  # fmt: skip
+)
 @click.option(
-    "--trtexec-layer-info", nargs=2, type=click.Path(dir_okay=False), default=None, metavar="DENSE PRUNED",
+    "--trtexec-layer-info",
+    nargs=2,
+    type=click.Path(dir_okay=False),
+    default=None,
+    metavar="DENSE PRUNED",
     help="The engines' trtexec --exportLayerInfo files (detailed verbosity): layer types and conv groups.",
-)  # fmt: skip
+)
 @click.option(
-    "--precision", type=click.Choice(["fp32", "fp16", "int8"]), default=None,
+    "--precision",
+    type=click.Choice(["fp32", "fp16", "int8"]),
+    default=None,
     help="With --run: which exported variant to profile [default: fp32].",
-)  # fmt: skip
+)
 @click.option("--batch", type=click.IntRange(1), default=1, show_default=True)
 @click.option("--iterations", type=click.IntRange(1), default=50, show_default=True, help="Profiled runs per model.")
 @click.option("--warmup", type=click.IntRange(0), default=5, show_default=True, help="Runs left out first.")
 @threads_option
 @click.option("--top", type=click.IntRange(1), default=15, show_default=True, help="Layers to show.")
 @click.option(
-    "--out", type=click.Path(dir_okay=False), default=None,
+    "--out",
+    type=click.Path(dir_okay=False),
+    default=None,
     help="Where to write layers.json with --onnx or --trtexec-profiles [default: ./layers.json].",
-)  # fmt: skip
+)
 @click.option("--json", "as_json", is_flag=True, help="Print layers.json instead of the tables.")
 @click.pass_obj
 def command(
@@ -85,9 +106,15 @@ def command(
         if not Path(run_dir).is_dir():
             raise ConfigError(f"run directory {run_dir} not found")
         report = layers_stage(
-            run_dir, precision=precision or "fp32", batch=batch, iterations=iterations, warmup=warmup,
-            threads=threads, force=True, progress=progress,
-        )  # fmt: skip
+            run_dir,
+            precision=precision or "fp32",
+            batch=batch,
+            iterations=iterations,
+            warmup=warmup,
+            threads=threads,
+            force=True,
+            progress=progress,
+        )
         target = RunLayout(Path(run_dir)).layers_json
     else:
         if trtexec_profiles is not None:

@@ -169,8 +169,7 @@ def engine_cache_key(onnx_sha256: str, runtime_version: str, device: str, option
     ``options`` must hold only what changes the engine (precision, shapes, workspace, DLA core...), not
     where files go. Tuples and lists hash alike; key order does not matter.
     """
-    payload = {"onnx_sha256": onnx_sha256, "runtime_version": runtime_version, "device": device,
-               "options": options}  # fmt: skip
+    payload = {"onnx_sha256": onnx_sha256, "runtime_version": runtime_version, "device": device, "options": options}
     text = json.dumps(payload, sort_keys=True, separators=(",", ":"), default=_canonical)
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 

@@ -221,9 +221,12 @@ def layers_stage(
         raise CosepError(f"missing {', '.join(missing)}: run `cosep-deploy export --run {layout.root}` first")
     n_threads = threads or min(os.cpu_count() or 1, 2)
     wanted = {
-        "batch": batch, "iterations": iterations, "warmup": warmup, "threads": n_threads,
+        "batch": batch,
+        "iterations": iterations,
+        "warmup": warmup,
+        "threads": n_threads,
         "runtime_version": str(ort.__version__),
-    }  # fmt: skip
+    }
     if not force and layout.layers_json.is_file():
         try:
             old: LayersReport | None = LayersReport.load(layout.layers_json)
@@ -237,8 +240,13 @@ def layers_stage(
         ):
             return old
     report = profile_onnxruntime(
-        files["dense"], files["pruned"], batch=batch, iterations=iterations, threads=n_threads,
-        warmup=warmup, progress=progress,
-    )  # fmt: skip
+        files["dense"],
+        files["pruned"],
+        batch=batch,
+        iterations=iterations,
+        threads=n_threads,
+        warmup=warmup,
+        progress=progress,
+    )
     report.save(layout.layers_json)
     return report

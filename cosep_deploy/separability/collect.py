@@ -28,8 +28,24 @@ __all__ = ["HOOK_POINTS", "SPATIAL_MODES", "TapMap", "collect_class_stats", "par
 
 HOOK_POINTS = ("conv", "bn", "act")
 SPATIAL_MODES = ("gap", "pool:S", "pixel")
-_ACTIVATIONS = (nn.ReLU, nn.ReLU6, nn.LeakyReLU, nn.PReLU, nn.ELU, nn.SELU, nn.CELU, nn.GELU, nn.SiLU,
-                nn.Mish, nn.Hardswish, nn.Hardsigmoid, nn.Hardtanh, nn.Sigmoid, nn.Tanh, nn.Softplus)
+_ACTIVATIONS = (
+    nn.ReLU,
+    nn.ReLU6,
+    nn.LeakyReLU,
+    nn.PReLU,
+    nn.ELU,
+    nn.SELU,
+    nn.CELU,
+    nn.GELU,
+    nn.SiLU,
+    nn.Mish,
+    nn.Hardswish,
+    nn.Hardsigmoid,
+    nn.Hardtanh,
+    nn.Sigmoid,
+    nn.Tanh,
+    nn.Softplus,
+)
 
 
 def parse_spatial(spec: str) -> tuple[str, int]:
@@ -119,13 +135,9 @@ def collect_class_stats(
                 if (call or 0) != i:
                     continue
                 if not isinstance(output, torch.Tensor):
-                    raise SeparabilityError(
-                        f"tap {tap!r}: module output is {type(output).__name__}, not a tensor"
-                    )
+                    raise SeparabilityError(f"tap {tap!r}: module output is {type(output).__name__}, not a tensor")
                 if output.ndim < 2:
-                    raise SeparabilityError(
-                        f"tap {tap!r}: output shape {list(output.shape)} has no channel axis"
-                    )
+                    raise SeparabilityError(f"tap {tap!r}: output shape {list(output.shape)} has no channel axis")
                 x = _reduce(output.detach(), mode, size)
                 flags.append((tap, torch.isfinite(x).all()))
                 stats[tap]._accumulate(x, batch_labels[0].to(x.device))
@@ -314,9 +326,7 @@ def resolve_taps(
         at = first
         bn, users = consumer(first, (nn.modules.batchnorm._BatchNorm,))
         if bn is None:
-            result.notes[c] = (
-                f"no BatchNorm directly consumes {c} (consumers: {users or 'none'}); hooking {c}"
-            )
+            result.notes[c] = f"no BatchNorm directly consumes {c} (consumers: {users or 'none'}); hooking {c}"
         else:
             at = bn
         if point == "act":

@@ -46,8 +46,12 @@ class ProfileDistances:
     positions: int = 1  # P: spatial positions per component (1 for gap / linear layers)
 
     def to_json(self) -> dict[str, Any]:
-        return {"pairs_used": self.pairs_used, "pairs_total": self.pairs_total, "sampled": self.sampled,
-                "positions": self.positions}
+        return {
+            "pairs_used": self.pairs_used,
+            "pairs_total": self.pairs_total,
+            "sampled": self.sampled,
+            "positions": self.positions,
+        }
 
 
 def _checked(arr: Any, what: str) -> np.ndarray:
@@ -55,9 +59,7 @@ def _checked(arr: Any, what: str) -> np.ndarray:
     if a.ndim not in (2, 3):
         raise SeparabilityError(f"{what} must have shape [C, N] or [C, N, P], got {list(a.shape)}")
     if not np.all(np.isfinite(a)):
-        raise SeparabilityError(
-            f"{what} contains NaN or inf: the statistics are broken (non-finite activations?)"
-        )
+        raise SeparabilityError(f"{what} contains NaN or inf: the statistics are broken (non-finite activations?)")
     return a
 
 
@@ -136,8 +138,9 @@ def profile_distances(
             s1 = min(s0 + sub, stop)
             k = s1 - s0
             rows = jbuf[(s0 - start) * p : (s1 - start) * p].reshape(k, m)  # a view: jbuf is contiguous
-            jm_pairs_(rows, mu_t, var_t, sd_t, ia_np[s0:s1], ib_np[s0:s1],
-                      (scratch[0][:k], scratch[1][:k], scratch[2][:k]))
+            jm_pairs_(
+                rows, mu_t, var_t, sd_t, ia_np[s0:s1], ib_np[s0:s1], (scratch[0][:k], scratch[1][:k], scratch[2][:k])
+            )
             prof = rows.reshape(-1, n)
             prof -= prof.mean(axis=1, keepdims=True)  # centre profile rows across components (module doc)
         a = jbuf[: (stop - start) * p].T  # [N, rows], Fortran-contiguous: no copy into BLAS
@@ -156,8 +159,7 @@ def profile_distances(
         d2 *= pairs_total / used
     dist = np.sqrt(d2)
     np.fill_diagonal(dist, 0.0)
-    return ProfileDistances(distances=dist, pairs_used=used, pairs_total=pairs_total, sampled=sampled,
-                            positions=p)
+    return ProfileDistances(distances=dist, pairs_used=used, pairs_total=pairs_total, sampled=sampled, positions=p)
 
 
 def combine_distances(distances: Sequence[Any]) -> np.ndarray:

@@ -246,9 +246,7 @@ def kmedoids(
     if init is not None:
         start = np.asarray(init, dtype=np.int64).ravel()
         if start.size != k or np.unique(start).size != k or start.min() < 0 or start.max() >= n:
-            raise SeparabilityError(
-                f"init must hold {k} distinct point indices in [0, {n}), got {start.tolist()}"
-            )
+            raise SeparabilityError(f"init must hold {k} distinct point indices in [0, {n}), got {start.tolist()}")
     elif k == 1:
         start = np.asarray([int(np.argmin(dm.sum(axis=0)))])  # exact optimum for k = 1
     else:

@@ -47,8 +47,15 @@ def find_knee(
         # polyfit warns on ill-conditioned fits; kneed may warn when it finds no knee: both mean "no knee".
         warnings.simplefilter("ignore")
         try:
-            loc = KneeLocator(x, y, S=S, curve=curve, direction=direction, interp_method=interp_method,
-                              polynomial_degree=polynomial_degree)
+            loc = KneeLocator(
+                x,
+                y,
+                S=S,
+                curve=curve,
+                direction=direction,
+                interp_method=interp_method,
+                polynomial_degree=polynomial_degree,
+            )
         except ValueError as exc:
             raise SeparabilityError(f"invalid Kneedle settings: {exc}") from exc
         knee = loc.knee

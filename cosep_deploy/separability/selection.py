@@ -142,9 +142,19 @@ def _finish(
             break
         chosen.add(int(idx))
     kept = tuple(sorted(chosen))
-    return ChannelSelection(kept=kept, k=k, n_kept=len(kept), n_channels=n, keep=keep, round_to=round_to,
-                            medoids=tuple(int(m) for m in medoids), curve=curve, fallback=fallback,
-                            grid=grid, note=note)
+    return ChannelSelection(
+        kept=kept,
+        k=k,
+        n_kept=len(kept),
+        n_channels=n,
+        keep=keep,
+        round_to=round_to,
+        medoids=tuple(int(m) for m in medoids),
+        curve=curve,
+        fallback=fallback,
+        grid=grid,
+        note=note,
+    )
 
 
 def select_channels(
@@ -184,14 +194,28 @@ def select_channels(
     round_to = int(round_to)
     if n < 3:
         note = f"{n} channel(s): too few to cluster (k-medoids needs k in 2..N-1); all kept"
-        return ChannelSelection(kept=tuple(range(n)), k=n, n_kept=n, n_channels=n, curve=(), fallback=True,
-                                grid="none", keep=keep, round_to=round_to, medoids=tuple(range(n)), note=note)
+        return ChannelSelection(
+            kept=tuple(range(n)),
+            k=n,
+            n_kept=n,
+            n_channels=n,
+            curve=(),
+            fallback=True,
+            grid="none",
+            keep=keep,
+            round_to=round_to,
+            medoids=tuple(range(n)),
+            note=note,
+        )
     if float(dm.max()) == 0.0:
-        note = ("all profile distances are 0 (channels indistinguishable by class separability, e.g. all "
-                "dead or constant): one cluster, k = 1")
+        note = (
+            "all profile distances are 0 (channels indistinguishable by class separability, e.g. all "
+            "dead or constant): one cluster, k = 1"
+        )
         first = np.zeros(1, dtype=np.int64)
-        return _finish(dm, norms, first, 1, keep=keep, round_to=round_to, curve=(), fallback=True,
-                       grid="none", note=note)
+        return _finish(
+            dm, norms, first, 1, keep=keep, round_to=round_to, curve=(), fallback=True, grid="none", note=note
+        )
 
     sweep = _Sweep(dm, seed, progress)
     if k_grid == "all" or n <= exhaustive_max_n:
@@ -227,5 +251,15 @@ def select_channels(
     if knee is None:
         knee = int(ks[int(np.argmax(ys))])
         reason = "Kneedle found no knee on the MSS curve: k of maximum MSS"
-    return _finish(dm, norms, sweep.medoids[knee], knee, keep=keep, round_to=round_to, curve=curve,
-                   fallback=fallback, grid=grid, note=reason)
+    return _finish(
+        dm,
+        norms,
+        sweep.medoids[knee],
+        knee,
+        keep=keep,
+        round_to=round_to,
+        curve=curve,
+        fallback=fallback,
+        grid=grid,
+        note=reason,
+    )

@@ -105,9 +105,7 @@ class ClassStats:
         """
         x = _as_tensor(acts, "activations")
         if x.ndim not in (2, 3):
-            raise DataError(
-                f"activations{self._where()} must have shape [B, N] or [B, N, P], got {list(x.shape)}"
-            )
+            raise DataError(f"activations{self._where()} must have shape [B, N] or [B, N, P], got {list(x.shape)}")
         lab = as_labels(labels, x.shape[0], x.device)
         if check_finite and not bool(torch.isfinite(x).all()):
             raise DataError(

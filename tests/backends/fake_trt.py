@@ -292,8 +292,11 @@ def make_fake_trt(generation: str = "10") -> types.ModuleType:
     """A module standing in for ``tensorrt`` of the given generation ("8", "10" or "11")."""
     if generation not in VERSIONS:
         raise ValueError(f"generation must be one of {list(VERSIONS)}, found {generation!r}")
-    network_flags = {"8": {"EXPLICIT_BATCH": 0}, "10": {"EXPLICIT_BATCH": 0, "STRONGLY_TYPED": 1},
-                     "11": {"STRONGLY_TYPED": 1}}[generation]  # fmt: skip
+    network_flags = {
+        "8": {"EXPLICIT_BATCH": 0},
+        "10": {"EXPLICIT_BATCH": 0, "STRONGLY_TYPED": 1},
+        "11": {"STRONGLY_TYPED": 1},
+    }[generation]
     builder_flags = {"GPU_FALLBACK": 3} if generation == "11" else {"FP16": 0, "INT8": 1, "GPU_FALLBACK": 3}
     trt = types.ModuleType("tensorrt")
     trt.__file__ = "/fake/tensorrt/__init__.py"  # a real install, not the stub-only namespace package

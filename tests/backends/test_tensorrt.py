@@ -127,8 +127,12 @@ def test_build_config_validation_and_target_defaults() -> None:
         TensorRTBuildConfig(dla_core=0, hardware_compatibility=True)
     cfg = TensorRTBuildConfig.for_target(get_target("jetson-orin-nano"), precision="int8")
     assert (cfg.precision, cfg.workspace_mib, cfg.batch, cfg.dla_core, cfg.target) == (
-        "int8", 1024, (1, 8, 40), None, "jetson-orin-nano"
-    )  # fmt: skip
+        "int8",
+        1024,
+        (1, 8, 40),
+        None,
+        "jetson-orin-nano",
+    )
     assert "timing_cache" not in cfg.cache_options() and cfg.cache_options()["batch"] == (1, 8, 40)
     with pytest.raises(ConfigError, match="not TensorRT"):
         TensorRTBuildConfig.for_target(get_target("cpu-onnxruntime"))
@@ -220,10 +224,19 @@ def _write_engine(tmp_path: Path, *, version: str = "10.13.0.35", device: str = 
     from cosep_deploy.artifacts import sha256_file
 
     EngineManifest(
-        engine_file=engine.name, engine_sha256=sha256_file(engine), engine_bytes=engine.stat().st_size,
-        onnx_file="m.onnx", onnx_sha256="0" * 64, precision="fp32", target="dgpu-ampere-plus", backend="tensorrt",
-        runtime="TensorRT", runtime_version=version, device_name=device, compute_capability="9.0",
-    ).save(manifest_path_for(engine))  # fmt: skip
+        engine_file=engine.name,
+        engine_sha256=sha256_file(engine),
+        engine_bytes=engine.stat().st_size,
+        onnx_file="m.onnx",
+        onnx_sha256="0" * 64,
+        precision="fp32",
+        target="dgpu-ampere-plus",
+        backend="tensorrt",
+        runtime="TensorRT",
+        runtime_version=version,
+        device_name=device,
+        compute_capability="9.0",
+    ).save(manifest_path_for(engine))
     return engine
 
 
@@ -292,8 +305,14 @@ def test_fake_build_sets_everything_and_writes_manifest(fake_trt: Any, tmp_path:
     onnx_file = _tiny_onnx(tmp_path / "m.onnx", "fp16")
     cache = tmp_path / "timing.cache"
     cache.write_bytes(b"old")
-    cfg = TensorRTBuildConfig(precision="fp16", workspace_mib=256, batch=(1, 2, 4), timing_cache=cache,
-                              builder_optimization_level=5, target="dgpu-ampere-plus")  # fmt: skip
+    cfg = TensorRTBuildConfig(
+        precision="fp16",
+        workspace_mib=256,
+        batch=(1, 2, 4),
+        timing_cache=cache,
+        builder_optimization_level=5,
+        target="dgpu-ampere-plus",
+    )
     messages: list[str] = []
     manifest = engine_from_onnx(onnx_file, tmp_path / "out" / "m.engine", cfg, progress=messages.append)
     config = FAKE_STATE["config"]
@@ -329,9 +348,13 @@ def test_fake_build_dla_and_flag_path(fake_trt: Any, tmp_path: Path) -> None:
     [("8", 1 << 0, ["FP16"]), ("11", 1 << 1, [])],  # 8.x: EXPLICIT_BATCH (0) + FP16; 11.x: STRONGLY_TYPED (1)
 )
 def test_fake_build_per_generation(
-    fake_trt: Any, monkeypatch: pytest.MonkeyPatch, tmp_path: Path, generation: str, network_flags: int,
+    fake_trt: Any,
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+    generation: str,
+    network_flags: int,
     builder_flags: list[str],
-) -> None:  # fmt: skip
+) -> None:
     monkeypatch.setitem(sys.modules, "tensorrt", make_fake_trt(generation))
     cfg = TensorRTBuildConfig(precision="fp16", hardware_compatibility=True)
     manifest = engine_from_onnx(_tiny_onnx(tmp_path / "m.onnx", "fp16", batch=1), tmp_path / "m.engine", cfg)

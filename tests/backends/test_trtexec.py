@@ -45,12 +45,25 @@ SHAPE = {"input": (8, 3, 32, 32)}
 
 def _build(**overrides: object) -> TrtexecConfig:
     fields: dict[str, object] = dict(
-        onnx=Path("m.onnx"), save_engine=Path("m.engine"), precision="fp16", min_shapes={"input": (1, 3, 32, 32)},
-        opt_shapes=SHAPE, max_shapes={"input": (40, 3, 32, 32)}, shapes=SHAPE, workspace_mib=2048,
-        timing_cache=Path("timing.cache"), builder_optimization_level=3, iterations=100, duration_s=10,
-        warmup_ms=500, avg_runs=10, percentiles=(90, 95, 99), export_times=Path("t.json"),
-        export_profile=Path("p.json"), export_layer_info=Path("l.json"),
-    )  # fmt: skip
+        onnx=Path("m.onnx"),
+        save_engine=Path("m.engine"),
+        precision="fp16",
+        min_shapes={"input": (1, 3, 32, 32)},
+        opt_shapes=SHAPE,
+        max_shapes={"input": (40, 3, 32, 32)},
+        shapes=SHAPE,
+        workspace_mib=2048,
+        timing_cache=Path("timing.cache"),
+        builder_optimization_level=3,
+        iterations=100,
+        duration_s=10,
+        warmup_ms=500,
+        avg_runs=10,
+        percentiles=(90, 95, 99),
+        export_times=Path("t.json"),
+        export_profile=Path("p.json"),
+        export_layer_info=Path("l.json"),
+    )
     fields.update(overrides)
     return TrtexecConfig(**fields)  # type: ignore[arg-type]
 
@@ -178,13 +191,37 @@ def test_parse_version_failure() -> None:
 
 # --exportTimes of trtexec 10.x with data transfers on: one object per iteration, all keys present
 TIMES_10X = [
-    {"startEnqMs": 0.0, "endEnqMs": 0.05, "startH2dMs": 0.0, "endH2dMs": 0.1, "startComputeMs": 0.1,
-     "endComputeMs": 1.1, "startD2hMs": 1.1, "endD2hMs": 1.2, "h2dMs": 0.1, "computeMs": 1.0, "d2hMs": 0.1,
-     "latencyMs": 1.2, "enqueueMs": 0.05},
-    {"startEnqMs": 2.0, "endEnqMs": 2.04, "startH2dMs": 2.0, "endH2dMs": 2.1, "startComputeMs": 2.1,
-     "endComputeMs": 3.4, "startD2hMs": 3.4, "endD2hMs": 3.5, "h2dMs": 0.1, "computeMs": 1.3, "d2hMs": 0.1,
-     "latencyMs": 1.5, "enqueueMs": 0.04},
-]  # fmt: skip
+    {
+        "startEnqMs": 0.0,
+        "endEnqMs": 0.05,
+        "startH2dMs": 0.0,
+        "endH2dMs": 0.1,
+        "startComputeMs": 0.1,
+        "endComputeMs": 1.1,
+        "startD2hMs": 1.1,
+        "endD2hMs": 1.2,
+        "h2dMs": 0.1,
+        "computeMs": 1.0,
+        "d2hMs": 0.1,
+        "latencyMs": 1.2,
+        "enqueueMs": 0.05,
+    },
+    {
+        "startEnqMs": 2.0,
+        "endEnqMs": 2.04,
+        "startH2dMs": 2.0,
+        "endH2dMs": 2.1,
+        "startComputeMs": 2.1,
+        "endComputeMs": 3.4,
+        "startD2hMs": 3.4,
+        "endD2hMs": 3.5,
+        "h2dMs": 0.1,
+        "computeMs": 1.3,
+        "d2hMs": 0.1,
+        "latencyMs": 1.5,
+        "enqueueMs": 0.04,
+    },
+]
 # an older/leaner variant (--noDataTransfers, no duration keys): durations come from start/end pairs only
 TIMES_LEAN = [
     {"startEnqMs": 0.0, "endEnqMs": 0.02, "startComputeMs": 0.0, "endComputeMs": 0.5},
@@ -233,10 +270,15 @@ def test_summarize_ms() -> None:
 PROFILE_10X = [
     {"count": 100},
     {"name": "/conv1/Conv + /relu/Relu", "timeMs": 50.0, "averageMs": 0.5, "medianMs": 0.49, "percentage": 50.0},
-    {"name": "Reformatting CopyNode for Input Tensor 0 to /layer1/Conv", "timeMs": 10.0, "averageMs": 0.1,
-     "medianMs": 0.1, "percentage": 10.0},
+    {
+        "name": "Reformatting CopyNode for Input Tensor 0 to /layer1/Conv",
+        "timeMs": 10.0,
+        "averageMs": 0.1,
+        "medianMs": 0.1,
+        "percentage": 10.0,
+    },
     {"name": "/layer1/Conv", "timeMs": 40.0, "averageMs": 0.4, "medianMs": 0.4, "percentage": 40.0},
-]  # fmt: skip
+]
 PROFILE_8X = [
     {"count": 10},
     {"name": "/conv1/Conv + /relu/Relu", "timeMs": 3.0, "percentage": 60.0},
@@ -260,19 +302,40 @@ def test_parse_export_profile_variants(tmp_path: Path) -> None:
 # --exportLayerInfo with --profilingVerbosity=detailed (objects) and without (names only)
 LAYERS_DETAILED = {
     "Layers": [
-        {"Name": "Reformatting CopyNode for Input Tensor 0 to /conv1/Conv", "LayerType": "Reformat",
-         "Inputs": [{"Name": "input", "Location": "Device", "Dimensions": [1, 3, 32, 32],
-                     "Format/Datatype": "Row major linear FP32"}],
-         "Outputs": [{"Name": "input_reformatted", "Location": "Device", "Dimensions": [1, 3, 32, 32],
-                      "Format/Datatype": "Channel major FP16 format where channel % 8 == 0"}]},
-        {"Name": "/conv1/Conv + /relu/Relu", "LayerType": "CaskConvolution",
-         "Inputs": [{"Name": "input_reformatted",
-                     "Format/Datatype": "Channel major FP16 format where channel % 8 == 0"}],
-         "Outputs": [{"Name": "x", "Format/Datatype": "Channel major FP16 format where channel % 8 == 0"}],
-         "ParameterType": "Convolution", "TacticName": "sm80_xmma_fprop_implicit_gemm_f16f16", "TacticValue": "0x1"},
+        {
+            "Name": "Reformatting CopyNode for Input Tensor 0 to /conv1/Conv",
+            "LayerType": "Reformat",
+            "Inputs": [
+                {
+                    "Name": "input",
+                    "Location": "Device",
+                    "Dimensions": [1, 3, 32, 32],
+                    "Format/Datatype": "Row major linear FP32",
+                }
+            ],
+            "Outputs": [
+                {
+                    "Name": "input_reformatted",
+                    "Location": "Device",
+                    "Dimensions": [1, 3, 32, 32],
+                    "Format/Datatype": "Channel major FP16 format where channel % 8 == 0",
+                }
+            ],
+        },
+        {
+            "Name": "/conv1/Conv + /relu/Relu",
+            "LayerType": "CaskConvolution",
+            "Inputs": [
+                {"Name": "input_reformatted", "Format/Datatype": "Channel major FP16 format where channel % 8 == 0"}
+            ],
+            "Outputs": [{"Name": "x", "Format/Datatype": "Channel major FP16 format where channel % 8 == 0"}],
+            "ParameterType": "Convolution",
+            "TacticName": "sm80_xmma_fprop_implicit_gemm_f16f16",
+            "TacticValue": "0x1",
+        },
     ],
     "Bindings": ["input", "output"],
-}  # fmt: skip
+}
 LAYERS_NAMES = {"Layers": ["/conv1/Conv + /relu/Relu", "/fc/Gemm"], "Bindings": ["input", "output"]}
 
 
@@ -299,8 +362,11 @@ def test_compare_layer_profiles_by_name_then_order() -> None:
     pruned = [lt("conv1", 0.5), lt("Reformatting CopyNode", 0.3), lt("fc", 0.4), lt("extra", 0.1)]
     rows = compare_layer_profiles(dense, pruned)
     assert [(r.name, r.matched_by) for r in rows] == [
-        ("conv1", "name"), ("conv2 + relu | Reformatting CopyNode", "order"), ("fc", "name"), ("extra", ""),
-    ]  # fmt: skip
+        ("conv1", "name"),
+        ("conv2 + relu | Reformatting CopyNode", "order"),
+        ("fc", "name"),
+        ("extra", ""),
+    ]
     assert rows[0].delta_ms == -0.5 and rows[0].ratio == 0.5
     assert rows[3].dense_ms is None and rows[3].delta_ms is None and rows[3].ratio is None
 
@@ -400,10 +466,18 @@ def test_real_trtexec_build_and_exports(tmp_path: Path) -> None:
     onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), tmp_path / "m.onnx")
     version = trtexec_version()
     cfg = TrtexecConfig(
-        onnx=tmp_path / "m.onnx", precision="fp32", min_shapes={"input": (1, 4)}, opt_shapes={"input": (2, 4)},
-        max_shapes={"input": (4, 4)}, shapes={"input": (2, 4)}, duration_s=1, warmup_ms=100,
-        export_times=tmp_path / "t.json", export_profile=tmp_path / "p.json", export_layer_info=tmp_path / "l.json",
-    )  # fmt: skip
+        onnx=tmp_path / "m.onnx",
+        precision="fp32",
+        min_shapes={"input": (1, 4)},
+        opt_shapes={"input": (2, 4)},
+        max_shapes={"input": (4, 4)},
+        shapes={"input": (2, 4)},
+        duration_s=1,
+        warmup_ms=100,
+        export_times=tmp_path / "t.json",
+        export_profile=tmp_path / "p.json",
+        export_layer_info=tmp_path / "l.json",
+    )
     result = run_trtexec(trtexec_command(cfg, version=version, executable=find_trtexec() or "trtexec"))
     assert result.summary.throughput_qps and result.summary.throughput_qps > 0
     assert parse_export_times(tmp_path / "t.json").latency_ms.size > 0

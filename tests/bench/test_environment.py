@@ -22,10 +22,16 @@ def test_nvidia_smi_query_and_parse() -> None:
     assert NVIDIA_SMI_QUERY[1].startswith("--query-gpu=name,driver_version,clocks.sm,clocks.mem,clocks.max.sm")
     h100, a2000 = parse_nvidia_smi(SMI)
     assert h100 == {
-        "name": "NVIDIA H100 80GB HBM3", "driver_version": "570.86.15", "clocks_sm_mhz": 1980.0,
-        "clocks_mem_mhz": 2619.0, "clocks_max_sm_mhz": 1980.0, "clocks_max_mem_mhz": 2619.0,
-        "power_limit_w": 700.0, "persistence_mode": "Enabled", "pstate": "P0",
-    }  # fmt: skip
+        "name": "NVIDIA H100 80GB HBM3",
+        "driver_version": "570.86.15",
+        "clocks_sm_mhz": 1980.0,
+        "clocks_mem_mhz": 2619.0,
+        "clocks_max_sm_mhz": 1980.0,
+        "clocks_max_mem_mhz": 2619.0,
+        "power_limit_w": 700.0,
+        "persistence_mode": "Enabled",
+        "pstate": "P0",
+    }
     assert a2000["power_limit_w"] is None and a2000["pstate"] == "P8"
     assert parse_nvidia_smi("No devices were found\n") == []
 
@@ -44,13 +50,23 @@ def test_describe_environment_here(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def _report(**env: Any) -> dict[str, Any]:
     base = {
-        "settings": {"backend": "onnxruntime", "runtime_version": "1.31.1", "device": "cpu", "precision": "fp32",
-                     "intra_op_threads": 2},
+        "settings": {
+            "backend": "onnxruntime",
+            "runtime_version": "1.31.1",
+            "device": "cpu",
+            "precision": "fp32",
+            "intra_op_threads": 2,
+        },
         "mode": "latency",
         "input_shape": [3, 32, 32],
-        "environment": {"cpu_model": "Xeon", "cpus_usable": 2, "libraries": {"onnxruntime": "1.31.1"}, "gpus": [],
-                        "jetson": None},
-    }  # fmt: skip
+        "environment": {
+            "cpu_model": "Xeon",
+            "cpus_usable": 2,
+            "libraries": {"onnxruntime": "1.31.1"},
+            "gpus": [],
+            "jetson": None,
+        },
+    }
     base["environment"].update(env)
     return base
 
@@ -63,8 +79,13 @@ def test_saved_results_from_different_conditions_are_refused() -> None:
     threads["settings"]["intra_op_threads"] = 1
     with pytest.raises(BenchError, match="intra_op_threads"):
         check_reports_comparable({"a": _report(), "b": threads})
-    gpu = {"name": "Orin", "driver_version": "540", "clocks_max_sm_mhz": 1300.0, "clocks_max_mem_mhz": 3200.0,
-           "power_limit_w": None}  # fmt: skip
+    gpu = {
+        "name": "Orin",
+        "driver_version": "540",
+        "clocks_max_sm_mhz": 1300.0,
+        "clocks_max_mem_mhz": 3200.0,
+        "power_limit_w": None,
+    }
     slow = {**gpu, "clocks_max_sm_mhz": 624.0}
     with pytest.raises(BenchError, match="clocks_max_sm_mhz"):
         check_reports_comparable({"a": _report(gpus=[gpu]), "b": _report(gpus=[slow])})

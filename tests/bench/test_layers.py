@@ -275,13 +275,22 @@ def test_trtexec_profiles_with_and_without_layer_info(tmp_path: Path) -> None:
     for r in pruned_rows:
         r["averageMs"], r["timeMs"], r["medianMs"] = r["averageMs"] / 2, r["timeMs"] / 2, r["medianMs"] / 2
     info = copy.deepcopy(LAYERS_DETAILED)
-    info["Layers"].append({"Name": "/layer1/Conv", "LayerType": "CaskConvolution", "Groups": 16, "OutMaps": 16,
-                           "Inputs": [{"Name": "x", "Dimensions": [1, 16, 8, 8]}]})  # fmt: skip
+    info["Layers"].append(
+        {
+            "Name": "/layer1/Conv",
+            "LayerType": "CaskConvolution",
+            "Groups": 16,
+            "OutMaps": 16,
+            "Inputs": [{"Name": "x", "Dimensions": [1, 16, 8, 8]}],
+        }
+    )
     info_file = _write(tmp_path, "l2.json", info)
     report = compare_trtexec_profiles(
-        _write(tmp_path, "d.json", PROFILE_10X), _write(tmp_path, "p.json", [{"count": 100}, *pruned_rows]),
-        dense_layer_info=info_file, pruned_layer_info=info_file,
-    )  # fmt: skip
+        _write(tmp_path, "d.json", PROFILE_10X),
+        _write(tmp_path, "p.json", [{"count": 100}, *pruned_rows]),
+        dense_layer_info=info_file,
+        pruned_layer_info=info_file,
+    )
     assert report.source == "trtexec" and report.settings["layer_info"] is True and report.statistic == "median"
     assert report.rows[0]["dense_ms"] == 0.49 and report.rows[0]["dense_mean_ms"] == 0.5
     assert report.unmatched == {"dense": ["Reformatting CopyNode for Input Tensor 0 to /layer1/Conv"], "pruned": []}

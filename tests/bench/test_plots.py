@@ -76,10 +76,16 @@ def _layers(n: int) -> dict[str, Any]:
     """A layers.json with ``n`` paired layers, one only in dense and one only in pruned (long TensorRT-style
     names included)."""
     rows = [
-        {"name": f"/layer{i}/conv/Conv + /layer{i}/bn/BatchNormalization + /layer{i}/relu/Relu", "kind": "Conv",
-         "dense_ms": 0.1 * (i + 1), "pruned_ms": 0.05 * (i + 1), "speedup": 2.0, "dense_share": 0.1}
+        {
+            "name": f"/layer{i}/conv/Conv + /layer{i}/bn/BatchNormalization + /layer{i}/relu/Relu",
+            "kind": "Conv",
+            "dense_ms": 0.1 * (i + 1),
+            "pruned_ms": 0.05 * (i + 1),
+            "speedup": 2.0,
+            "dense_share": 0.1,
+        }
         for i in range(n)
-    ]  # fmt: skip
+    ]
     rows.append(
         {"name": "Reformatting CopyNode", "kind": "Layout", "dense_ms": 0.3, "pruned_ms": None, "speedup": None}
     )

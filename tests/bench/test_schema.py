@@ -13,27 +13,67 @@ import pytest
 from cosep_deploy.bench.schema import bench_schema, validate_bench_json
 from cosep_deploy.errors import BenchError
 
-_RESULT = {"iterations": 5, "median_ms": 1.0, "mean_ms": 1.1, "std_ms": 0.1, "min_ms": 0.9, "max_ms": 1.4,
-           "p90_ms": 1.3, "p95_ms": 1.35, "p99_ms": 1.39, "throughput_ips": 1000.0, "times_ms": [1.0] * 5}  # fmt: skip
-_SPEEDUP = {"speedup": 2.0, "ci_low": 1.9, "ci_high": 2.1, "level": 0.95, "resamples": 100, "pairs": 5,
-            "estimator": "ratio of medians, pair bootstrap", "median_paired_ratio": 2.0}  # fmt: skip
+_RESULT = {
+    "iterations": 5,
+    "median_ms": 1.0,
+    "mean_ms": 1.1,
+    "std_ms": 0.1,
+    "min_ms": 0.9,
+    "max_ms": 1.4,
+    "p90_ms": 1.3,
+    "p95_ms": 1.35,
+    "p99_ms": 1.39,
+    "throughput_ips": 1000.0,
+    "times_ms": [1.0] * 5,
+}
+_SPEEDUP = {
+    "speedup": 2.0,
+    "ci_low": 1.9,
+    "ci_high": 2.1,
+    "level": 0.95,
+    "resamples": 100,
+    "pairs": 5,
+    "estimator": "ratio of medians, pair bootstrap",
+    "median_paired_ratio": 2.0,
+}
 
 
 def _minimal() -> dict[str, Any]:
     """A hand-written latency-mode report with the fields the schema requires."""
-    engine = {"info": {"backend": "onnxruntime", "runtime_version": "1", "device": "cpu", "precision": "fp32",
-                       "settings": {}, "input_names": ["x"]},
-              "macs": None, "memory": None, "results": {"1": _RESULT}}  # fmt: skip
+    engine = {
+        "info": {
+            "backend": "onnxruntime",
+            "runtime_version": "1",
+            "device": "cpu",
+            "precision": "fp32",
+            "settings": {},
+            "input_names": ["x"],
+        },
+        "macs": None,
+        "memory": None,
+        "results": {"1": _RESULT},
+    }
     report = {
-        "schema": "BenchReport", "schema_version": 2, "baseline": "dense", "mode": "latency", "seconds": 1.0,
+        "schema": "BenchReport",
+        "schema_version": 2,
+        "baseline": "dense",
+        "mode": "latency",
+        "seconds": 1.0,
         "input_shape": [3, 8, 8],
         "settings": {"backend": "onnxruntime", "runtime_version": "1", "device": "cpu", "precision": "fp32"},
         "config": {"batch_sizes": [1], "warmup": 0, "iterations": 5, "min_seconds": 0.0, "mode": "latency", "seed": 0},
-        "environment": {"platform": "Linux", "machine": "x86_64", "python": "3.11", "cpu_model": "cpu",
-                        "cpu_flags": [], "cpu_count": 2, "libraries": {}},
+        "environment": {
+            "platform": "Linux",
+            "machine": "x86_64",
+            "python": "3.11",
+            "cpu_model": "cpu",
+            "cpu_flags": [],
+            "cpu_count": 2,
+            "libraries": {},
+        },
         "engines": {"dense": engine, "pruned": copy.deepcopy(engine)},
         "speedups": {"pruned": {"1": _SPEEDUP}},
-    }  # fmt: skip
+    }
     return copy.deepcopy(report)  # every case edits its own copy
 
 

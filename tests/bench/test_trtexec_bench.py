@@ -55,19 +55,28 @@ def _engine(tmp_path: Path, name: str, *, version: str = "10.13.0.35", precision
     engine = tmp_path / f"{name}.engine"
     engine.write_bytes(f"ENGINE {name}".encode() * 8)
     EngineManifest(
-        engine_file=engine.name, engine_sha256=sha256_file(engine), engine_bytes=engine.stat().st_size,
-        onnx_file=f"{name}.onnx", onnx_sha256="0" * 64, precision=precision, target="dgpu-ampere-plus",
-        backend="tensorrt", runtime="TensorRT", runtime_version=version, device_name="NVIDIA Stub GPU",
+        engine_file=engine.name,
+        engine_sha256=sha256_file(engine),
+        engine_bytes=engine.stat().st_size,
+        onnx_file=f"{name}.onnx",
+        onnx_sha256="0" * 64,
+        precision=precision,
+        target="dgpu-ampere-plus",
+        backend="tensorrt",
+        runtime="TensorRT",
+        runtime_version=version,
+        device_name="NVIDIA Stub GPU",
         compute_capability="9.0",
-    ).save(manifest_path_for(engine))  # fmt: skip
+    ).save(manifest_path_for(engine))
     return engine
 
 
 def test_interleaved_rounds_give_paired_gpu_times(stub: Path, tmp_path: Path) -> None:
     engines = {"dense": _engine(tmp_path, "dense"), "pruned": _engine(tmp_path, "pruned")}
     cfg = BenchConfig(batch_sizes=(1, 8), iterations=12, min_seconds=0, warmup=2)
-    report = bench_trtexec(engines, "input", (3, 32, 32), cfg, rounds=3, executable=stub,
-                           macs={"dense": 300, "pruned": 100})  # fmt: skip
+    report = bench_trtexec(
+        engines, "input", (3, 32, 32), cfg, rounds=3, executable=stub, macs={"dense": 300, "pruned": 100}
+    )
     assert report.settings["backend"] == "trtexec" and report.settings["device"] == "NVIDIA Stub GPU"
     assert report.settings["runtime_version"] == "10.13.0" and report.settings["precision"] == "fp16"
     dense = report.engines["dense"]["results"]["8"]

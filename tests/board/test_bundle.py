@@ -63,9 +63,14 @@ def test_bundle_is_complete_for_every_jetson(name: str, tmp_path: Path, variants
     out = jetson_bundle_from_onnx(variants, target, tmp_path / "bundle", model_name="resnet20", batch_sizes=(40, 1, 8))
     files = sorted(str(p.relative_to(out)) for p in out.rglob("*") if p.is_file())
     assert files == [
-        "README.md", "build_and_bench.sh", "fill_manifest.py", "manifest.template.json",
-        "onnx/resnet20.fp16.onnx", "onnx/resnet20.int8.onnx", "target.toml",
-    ]  # fmt: skip
+        "README.md",
+        "build_and_bench.sh",
+        "fill_manifest.py",
+        "manifest.template.json",
+        "onnx/resnet20.fp16.onnx",
+        "onnx/resnet20.int8.onnx",
+        "target.toml",
+    ]
     assert (out / "onnx" / "resnet20.int8.onnx").read_bytes() == variants["int8"].read_bytes()
     assert load_target(out / "target.toml") == target
     script = out / "build_and_bench.sh"

@@ -14,8 +14,23 @@ from cosep_deploy.cli.main import cli
 
 def test_bench_prints_speedups_with_intervals_and_memory(small_run: Path, tmp_path: Path) -> None:
     run = shutil.copytree(small_run, tmp_path / "run")  # the shared run keeps its own bench.json
-    args = ["bench", "--run", str(run), "--batch-sizes", "1,2", "--iterations", "5", "--min-seconds", "0.05",
-            "--warmup", "1", "--warmup-seconds", "0", "--threads", "1"]  # fmt: skip
+    args = [
+        "bench",
+        "--run",
+        str(run),
+        "--batch-sizes",
+        "1,2",
+        "--iterations",
+        "5",
+        "--min-seconds",
+        "0.05",
+        "--warmup",
+        "1",
+        "--warmup-seconds",
+        "0",
+        "--threads",
+        "1",
+    ]
     result = CliRunner().invoke(cli, args)
     assert result.exit_code == 0, result.output
     for needle in ("latency mode, median ms", "dense", "pruned", "speed-up", "95% CI", "memory", "session load RSS MB"):
@@ -40,8 +55,17 @@ def test_bench_prints_speedups_with_intervals_and_memory(small_run: Path, tmp_pa
 def test_bench_options_and_defaults() -> None:
     result = CliRunner().invoke(cli, ["bench", "--help"])
     assert result.exit_code == 0
-    for needle in ("--batch-sizes", "1,8,40", "--iterations", "--min-seconds", "--warmup", "--warmup-seconds",
-                   "--mode", "--streams", "--sweep-alignment"):  # fmt: skip
+    for needle in (
+        "--batch-sizes",
+        "1,8,40",
+        "--iterations",
+        "--min-seconds",
+        "--warmup",
+        "--warmup-seconds",
+        "--mode",
+        "--streams",
+        "--sweep-alignment",
+    ):
         assert needle in result.output, needle
     bad = CliRunner().invoke(cli, ["bench", "--run", "x", "--batch-sizes", "1,0"])
     assert bad.exit_code == 2 and "batch sizes must be positive integers" in bad.output
@@ -49,8 +73,25 @@ def test_bench_options_and_defaults() -> None:
 
 def test_bench_throughput_mode(small_run: Path, tmp_path: Path) -> None:
     run = shutil.copytree(small_run, tmp_path / "run")
-    args = ["bench", "--run", str(run), "--batch-sizes", "2", "--min-seconds", "0", "--warmup", "1",
-            "--warmup-seconds", "0", "--threads", "1", "--mode", "throughput", "--streams", "2"]  # fmt: skip
+    args = [
+        "bench",
+        "--run",
+        str(run),
+        "--batch-sizes",
+        "2",
+        "--min-seconds",
+        "0",
+        "--warmup",
+        "1",
+        "--warmup-seconds",
+        "0",
+        "--threads",
+        "1",
+        "--mode",
+        "throughput",
+        "--streams",
+        "2",
+    ]
     result = CliRunner().invoke(cli, args)
     assert result.exit_code == 0, result.output
     assert "throughput mode, img/s" in result.output

@@ -57,8 +57,23 @@ def test_unknown_target(small_run: Path) -> None:
 def test_alignment_sweep_recommends_a_candidate(small_run: Path) -> None:
     import json
 
-    code, output = _invoke("bench", "--run", str(small_run), "--sweep-alignment", "1,8", "--batch-sizes", "1",
-                           "--iterations", "5", "--min-seconds", "0", "--warmup", "1", "--threads", "1")
+    code, output = _invoke(
+        "bench",
+        "--run",
+        str(small_run),
+        "--sweep-alignment",
+        "1,8",
+        "--batch-sizes",
+        "1",
+        "--iterations",
+        "5",
+        "--min-seconds",
+        "0",
+        "--warmup",
+        "1",
+        "--threads",
+        "1",
+    )
     assert code == 0, output
     result = json.loads((small_run / "bench" / "alignment.json").read_text())
     assert result["recommended"] in (1, 8)

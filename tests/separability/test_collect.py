@@ -81,8 +81,10 @@ def loader(batches: int = 3, size: int = 10, classes: int = 3, seed: int = 0) ->
 
 def by_hand(acts: torch.Tensor, labels: torch.Tensor, classes: int) -> tuple[np.ndarray, np.ndarray]:
     a, y = acts.double().numpy(), labels.numpy()
-    return (np.stack([a[y == c].mean(axis=0) for c in range(classes)]),
-            np.stack([a[y == c].var(axis=0, ddof=1) for c in range(classes)]))
+    return (
+        np.stack([a[y == c].mean(axis=0) for c in range(classes)]),
+        np.stack([a[y == c].var(axis=0, ddof=1) for c in range(classes)]),
+    )
 
 
 def manual_outputs(model: Tiny, data: Batches) -> dict[str, torch.Tensor]:
@@ -136,8 +138,9 @@ def test_spatial_modes_equal_manual(spatial: str, positions: int) -> None:
 
 def test_progress_max_batches_and_num_classes() -> None:
     seen: list[tuple[int, int | None]] = []
-    stats = collect_class_stats(make(Tiny), loader(batches=3), ["bn1"], max_batches=2, num_classes=5,
-                                progress=lambda d, t: seen.append((d, t)))
+    stats = collect_class_stats(
+        make(Tiny), loader(batches=3), ["bn1"], max_batches=2, num_classes=5, progress=lambda d, t: seen.append((d, t))
+    )
     assert seen == [(1, 2), (2, 2)]
     assert stats["bn1"].num_classes == 5 and stats["bn1"].counts.sum() == 20
     with pytest.raises(DataError, match="num_classes"):

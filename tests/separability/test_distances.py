@@ -29,8 +29,7 @@ def naive_profiles(mean: np.ndarray, var: np.ndarray, pairs: Pairs = None) -> np
     pairs = pairs if pairs is not None else list(itertools.combinations(range(c), 2))
     return np.array(
         [
-            [jm_scalar(mean[a, j, q], var[a, j, q], mean[b, j, q], var[b, j, q])
-             for a, b in pairs for q in range(p)]
+            [jm_scalar(mean[a, j, q], var[a, j, q], mean[b, j, q], var[b, j, q]) for a, b in pairs for q in range(p)]
             for j in range(n)
         ]
     )

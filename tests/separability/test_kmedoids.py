@@ -55,7 +55,7 @@ def test_single_start_is_a_local_optimum() -> None:
             for i, c in itertools.product(range(k), range(n)):
                 if c in meds:
                     continue
-                trial = [*meds[:i], c, *meds[i + 1:]]
+                trial = [*meds[:i], c, *meds[i + 1 :]]
                 assert d[:, trial].min(axis=1).sum() >= res.loss - 1e-9
 
 

@@ -13,8 +13,9 @@ from cosep_deploy.separability import find_knee
 def test_same_knee_as_kneed_with_paper_settings() -> None:
     ks = np.arange(2, 60)
     scores = 1 - np.exp(-ks / 8.0)
-    ref = KneeLocator(ks, scores, S=1.0, curve="concave", direction="increasing", interp_method="polynomial",
-                      polynomial_degree=2).knee
+    ref = KneeLocator(
+        ks, scores, S=1.0, curve="concave", direction="increasing", interp_method="polynomial", polynomial_degree=2
+    ).knee
     assert ref is not None
     assert find_knee(ks, scores) == int(ref)
 

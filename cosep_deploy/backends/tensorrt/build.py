@@ -367,8 +367,9 @@ def engine_from_onnx(
     try:  # no context managers around builder objects: that use warns in 11.x
         builder = trt.Builder(logger)
     except (TypeError, RuntimeError) as exc:  # "CUDA initialization failure with error: 35"
-        raise EngineBuildError(f"TensorRT cannot create a builder (is a GPU and its driver present?): "
-                               f"{logged_errors(errors)} ({exc})") from exc  # fmt: skip
+        raise EngineBuildError(
+            f"TensorRT cannot create a builder (is a GPU and its driver present?): {logged_errors(errors)} ({exc})"
+        ) from exc
     if config.dla_core is not None and config.dla_core >= builder.num_DLA_cores:
         raise EngineBuildError(
             f"DLA core {config.dla_core} requested but this device has {builder.num_DLA_cores} DLA core(s)"
@@ -395,8 +396,12 @@ def engine_from_onnx(
     except (MissingDependencyError, CudaError):
         device_name, capability = "unknown", "unknown"
         say("could not read the GPU's name (install cuda-python); the manifest records 'unknown'")
-    options = {**config.cache_options(), "strongly_typed_network": plan.strongly_typed,
-               "network_flags": plan.network_flags, "builder_flags": plan.builder_flags}  # fmt: skip
+    options = {
+        **config.cache_options(),
+        "strongly_typed_network": plan.strongly_typed,
+        "network_flags": plan.network_flags,
+        "builder_flags": plan.builder_flags,
+    }
     options = json.loads(json.dumps(options))  # as the manifest file will hold them: tuples become lists
     manifest = EngineManifest(
         engine_file=engine_file.name,

@@ -131,8 +131,12 @@ class TensorRTRunner(Runner):
         dev = cuda.device(self.device)
         self._device_name = dev.name
         if self.check_target and self._manifest is not None:
-            check_manifest_against(self._manifest, runtime_version=trt.__version__, device_name=dev.name,
-                                   compute_capability=dev.compute_capability)  # fmt: skip
+            check_manifest_against(
+                self._manifest,
+                runtime_version=trt.__version__,
+                device_name=dev.name,
+                compute_capability=dev.compute_capability,
+            )
         if self.cuda_graph and not cuda.supports_graphs:
             raise ConfigError(f"CUDA graphs are not available through {cuda.name}; install cuda-python")
         self._logger, self._log_errors = collecting_logger()
@@ -183,11 +187,16 @@ class TensorRTRunner(Runner):
             runtime_version=self._trt_version or (m.runtime_version if m else "unknown"),
             device=self._device_name or (m.device_name if m else "unknown"),
             precision=m.precision if m else "unknown",
-            settings={"cuda_graph": self.cuda_graph, "timer": "cuda-events", "includes_copies": False,
-                      "cuda_api": self._cuda.name if self._cuda else "", "dla_core": m.dla_core if m else None},
+            settings={
+                "cuda_graph": self.cuda_graph,
+                "timer": "cuda-events",
+                "includes_copies": False,
+                "cuda_api": self._cuda.name if self._cuda else "",
+                "dla_core": m.dla_core if m else None,
+            },
             input_names=self._inputs,
             output_names=self._outputs,
-        )  # fmt: skip
+        )
 
     def _errors(self) -> str:
         return logged_errors(self._log_errors)

@@ -140,8 +140,11 @@ def trtexec_command(
     building = config.onnx is not None
     if building:
         cmd += _typing_flags(config, v)
-        for flag, shapes in (("--minShapes", config.min_shapes), ("--optShapes", config.opt_shapes),
-                             ("--maxShapes", config.max_shapes)):  # fmt: skip
+        for flag, shapes in (
+            ("--minShapes", config.min_shapes),
+            ("--optShapes", config.opt_shapes),
+            ("--maxShapes", config.max_shapes),
+        ):
             if shapes:
                 cmd.append(f"{flag}={format_shape(shapes)}")
         if config.workspace_mib is not None:
@@ -165,8 +168,11 @@ def trtexec_command(
         cmd.append("--skipInference")
     else:
         cmd += _measurement_flags(config, v)
-    for flag, path in (("--exportTimes", config.export_times), ("--exportProfile", config.export_profile),
-                       ("--exportLayerInfo", config.export_layer_info)):  # fmt: skip
+    for flag, path in (
+        ("--exportTimes", config.export_times),
+        ("--exportProfile", config.export_profile),
+        ("--exportLayerInfo", config.export_layer_info),
+    ):
         if path is not None:
             cmd.append(f"{flag}={path}")
     if config.export_profile is not None and config.separate_profile_run:
@@ -192,8 +198,10 @@ def _measurement_flags(config: TrtexecConfig, v: TrtexecVersion) -> list[str]:
     if v.major >= 11:
         # 11.x defaults: CUDA graphs on, spin-wait on, no host-device copies
         if not (config.cuda_graph and config.spin_wait):
-            raise ConfigError(f"trtexec {v} uses CUDA graphs and spin-wait by default; turning them off is not "
-                              "supported here (pass the flag through extra_args)")  # fmt: skip
+            raise ConfigError(
+                f"trtexec {v} uses CUDA graphs and spin-wait by default; turning them off is not "
+                "supported here (pass the flag through extra_args)"
+            )
         if config.data_transfers:
             cmd.append("--includeDataTransfers")
     else:
@@ -201,8 +209,12 @@ def _measurement_flags(config: TrtexecConfig, v: TrtexecVersion) -> list[str]:
         cmd += ["--useCudaGraph"] if config.cuda_graph else []
         cmd += [] if config.data_transfers else ["--noDataTransfers"]
         cmd += ["--useSpinWait"] if config.spin_wait else []
-    for flag, value in (("--iterations", config.iterations), ("--duration", config.duration_s),
-                        ("--warmUp", config.warmup_ms), ("--avgRuns", config.avg_runs)):  # fmt: skip
+    for flag, value in (
+        ("--iterations", config.iterations),
+        ("--duration", config.duration_s),
+        ("--warmUp", config.warmup_ms),
+        ("--avgRuns", config.avg_runs),
+    ):
         if value is not None:
             cmd.append(f"{flag}={format_number(value)}")
     if config.percentiles:

@@ -93,9 +93,17 @@ def summarize_ms(values: Sequence[float] | np.ndarray) -> dict[str, float]:
     if arr.size == 0:
         return {"count": 0.0}
     p90, p95, p99 = np.percentile(arr, [90, 95, 99])
-    return {"count": float(arr.size), "mean": float(arr.mean()), "median": float(np.median(arr)),
-            "min": float(arr.min()), "max": float(arr.max()), "std": float(arr.std()),
-            "p90": float(p90), "p95": float(p95), "p99": float(p99)}  # fmt: skip
+    return {
+        "count": float(arr.size),
+        "mean": float(arr.mean()),
+        "median": float(np.median(arr)),
+        "min": float(arr.min()),
+        "max": float(arr.max()),
+        "std": float(arr.std()),
+        "p90": float(p90),
+        "p95": float(p95),
+        "p99": float(p99),
+    }
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
@@ -109,8 +117,13 @@ class TrtexecTimes:
     d2h_ms: np.ndarray
 
     def summary(self) -> dict[str, dict[str, float]]:
-        fields = {"latency": self.latency_ms, "compute": self.compute_ms, "enqueue": self.enqueue_ms,
-                  "h2d": self.h2d_ms, "d2h": self.d2h_ms}  # fmt: skip
+        fields = {
+            "latency": self.latency_ms,
+            "compute": self.compute_ms,
+            "enqueue": self.enqueue_ms,
+            "h2d": self.h2d_ms,
+            "d2h": self.d2h_ms,
+        }
         return {k: summarize_ms(v) for k, v in fields.items() if not np.all(np.isnan(v))}
 
 
@@ -140,8 +153,13 @@ def parse_export_times(path: str | os.PathLike[str]) -> TrtexecTimes:
     arrays = {k: np.asarray(v, dtype=float) for k, v in cols.items()}
     if np.all(np.isnan(arrays["latency"])):
         raise BenchError(f"{path}: no latency or compute times in any iteration")
-    return TrtexecTimes(latency_ms=arrays["latency"], compute_ms=arrays["compute"], enqueue_ms=arrays["enqueue"],
-                        h2d_ms=arrays["h2d"], d2h_ms=arrays["d2h"])  # fmt: skip
+    return TrtexecTimes(
+        latency_ms=arrays["latency"],
+        compute_ms=arrays["compute"],
+        enqueue_ms=arrays["enqueue"],
+        h2d_ms=arrays["h2d"],
+        d2h_ms=arrays["d2h"],
+    )
 
 
 @dataclasses.dataclass(frozen=True)
@@ -168,8 +186,9 @@ def parse_export_profile(path: str | os.PathLike[str]) -> list[LayerTime]:
         average = float(r["averageMs"]) if "averageMs" in r else (total / count if count else float("nan"))
         median = float(r["medianMs"]) if "medianMs" in r else None
         pct = float(r["percentage"]) if "percentage" in r else None
-        layers.append(LayerTime(name=str(r["name"]), total_ms=total, average_ms=average, median_ms=median,
-                                percentage=pct))  # fmt: skip
+        layers.append(
+            LayerTime(name=str(r["name"]), total_ms=total, average_ms=average, median_ms=median, percentage=pct)
+        )
     if not layers:
         raise BenchError(f"{path}: no per-layer entries (objects with a 'name') in the profile")
     return layers
@@ -220,11 +239,15 @@ def parse_layer_info(path: str | os.PathLike[str]) -> LayerInfo:
             layers.append(LayerDesc(name=entry, layer_type=None))
         elif isinstance(entry, dict):
             tactic = entry.get("TacticName", entry.get("TacticValue"))
-            layers.append(LayerDesc(
-                name=str(entry.get("Name", "")), layer_type=str(entry.get("LayerType", "unknown")),
-                input_formats=_formats(entry.get("Inputs")), output_formats=_formats(entry.get("Outputs")),
-                tactic=None if tactic is None else str(tactic),
-            ))  # fmt: skip
+            layers.append(
+                LayerDesc(
+                    name=str(entry.get("Name", "")),
+                    layer_type=str(entry.get("LayerType", "unknown")),
+                    input_formats=_formats(entry.get("Inputs")),
+                    output_formats=_formats(entry.get("Outputs")),
+                    tactic=None if tactic is None else str(tactic),
+                )
+            )
     bindings = data.get("Bindings", []) if isinstance(data, dict) else []
     return LayerInfo(layers=tuple(layers), bindings=tuple(str(b) for b in bindings))
 
@@ -273,8 +296,13 @@ def compare_layer_profiles(dense: Sequence[LayerTime], pruned: Sequence[LayerTim
     return rows
 
 
-_STAT_LINES = {"Latency": "latency", "Enqueue Time": "enqueue", "H2D Latency": "h2d",
-               "GPU Compute Time": "gpu_compute", "D2H Latency": "d2h"}  # fmt: skip
+_STAT_LINES = {
+    "Latency": "latency",
+    "Enqueue Time": "enqueue",
+    "H2D Latency": "h2d",
+    "GPU Compute Time": "gpu_compute",
+    "D2H Latency": "d2h",
+}
 _NUM = r"([-+]?\d+(?:\.\d+)?(?:[eE][-+]?\d+)?)"
 
 
