@@ -240,7 +240,7 @@ def _plots_section(
 
 def _layers_section(layers: Mapping[str, Any]) -> list[str]:
     from cosep_deploy.bench import plots
-    from cosep_deploy.bench.layers import KIND_COLUMNS, LAYER_COLUMNS, kind_table, layer_table, layers_summary
+    from cosep_deploy.bench.layer_tables import KIND_COLUMNS, LAYER_COLUMNS, kind_table, layer_table, layers_summary
     from cosep_deploy.bench.report import TOP_LAYERS
 
     parts = [

@@ -324,7 +324,7 @@ def _short(name: str, width: int = 46) -> str:
 def plot_layer_times(layers_json: Mapping[str, Any], top: int = 15) -> bytes:
     """Mean time per iteration of the ``top`` layers with the most dense time: dense and pruned bars side by
     side, the per-layer speed-up at the right; a layer only one engine has gets a note instead."""
-    from cosep_deploy.bench.layers import top_rows
+    from cosep_deploy.bench.layer_tables import top_rows
 
     rows = top_rows(layers_json.get("rows") or [], top)
     with _figure(8.5, max(2.5, 0.42 * len(rows) + 1.5)) as fig:

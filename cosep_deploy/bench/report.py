@@ -64,7 +64,7 @@ def _md_code(text: str) -> str:
 def layers_section(layers: dict[str, Any], top: int = TOP_LAYERS) -> list[str]:
     """Markdown lines of "Where time goes (per layer)" from ``bench/layers.json``: the top layers by dense time
     side by side, the per-kind summary, and the layers only one engine has."""
-    from cosep_deploy.bench.layers import KIND_COLUMNS, LAYER_COLUMNS, kind_table, layer_table, layers_summary
+    from cosep_deploy.bench.layer_tables import KIND_COLUMNS, LAYER_COLUMNS, kind_table, layer_table, layers_summary
 
     lines = ["## Where time goes (per layer)", "", layers_summary(layers), ""]
     lines += [_md_row(list(LAYER_COLUMNS)), "|" + "---|" * len(LAYER_COLUMNS)]

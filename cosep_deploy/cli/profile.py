@@ -88,7 +88,7 @@ def command(
     alternating); trtexec profiles come from `trtexec --exportProfile`. Layers are paired by name, then by
     normalised name, then by kind in execution order; layers left unpaired are listed, not hidden.
     """
-    from cosep_deploy.bench.layers import compare_trtexec_profiles, profile_onnxruntime
+    from cosep_deploy.bench.layer_sources import compare_trtexec_profiles, profile_onnxruntime
     from cosep_deploy.errors import ConfigError
     from cosep_deploy.pipeline.layout import RunLayout
     from cosep_deploy.pipeline.stages import layers_stage
@@ -139,7 +139,7 @@ def print_layers(layers: dict[str, Any], top: int, obj: Context) -> None:
     """The top layers by dense time and the per-kind summary as rich tables, then the unpaired layers."""
     from rich.table import Table
 
-    from cosep_deploy.bench.layers import KIND_COLUMNS, LAYER_COLUMNS, kind_table, layer_table, layers_summary
+    from cosep_deploy.bench.layer_tables import KIND_COLUMNS, LAYER_COLUMNS, kind_table, layer_table, layers_summary
 
     table = Table(title=f"Where time goes: top {top} layers by dense time")
     for col in LAYER_COLUMNS:

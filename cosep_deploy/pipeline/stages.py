@@ -211,7 +211,8 @@ def layers_stage(
     """
     import onnxruntime as ort
 
-    from cosep_deploy.bench.layers import LayersReport, profile_onnxruntime
+    from cosep_deploy.bench.layer_sources import profile_onnxruntime
+    from cosep_deploy.bench.layers import LayersReport
 
     layout = RunLayout(Path(run))
     suffix = "" if precision == "fp32" else f".{precision}"

@@ -13,6 +13,8 @@ import torch
 from torch import nn
 
 from cosep_deploy.backends.onnxruntime.runner import ort_session_options
+from cosep_deploy.bench.layer_sources import compare_trtexec_profiles, profile_onnxruntime
+from cosep_deploy.bench.layer_tables import kind_table, layer_table, layers_summary
 from cosep_deploy.bench.layers import (
     CONV,
     DEPTHWISE,
@@ -26,13 +28,8 @@ from cosep_deploy.bench.layers import (
     LayersReport,
     ProfiledLayer,
     compare_layer_profiles,
-    compare_trtexec_profiles,
-    kind_table,
     layer_kind,
-    layer_table,
-    layers_summary,
     normalise_layer_name,
-    profile_onnxruntime,
 )
 from cosep_deploy.errors import BenchError, ConfigError, CosepError, EngineLoadError
 from cosep_deploy.export import onnx_from_model
