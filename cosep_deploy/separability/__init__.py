@@ -4,7 +4,8 @@ Mean Simplified Silhouette and the Kneedle knee -> which channels each layer kee
 Pipeline for one layer (or coupled group): :func:`resolve_taps` + :func:`collect_class_stats` give a
 :class:`ClassStats` per tap; :func:`profile_distances` turns its mean/var into an N x N distance matrix
 (:func:`combine_distances` for coupled layers); :func:`select_channels` clusters it and returns a
-:class:`ChannelSelection`. See ``/work/shared/reference/cosep-method.md`` for the method and our choices.
+:class:`ChannelSelection`. ``docs/method.md`` in the repository gives the method, its equations and every
+place this project departs from the paper.
 """
 
 from cosep_deploy.separability.collect import (
