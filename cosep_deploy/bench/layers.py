@@ -30,7 +30,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from cosep_deploy.artifacts import JsonArtifact, provenance, read_json
-from cosep_deploy.errors import BenchError, CosepError
+from cosep_deploy.errors import BenchError, CosepError, InternalError
 
 __all__ = [
     "LayerProfile",
@@ -388,55 +388,81 @@ def compare_layer_profiles(
     if dense.source != pruned.source:
         raise BenchError(f"cannot compare a {dense.source} profile with a {pruned.source} profile")
     stat = "median" if dense.statistic == pruned.statistic == "median" else "mean"
-    d_total, p_total = dense.total_ms(stat), pruned.total_ms(stat)
+    d_total = dense.total_ms(stat)
     pairs = _pairs(dense.layers, pruned.layers)
     paired = {j for j, _ in pairs.values()}
-    rows: list[dict[str, Any]] = []
-
-    def row(d: ProfiledLayer | None, p: ProfiledLayer | None, how: str) -> dict[str, Any]:
-        first = d or p
-        assert first is not None
-        name = first.name if d is None or p is None or d.name == p.name else f"{d.name} | {p.name}"
-        d_ms, p_ms = (d.time_ms(stat) if d else None), (p.time_ms(stat) if p else None)
-        return {
-            "name": name,
-            "dense_name": d.name if d else None,
-            "pruned_name": p.name if p else None,
-            "op_type": first.op_type,
-            "kind": first.kind,
-            "dense_ms": d_ms,
-            "pruned_ms": p_ms,
-            "speedup": _speedup(d_ms, p_ms),
-            "matched_by": how,
-            "dense_mean_ms": d.mean_ms if d else None,
-            "pruned_mean_ms": p.mean_ms if p else None,
-            "dense_median_ms": d.median_ms if d else None,
-            "pruned_median_ms": p.median_ms if p else None,
-            "dense_share": d_ms / d_total if d_ms is not None and d_total > 0 else None,
-        }
-
+    rows = []
     for i, d in enumerate(dense.layers):
         j, how = pairs.get(i, (-1, "dense only"))
-        rows.append(row(d, pruned.layers[j] if j >= 0 else None, how))
-    rows += [row(None, p, "pruned only") for j, p in enumerate(pruned.layers) if j not in paired]
+        rows.append(_row(d, pruned.layers[j] if j >= 0 else None, how, stat, d_total))
+    rows += [_row(None, p, "pruned only", stat, d_total) for j, p in enumerate(pruned.layers) if j not in paired]
+    return LayersReport(
+        source=dense.source,
+        statistic=stat,
+        settings=dict(settings or {}),
+        rows=rows,
+        by_kind=_kinds(dense, pruned, stat),
+        totals=_totals(rows, dense, pruned, stat),
+        unmatched={
+            "dense": [r["dense_name"] for r in rows if r["pruned_ms"] is None],
+            "pruned": [r["pruned_name"] for r in rows if r["dense_ms"] is None],
+        },
+        dense=dense.to_json(),
+        pruned=pruned.to_json(),
+        provenance=provenance(**(inputs or {})),
+    )
+
+
+def _row(d: ProfiledLayer | None, p: ProfiledLayer | None, how: str, stat: str, d_total: float) -> dict[str, Any]:
+    """One row of the comparison: a paired layer, or one only the dense (``p`` None) or pruned engine has."""
+    first = d or p
+    if first is None:
+        raise InternalError("a layer row needs a dense or a pruned layer")
+    name = first.name if d is None or p is None or d.name == p.name else f"{d.name} | {p.name}"
+    d_ms, p_ms = (d.time_ms(stat) if d else None), (p.time_ms(stat) if p else None)
+    return {
+        "name": name,
+        "dense_name": d.name if d else None,
+        "pruned_name": p.name if p else None,
+        "op_type": first.op_type,
+        "kind": first.kind,
+        "dense_ms": d_ms,
+        "pruned_ms": p_ms,
+        "speedup": _speedup(d_ms, p_ms),
+        "matched_by": how,
+        "dense_mean_ms": d.mean_ms if d else None,
+        "pruned_mean_ms": p.mean_ms if p else None,
+        "dense_median_ms": d.median_ms if d else None,
+        "pruned_median_ms": p.median_ms if p else None,
+        "dense_share": d_ms / d_total if d_ms is not None and d_total > 0 else None,
+    }
+
+
+def _kinds(dense: LayerProfile, pruned: LayerProfile, stat: str) -> list[dict[str, Any]]:
+    """Time per kind of layer, the kind with the most dense time first."""
     d_kinds, p_kinds = dense.by_kind(stat), pruned.by_kind(stat)
-    kinds: list[dict[str, Any]] = []
-    for kind in sorted(dict.fromkeys([*d_kinds, *p_kinds]), key=lambda k: (-d_kinds.get(k, 0.0), -p_kinds.get(k, 0.0))):
-        d_ms, p_ms = d_kinds.get(kind), p_kinds.get(kind)
-        kinds.append(
-            {
-                "kind": kind,
-                "dense_layers": sum(layer.kind == kind for layer in dense.layers),
-                "pruned_layers": sum(layer.kind == kind for layer in pruned.layers),
-                "dense_ms": d_ms or 0.0,
-                "pruned_ms": p_ms or 0.0,
-                "speedup": _speedup(d_ms, p_ms),
-                "dense_share": (d_ms or 0.0) / d_total if d_total > 0 else None,
-            }
-        )
+    d_total = dense.total_ms(stat)
+    order = sorted(dict.fromkeys([*d_kinds, *p_kinds]), key=lambda k: (-d_kinds.get(k, 0.0), -p_kinds.get(k, 0.0)))
+    return [
+        {
+            "kind": kind,
+            "dense_layers": sum(layer.kind == kind for layer in dense.layers),
+            "pruned_layers": sum(layer.kind == kind for layer in pruned.layers),
+            "dense_ms": d_kinds.get(kind) or 0.0,
+            "pruned_ms": p_kinds.get(kind) or 0.0,
+            "speedup": _speedup(d_kinds.get(kind), p_kinds.get(kind)),
+            "dense_share": (d_kinds.get(kind) or 0.0) / d_total if d_total > 0 else None,
+        }
+        for kind in order
+    ]
+
+
+def _totals(rows: list[dict[str, Any]], dense: LayerProfile, pruned: LayerProfile, stat: str) -> dict[str, Any]:
+    """Sums over all layers and over the paired ones (what the unpaired layers leave out)."""
+    d_total, p_total = dense.total_ms(stat), pruned.total_ms(stat)
     matched = [r for r in rows if r["dense_ms"] is not None and r["pruned_ms"] is not None]
     m_dense, m_pruned = sum(r["dense_ms"] for r in matched), sum(r["pruned_ms"] for r in matched)
-    totals = {
+    return {
         "dense_ms": d_total,
         "pruned_ms": p_total,
         "speedup": _speedup(d_total, p_total),
@@ -449,19 +475,3 @@ def compare_layer_profiles(
         "dense_run_ms": dense.run_ms,
         "pruned_run_ms": pruned.run_ms,
     }
-    unmatched = {
-        "dense": [r["dense_name"] for r in rows if r["pruned_ms"] is None],
-        "pruned": [r["pruned_name"] for r in rows if r["dense_ms"] is None],
-    }
-    return LayersReport(
-        source=dense.source,
-        statistic=stat,
-        settings=dict(settings or {}),
-        rows=rows,
-        by_kind=kinds,
-        totals=totals,
-        unmatched=unmatched,
-        dense=dense.to_json(),
-        pruned=pruned.to_json(),
-        provenance=provenance(**(inputs or {})),
-    )
