@@ -166,7 +166,6 @@ def check_manifest_against(
     package); each one recorded on both sides must match (an AGX Orin engine is not served to an Orin Nano,
     nor a MAXN engine run at 15 W).
     """
-    _check_identity(manifest, identity or {})
     problems = []
     if not same_release(manifest.runtime_version, runtime_version):
         problems.append("runtime")
@@ -179,6 +178,7 @@ def check_manifest_against(
     elif manifest.device_name != "unknown" and (built_cc != have_cc or manifest.device_name != device_name):
         problems.append("device")
     if not problems:
+        _check_identity(manifest, identity or {})
         return
     raise TargetMismatchError(
         f"engine {manifest.engine_file} was built with {manifest.runtime} {manifest.runtime_version} on "
