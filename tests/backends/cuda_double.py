@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import ctypes
 import enum
+import importlib.machinery
 import types
 from typing import Any
 
@@ -179,6 +180,7 @@ def make_cuda_runtime(gpu: Any) -> types.ModuleType:
 
     rt = types.ModuleType("cuda.bindings.runtime")
     rt.__file__ = "/double/cuda/bindings/runtime.py"
+    rt.__spec__ = importlib.machinery.ModuleSpec("cuda.bindings.runtime", None)
     namespace = dict(locals())
     for name, value in namespace.items():
         if name.startswith("cuda"):

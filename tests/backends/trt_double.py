@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import ctypes
 import enum
+import importlib.machinery
 import json
 import sys
 import types
@@ -691,6 +692,7 @@ def make_double(release: str = "10.13", gpu: Gpu | None = None) -> tuple[types.M
     absent = _absent(world.release)
     trt = types.ModuleType("tensorrt")
     trt.__file__ = "/double/tensorrt/__init__.py"
+    trt.__spec__ = importlib.machinery.ModuleSpec("tensorrt", None)  # importlib.util.find_spec reads it
     world.trt = trt
     for cls in _CLASSES:
         setattr(trt, cls.__name__, _copy_class(cls, world, absent.get(cls.__name__, set())))
