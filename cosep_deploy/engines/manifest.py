@@ -32,6 +32,7 @@ from cosep_deploy.errors import ConfigError, CosepError, EngineLoadError, Target
 
 __all__ = [
     "CACHE_ENV_VAR",
+    "IDENTITY_FIELDS",
     "CachedBuild",
     "EngineCache",
     "EngineManifest",
@@ -70,6 +71,12 @@ class EngineManifest(JsonArtifact):
     device_name: str  # the CUDA device name ("Orin", "NVIDIA H100 80GB HBM3") or "cpu"; "unknown" if unread
     compute_capability: str  # "8.7"; "" for CPU engines
     dla_core: int | None = None
+    # what tells devices of one name apart (see backends/tensorrt/identity.py); None / "" = not recorded
+    device_sm_count: int | None = None
+    device_memory_bytes: int | None = None
+    board_model: str = ""  # /proc/device-tree/model on a Jetson
+    power_mode: str = ""  # nvpmodel's mode on a Jetson: "MAXN (0)"
+    tensorrt_package_version: str = ""  # the TensorRT package (pip or JetPack's deb), not only the module's version
     build_options: dict[str, Any] = dataclasses.field(default_factory=dict)
     build_seconds: float = 0.0
     created: str = ""
@@ -132,14 +139,32 @@ def _release(version: str) -> tuple[int, ...]:
     return tuple(parts + [0] * (3 - len(parts)))
 
 
+IDENTITY_FIELDS = ("device_sm_count", "device_memory_bytes", "board_model", "power_mode", "tensorrt_package_version")
+_IDENTITY_WORDS = {
+    "device_sm_count": "SM count",
+    "device_memory_bytes": "GPU memory",
+    "board_model": "board",
+    "power_mode": "power mode",
+    "tensorrt_package_version": "TensorRT package",
+}
+
+
 def check_manifest_against(
-    manifest: EngineManifest, *, runtime_version: str, device_name: str, compute_capability: str
+    manifest: EngineManifest,
+    *,
+    runtime_version: str,
+    device_name: str,
+    compute_capability: str,
+    identity: Mapping[str, Any] | None = None,
 ) -> None:
     """Raise :class:`TargetMismatchError` if the engine cannot run on this system.
 
     TensorRT engines are tied to the TensorRT release and to the GPU model. Hardware-compatible engines
     (``build_options["hardware_compatibility"]``) run on any Ampere-or-newer dGPU of the same release.
-    A manifest whose device was not recorded ("unknown") is checked on the version only.
+    A manifest whose device was not recorded ("unknown") is checked on the version only. ``identity`` holds
+    this system's values of :data:`IDENTITY_FIELDS` (SM count, memory, board model, power mode, TensorRT
+    package); each one recorded on both sides must match (an AGX Orin engine is not served to an Orin Nano,
+    nor a MAXN engine run at 15 W).
     """
     problems = []
     if not same_release(manifest.runtime_version, runtime_version):
@@ -153,6 +178,7 @@ def check_manifest_against(
     elif manifest.device_name != "unknown" and (built_cc != have_cc or manifest.device_name != device_name):
         problems.append("device")
     if not problems:
+        _check_identity(manifest, identity or {})
         return
     raise TargetMismatchError(
         f"engine {manifest.engine_file} was built with {manifest.runtime} {manifest.runtime_version} on "
@@ -161,6 +187,22 @@ def check_manifest_against(
         f"`cosep-deploy build` from {manifest.onnx_file}"
         + (f" for target {manifest.target}" if manifest.target else "")
     )
+
+
+def _check_identity(manifest: EngineManifest, identity: Mapping[str, Any]) -> None:
+    if manifest.device_name == "unknown" or manifest.build_options.get("hardware_compatibility"):
+        return
+    differ = []
+    for field in IDENTITY_FIELDS:
+        built, here = getattr(manifest, field), identity.get(field)
+        if built not in (None, "") and here not in (None, "") and built != here:
+            differ.append(f"{_IDENTITY_WORDS[field]} {built!r} when built, {here!r} here")
+    if differ:
+        fix = "switch the power mode back (sudo nvpmodel -m N) or " if any("power" in d for d in differ) else ""
+        raise TargetMismatchError(
+            f"engine {manifest.engine_file} was built on another device ({'; '.join(differ)}): {fix}rebuild it here "
+            f"with `cosep-deploy build` from {manifest.onnx_file}"
+        )
 
 
 def engine_cache_key(onnx_sha256: str, runtime_version: str, device: str, options: Mapping[str, Any]) -> str:

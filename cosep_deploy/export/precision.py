@@ -19,6 +19,13 @@ adds ``cupy-cuda12x``. So the default converters are ONNX Runtime's own:
   per-channel weights, calibrated on a class-balanced set of real images (:mod:`.calibration`). Biases stay
   fp32 (``QuantizeBias=False``): TensorRT's parser rejects a DequantizeLinear of int32 biases
   (NVIDIA/TensorRT#3360, onnx/onnx-tensorrt#850).
+- int8 remainder: TensorRT 10.x/11.x build strongly typed networks, which compute everything outside the Q/DQ
+  pairs in the type the file gives it. Left in fp32, an "int8" engine runs its remainder in fp32: slower than
+  TensorRT 8's INT8+FP16 flags, and not comparable across releases. So after quantization the remainder is
+  converted to fp16 with the same converter as the fp16 variant (fp32 inputs and outputs, the sensitive ops of
+  :data:`FP16_BLOCKED_OPS` kept fp32). From opset 19, Q/DQ scales become fp16 too, so DequantizeLinear yields
+  fp16 directly (the form ModelOpt writes with ``high_precision_dtype="fp16"``); before 19 the Q/DQ operators
+  take fp32 scales only, so they stay fp32 with Casts around them. ``int8_remainder="fp32"`` keeps the old file.
 
 ``quantizer="modelopt"`` uses ``modelopt.onnx.quantization`` for int8 instead, where it is installed (in a
 separate environment). Every variant is validated against the fp32 file in ONNX Runtime before it is kept.
@@ -28,6 +35,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import inspect
 import io
 import os
 import tempfile
@@ -91,6 +99,7 @@ class PrecisionConfig:
     seed: int = 0
     fp16_block_ops: tuple[str, ...] = FP16_BLOCKED_OPS
     quantizer: str = "onnxruntime"
+    int8_remainder: str = "fp16"  # the precision of everything outside Q/DQ pairs in the int8 file
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "precisions", tuple(self.precisions))  # lists from JSON configs
@@ -106,6 +115,8 @@ class PrecisionConfig:
             raise ConfigError(f"unknown quantizer {self.quantizer!r}: choose from {', '.join(QUANTIZERS)}")
         if self.quantizer == "modelopt" and self.calibration_method == "percentile":
             raise ConfigError("ModelOpt calibrates with minmax ('max') or entropy only, not percentile")
+        if self.int8_remainder not in ("fp16", "fp32"):
+            raise ConfigError(f"int8_remainder must be 'fp16' or 'fp32', found {self.int8_remainder!r}")
         if self.calibration_per_class < 1:
             raise ConfigError(f"calibration images per class must be at least 1, found {self.calibration_per_class}")
 
@@ -166,6 +177,8 @@ def _variant(
             _int8_modelopt(src, dst, calibration, cfg, base.input_name)
         else:
             _int8(src, dst, calibration, cfg, base.input_name, tmp)
+        if precision == "int8" and cfg.int8_remainder == "fp16":
+            _fp16_remainder(dst, cfg)
         proto = onnx.load(str(dst))
         onnx.checker.check_model(proto)
     except (CosepError, InternalError):
@@ -211,6 +224,26 @@ def _fp16(src: Path, dst: Path, cfg: PrecisionConfig) -> None:
     # nodes in topological order, which ORT's own graph helper restores
     OnnxModel.graph_topological_sort(model.graph, is_deterministic=True)
     onnx.save(model, str(dst))
+
+
+def _fp16_remainder(path: Path, cfg: PrecisionConfig) -> None:
+    """Convert everything outside the Q/DQ pairs of a quantized file to fp16 (see the module docstring); a file
+    that already holds fp16 (ModelOpt's own high-precision dtype) is left as it is."""
+    import onnx
+    from onnxruntime.transformers.float16 import DEFAULT_OP_BLOCK_LIST, convert_float_to_float16
+    from onnxruntime.transformers.onnx_model import OnnxModel
+
+    model = onnx.load(str(path))
+    fp16 = onnx.TensorProto.FLOAT16
+    if any(i.data_type == fp16 for i in model.graph.initializer):
+        return
+    opset = next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), 0)
+    blocked = [*DEFAULT_OP_BLOCK_LIST, *cfg.fp16_block_ops]
+    if opset < 19:  # QuantizeLinear/DequantizeLinear take fp16 scales from opset 19 on
+        blocked += ["QuantizeLinear", "DequantizeLinear"]
+    model = convert_float_to_float16(model, keep_io_types=True, op_block_list=list(dict.fromkeys(blocked)))
+    OnnxModel.graph_topological_sort(model.graph, is_deterministic=True)
+    onnx.save(model, str(path))
 
 
 def _int8(src: Path, dst: Path, calibration: CalibrationSet, cfg: PrecisionConfig, input_name: str, tmp: Path) -> None:
@@ -261,7 +294,11 @@ def _int8_modelopt(src: Path, dst: Path, calibration: CalibrationSet, cfg: Preci
     from cosep_deploy.deps import require
 
     moq = require("modelopt.onnx.quantization", purpose="int8 quantization with NVIDIA ModelOpt")
+    # ModelOpt converts the remainder itself where it can (high_precision_dtype); _fp16_remainder otherwise
+    params = inspect.signature(moq.quantize).parameters
+    extra = {"high_precision_dtype": cfg.int8_remainder} if "high_precision_dtype" in params else {}
     moq.quantize(
+        **extra,
         onnx_path=str(src),
         quantize_mode="int8",
         calibration_data={input_name: np.asarray(calibration.images)},
@@ -365,5 +402,7 @@ def _converter(precision: str, cfg: PrecisionConfig) -> dict[str, Any]:
         "activations": "int8 symmetric" if cfg.symmetric else "int8 asymmetric",
         "weights": ("per-channel" if cfg.per_channel else "per-tensor") + " int8",
         "calibration_method": cfg.calibration_method,
-        "bias": "fp32",
+        "bias": "fp32" if cfg.int8_remainder == "fp32" else "fp16",
+        "remainder": cfg.int8_remainder,
+        "remainder_fp32_ops": list(cfg.fp16_block_ops) if cfg.int8_remainder == "fp16" else [],
     }

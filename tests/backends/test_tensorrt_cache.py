@@ -1,9 +1,9 @@
 """``cached_engine_from_onnx``: the TensorRT build wired to the engine cache.
 
 The cache logic itself is tested with a real build step in ``tests/engines/test_engine_cache_build.py``; here
-only the wiring is checked, on the fake TensorRT module the other orchestration tests use (``fake_trt.py``;
-TensorRT cannot run on this machine): the key it computes, that a hit skips TensorRT entirely, that the
-manifest carries the requested names, and that an unidentifiable GPU bypasses the cache.
+only the wiring is checked, on the TensorRT and cuda-python doubles the other engine tests use
+(``trt_double.py``; TensorRT cannot run on this machine): the key it computes, that a hit skips TensorRT
+entirely, that the manifest carries the requested names, and that an unidentifiable GPU bypasses the cache.
 """
 
 from __future__ import annotations
@@ -17,15 +17,16 @@ import pytest
 from cosep_deploy.artifacts import sha256_file
 from cosep_deploy.backends.tensorrt.build import TensorRTBuildConfig, cached_engine_from_onnx, tensorrt_cache_key
 from cosep_deploy.backends.tensorrt.cuda import CudaError, DeviceInfo, device_info
+from cosep_deploy.backends.tensorrt.identity import device_identity
 from cosep_deploy.deps import is_available
 from cosep_deploy.engines.manifest import EngineCache, EngineManifest, manifest_path_for
 from cosep_deploy.errors import ConfigError, MissingDependencyError
-from tests.backends.fake_trt import FAKE_STATE, make_fake_trt, reset_fake_state
+from tests.backends.trt_double import install_double, make_double
 
 onnx = pytest.importorskip("onnx")
 from onnx import TensorProto, helper  # noqa: E402
 
-GPU = DeviceInfo("Fake GPU", "9.0")
+GPU = DeviceInfo("NVIDIA Double GPU", "9.0", 132, 80 << 30)
 
 
 def _relu_onnx(path: Path) -> Path:
@@ -38,10 +39,13 @@ def _relu_onnx(path: Path) -> Path:
 
 @pytest.fixture
 def fake_trt(monkeypatch: pytest.MonkeyPatch) -> types.ModuleType:
-    reset_fake_state()
-    trt = make_fake_trt("10")
-    monkeypatch.setitem(sys.modules, "tensorrt", trt)
+    trt: types.ModuleType = install_double(monkeypatch, "10.13")[0]
     return trt
+
+
+def _builds(trt: types.ModuleType) -> int:
+    """How many builder configs TensorRT created: one per build."""
+    return len(trt.IBuilderConfig._world.configs)
 
 
 def test_second_build_comes_from_the_cache(fake_trt: types.ModuleType, tmp_path: Path) -> None:
@@ -50,11 +54,11 @@ def test_second_build_comes_from_the_cache(fake_trt: types.ModuleType, tmp_path:
     cache = EngineCache(tmp_path / "cache")
     messages: list[str] = []
     first = cached_engine_from_onnx(src, tmp_path / "a" / "dense.engine", config, cache=cache, device=GPU)
-    assert not first.hit and "config" in FAKE_STATE  # TensorRT's builder ran
-    assert first.key == tensorrt_cache_key(sha256_file(src), fake_trt.__version__, GPU, config)
+    assert not first.hit and _builds(fake_trt) == 1  # TensorRT's builder ran
+    identity = device_identity(GPU, fake_trt.__version__)  # off Jetson: no board model or power mode
+    assert (identity.board_model, identity.tensorrt_package_version) == ("", fake_trt.__version__)
+    assert first.key == tensorrt_cache_key(sha256_file(src), fake_trt.__version__, identity, config)
 
-    FAKE_STATE.pop("config")
-    FAKE_STATE.pop("parsed")
     copy_src = tmp_path / "elsewhere" / "pruned.onnx"  # same bytes under another name, another target label
     copy_src.parent.mkdir()
     copy_src.write_bytes(src.read_bytes())
@@ -62,7 +66,7 @@ def test_second_build_comes_from_the_cache(fake_trt: types.ModuleType, tmp_path:
     engine = tmp_path / "b" / "pruned.engine"
     second = cached_engine_from_onnx(copy_src, engine, relabelled, cache=cache, device=GPU, progress=messages.append)
     assert second.hit and second.key == first.key
-    assert "config" not in FAKE_STATE and "parsed" not in FAKE_STATE  # no parse, no build
+    assert _builds(fake_trt) == 1 and len(fake_trt.IBuilderConfig._world.parsed) == 1  # no parse, no build
     assert engine.read_bytes() == (tmp_path / "a" / "dense.engine").read_bytes()
     manifest = EngineManifest.load(manifest_path_for(engine))
     assert (manifest.engine_file, manifest.onnx_file, manifest.target) == (
@@ -73,12 +77,14 @@ def test_second_build_comes_from_the_cache(fake_trt: types.ModuleType, tmp_path:
     assert any("reused" in m for m in messages)
 
     other_gpu = cached_engine_from_onnx(
-        src, tmp_path / "c" / "dense.engine", config, cache=cache, device=DeviceInfo("Fake GPU", "8.9")
+        src, tmp_path / "c" / "dense.engine", config, cache=cache, device=DeviceInfo("NVIDIA Double GPU", "8.9")
     )
-    assert not other_gpu.hit and "config" in FAKE_STATE
+    assert not other_gpu.hit and _builds(fake_trt) == 2
 
 
-def test_unidentified_gpu_builds_without_the_cache(fake_trt: types.ModuleType, tmp_path: Path) -> None:
+def test_unidentified_gpu_builds_without_the_cache(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    # TensorRT (the double) answers, but no CUDA binding of this machine reaches a GPU
+    monkeypatch.setitem(sys.modules, "tensorrt", make_double("10.13")[0])
     try:
         device_info(0)
     except (MissingDependencyError, CudaError):

@@ -14,7 +14,7 @@ import pytest
 import torch
 from torch import nn
 
-from cosep_deploy.backends.torch_tensorrt.runner import TorchTensorRTRunner, precision_options
+from cosep_deploy.backends.torch_tensorrt.runner import TorchTensorRTRunner, compile_device, precision_options
 from cosep_deploy.deps import is_available
 from cosep_deploy.errors import ConfigError, EngineBuildError, EngineLoadError, MissingDependencyError
 
@@ -66,6 +66,15 @@ def test_precision_options_follow_the_installed_release() -> None:
         precision_options(compile_neither, "fp16")
     with pytest.raises(ConfigError, match="fp32 or fp16"):
         precision_options(compile_2_14, "bf16")
+
+
+def test_compile_device_always_carries_a_gpu_index() -> None:
+    """torch_tensorrt.Device(gpu_id=None) fails: "cuda" must reach torch_tensorrt.compile as "cuda:N"."""
+    assert compile_device(torch.device("cuda"), current=0) == torch.device("cuda", 0)
+    assert compile_device(torch.device("cuda"), current=1).index == 1
+    assert compile_device(torch.device("cuda:2"), current=0) == torch.device("cuda", 2)  # explicit index kept
+    runner = TorchTensorRTRunner(_tiny_cnn(), input_shape=(1, 8, 8), device="cuda")
+    assert runner.info().settings["device"] == "cuda"  # resolved on entering, where CUDA is available
 
 
 def test_int8_is_refused_with_the_alternative() -> None:
@@ -132,4 +141,5 @@ def test_compiled_model_matches_eager_pytorch(precision: str) -> None:
     assert result.passed
     assert timed.seconds > 0 and not timed.includes_copies
     assert info.runtime_version not in ("", "not installed") and info.device != "unknown"
+    assert info.settings["device"].startswith("cuda:")  # compiled with an explicit GPU index
     assert info.settings["precision_mode"] in ("fp32", "autocast-fp16", "enabled-precisions-fp16")

@@ -12,12 +12,14 @@ import dataclasses
 import json
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from cosep_deploy.artifacts import sha256_file
 from cosep_deploy.backends.tensorrt.build import TensorRTBuildConfig, tensorrt_cache_key
 from cosep_deploy.backends.tensorrt.cuda import DeviceInfo
+from cosep_deploy.backends.tensorrt.identity import DeviceIdentity
 from cosep_deploy.deps import is_available
 from cosep_deploy.engines.manifest import (
     CACHE_ENV_VAR,
@@ -173,6 +175,11 @@ def test_an_unwritable_cache_costs_the_reuse_not_the_build(tmp_path: Path) -> No
     assert any("could not be stored in the engine cache" in m for m in messages)
 
 
+def _identity(**changes: Any) -> DeviceIdentity:
+    base = DeviceIdentity("Orin", "8.7", None, None, "", "", "")
+    return dataclasses.replace(base, **changes)
+
+
 def test_tensorrt_key_covers_what_changes_the_engine_and_nothing_else(tmp_path: Path) -> None:
     base = TensorRTBuildConfig(precision="fp16", workspace_mib=4096, batch=(1, 8, 40), target="jetson-agx-orin")
     key = tensorrt_cache_key(ONNX_SHA, "10.3.0.30", ORIN, base)
@@ -184,9 +191,14 @@ def test_tensorrt_key_covers_what_changes_the_engine_and_nothing_else(tmp_path: 
         tensorrt_cache_key(ONNX_SHA, "10.3.0.31", ORIN, base),
         tensorrt_cache_key(ONNX_SHA, "10.3.0.30", DeviceInfo("Orin", "8.6"), base),
         tensorrt_cache_key(ONNX_SHA, "10.3.0.30", DeviceInfo("NVIDIA A100-SXM4-40GB", "8.7"), base),
+        # same name and capability, another module: AGX Orin 64 GB (16 SMs) vs Orin Nano 8 GB (8 SMs)
+        tensorrt_cache_key(ONNX_SHA, "10.3.0.30", DeviceInfo("Orin", "8.7", 8, 8 << 30), base),
+        tensorrt_cache_key(ONNX_SHA, "10.3.0.30", _identity(power_mode="15W (1)"), base),
+        tensorrt_cache_key(ONNX_SHA, "10.3.0.30", _identity(board_model="NVIDIA Jetson Orin Nano Developer Kit"), base),
+        tensorrt_cache_key(ONNX_SHA, "10.3.0.30", _identity(tensorrt_package_version="10.3.0.30-1+cuda12.6"), base),
         tensorrt_cache_key(ONNX_SHA, "10.3.0.30", ORIN, dataclasses.replace(base, workspace_mib=2048)),
         tensorrt_cache_key(ONNX_SHA, "10.3.0.30", ORIN, dataclasses.replace(base, batch=(1, 1, 8))),
-        tensorrt_cache_key(ONNX_SHA, "10.3.0.30", ORIN, dataclasses.replace(base, dla_core=0)),
+        tensorrt_cache_key(ONNX_SHA, "10.3.0.30", ORIN, dataclasses.replace(base, dla_core=0, batch=(8, 8, 8))),
         tensorrt_cache_key(ONNX_SHA, "10.3.0.30", ORIN, dataclasses.replace(base, builder_optimization_level=5)),
     ]
     assert key not in others and len(set(others)) == len(others)

@@ -165,3 +165,35 @@ def test_engine_cache_refuses_mismatched_engine_and_bad_key(tmp_path: Path) -> N
     assert not (tmp_path / "cache" / ("ab" * 32)).exists()
     with pytest.raises(Exception, match="not a hex digest"):
         cache.store("../escape", engine, manifest)
+
+
+def test_orin_modules_told_apart_by_identity(tmp_path: Path) -> None:
+    """Every Orin module is "Orin" at sm 8.7: SMs, memory, board model, power mode and package decide."""
+    _, manifest = _engine(tmp_path)
+    agx = dataclasses.replace(
+        manifest,
+        device_sm_count=16,
+        device_memory_bytes=64 << 30,
+        board_model="NVIDIA Jetson AGX Orin Developer Kit",
+        power_mode="MAXN (0)",
+        tensorrt_package_version="10.3.0.30-1+cuda12.5",
+    )
+    same = {
+        "device_sm_count": 16,
+        "device_memory_bytes": 64 << 30,
+        "board_model": "NVIDIA Jetson AGX Orin Developer Kit",
+        "power_mode": "MAXN (0)",
+        "tensorrt_package_version": "10.3.0.30-1+cuda12.5",
+    }
+    here = {"runtime_version": "10.3.0.30", "device_name": "Orin", "compute_capability": "8.7"}
+    check_manifest_against(agx, **here, identity=same)
+    check_manifest_against(agx, **here, identity={})  # nothing read here: name, capability and release only
+    nano = {**same, "device_sm_count": 8, "device_memory_bytes": 8 << 30, "board_model": "NVIDIA Jetson Orin Nano"}
+    with pytest.raises(TargetMismatchError, match=r"SM count 16 when built, 8 here.*board"):
+        check_manifest_against(agx, **here, identity=nano)
+    with pytest.raises(TargetMismatchError, match=r"power mode 'MAXN \(0\)' when built, '15W \(1\)' here.*nvpmodel -m"):
+        check_manifest_against(agx, **here, identity={**same, "power_mode": "15W (1)"})
+    loaded = EngineManifest.from_json(json.loads(json.dumps(agx.to_json())))
+    assert loaded == agx
+    old = {k: v for k, v in manifest.to_json().items() if k not in ("device_sm_count", "power_mode")}
+    assert EngineManifest.from_json(old).device_sm_count is None  # manifests written before identity load

@@ -97,9 +97,44 @@ def test_int8_is_symmetric_per_channel_qdq_with_fp32_bias(exported: Path, varian
             assert not inits[node.input[2]].any()  # symmetric: zero points are 0
     convs = [n for n in model.graph.node if n.op_type == "Conv"]
     weight_dq = {n.output[0]: n for n in dq}
-    per_channel = [inits[weight_dq[c.input[1]].input[1]].size for c in convs if c.input[1] in weight_dq]
+    casts = {n.output[0]: n.input[0] for n in model.graph.node if n.op_type == "Cast"}
+    weights = [casts.get(c.input[1], c.input[1]) for c in convs]  # through the Cast to fp16 before opset 19
+    per_channel = [inits[weight_dq[w].input[1]].size for w in weights if w in weight_dq]
     assert len(per_channel) == len(convs) and all(size > 1 for size in per_channel)
-    assert all(len(c.input) < 3 or c.input[2] in inits for c in convs)  # biases stay fp32 initializers
+    assert all(len(c.input) < 3 or c.input[2] in inits for c in convs)  # biases are plain initializers, no DQ
+
+
+def _fp32_outside_qdq(model: onnx.ModelProto) -> list[str]:
+    """Conv/Gemm weights and biases, and their outputs' consumers, that are not fp16 in the file."""
+    inits = {i.name: i for i in model.graph.initializer}
+    cast_to = {
+        n.output[0]: next(a.i for a in n.attribute if a.name == "to") for n in model.graph.node if n.op_type == "Cast"
+    }
+    dq_out = {n.output[0]: n for n in model.graph.node if n.op_type == "DequantizeLinear"}
+    bad = []
+    for node in model.graph.node:
+        if node.op_type not in ("Conv", "Gemm"):
+            continue
+        for name in node.input[1:]:
+            if name in inits and inits[name].data_type != onnx.TensorProto.FLOAT16:
+                bad.append(f"{node.name}: initializer {name}")
+            elif name in dq_out and inits[dq_out[name].input[1]].data_type != onnx.TensorProto.FLOAT16:
+                bad.append(f"{node.name}: {name} is an fp32 DequantizeLinear output")
+            elif name in cast_to and cast_to[name] != onnx.TensorProto.FLOAT16:
+                bad.append(f"{node.name}: {name} cast to {cast_to[name]}")
+    return bad
+
+
+def test_int8_remainder_is_fp16_with_fp32_io(exported: Path, variants: dict[str, OnnxArtifact]) -> None:
+    """Strongly typed TensorRT (10.x/11.x) computes outside the Q/DQ pairs in the file's type: it must be fp16."""
+    model = onnx.load(str(exported / "m.int8.onnx"))
+    assert _fp32_outside_qdq(model) == []
+    assert any(n.op_type == "Conv" for n in model.graph.node)
+    fp32 = onnx.TensorProto.FLOAT
+    assert all(v.type.tensor_type.elem_type == fp32 for v in [*model.graph.input, *model.graph.output])
+    converter = variants["int8"].source["converter"]
+    assert (converter["remainder"], converter["bias"]) == ("fp16", "fp16")
+    assert variants["int8"].validation["passed"]
 
 
 def test_accuracy_of_variants_on_digits(exported: Path, variants: dict[str, OnnxArtifact], digits8: Any) -> None:
@@ -143,9 +178,11 @@ def test_entropy_calibration_and_fp32_source_without_sidecar(
 ) -> None:
     bare = tmp_path / "bare.onnx"
     bare.write_bytes((exported / "m.onnx").read_bytes())  # no .onnx.json beside it
-    cfg = PrecisionConfig(precisions=("int8",), calibration_method="entropy")
+    cfg = PrecisionConfig(precisions=("int8",), calibration_method="entropy", int8_remainder="fp32")
     arts = precision_variants_from_onnx(bare, tmp_path / "out", cfg, calibration=calibration)
     assert arts["int8"].source["converter"]["calibration_method"] == "entropy"
+    assert _fp32_outside_qdq(onnx.load(str(tmp_path / "out" / "bare.int8.onnx")))  # the old file, on request
+    assert arts["int8"].source["converter"]["remainder"] == "fp32"
     assert arts["int8"].input_name == "input" and arts["int8"].opset == 18
     fp32 = onnx_accuracy(bare, digits8.val)["top1"]
     assert fp32 - onnx_accuracy(tmp_path / "out" / "bare.int8.onnx", digits8.val)["top1"] <= 0.02
@@ -157,3 +194,44 @@ def test_modelopt_quantizer_says_how_to_install(exported: Path, tmp_path: Path, 
     with pytest.raises(MissingDependencyError, match=r"cosep-deploy\[modelopt\]"):
         precision_variants_from_onnx(exported / "m.onnx", tmp_path, cfg, calibration=calibration)
     assert not list(tmp_path.iterdir())
+
+
+@pytest.mark.parametrize("opset", [17, 19])
+def test_fp16_remainder_per_opset(tmp_path: Path, opset: int) -> None:
+    """Before opset 19 Q/DQ take fp32 scales only (Casts around them); from 19 the scales are fp16 as well."""
+    import onnxruntime as ort
+    from onnx import TensorProto, helper
+
+    from cosep_deploy.export.precision import _fp16_remainder
+
+    rng = np.random.default_rng(0)
+    inits = [
+        numpy_helper.from_array(rng.integers(-100, 100, (3, 2, 3, 3)).astype(np.int8), "w"),
+        numpy_helper.from_array(np.full(3, 0.01, np.float32), "ws"),
+        numpy_helper.from_array(np.zeros(3, np.int8), "wz"),
+        numpy_helper.from_array(np.array(0.05, np.float32), "s"),
+        numpy_helper.from_array(np.array(0, np.int8), "z"),
+        numpy_helper.from_array(rng.standard_normal(3).astype(np.float32), "b"),
+    ]
+    nodes = [
+        helper.make_node("QuantizeLinear", ["input", "s", "z"], ["q"]),
+        helper.make_node("DequantizeLinear", ["q", "s", "z"], ["dq"]),
+        helper.make_node("DequantizeLinear", ["w", "ws", "wz"], ["wd"], axis=0),
+        helper.make_node("Conv", ["dq", "wd", "b"], ["output"], pads=[1, 1, 1, 1]),
+    ]
+    x_info = helper.make_tensor_value_info("input", TensorProto.FLOAT, ["n", 2, 5, 5])
+    y_info = helper.make_tensor_value_info("output", TensorProto.FLOAT, ["n", 3, 5, 5])
+    graph = helper.make_graph(nodes, "qdq", [x_info], [y_info], inits)
+    path = tmp_path / "q.onnx"
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)], ir_version=9), path)
+    x = rng.standard_normal((2, 2, 5, 5)).astype(np.float32)
+    before = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"]).run(None, {"input": x})[0]
+    _fp16_remainder(path, PrecisionConfig())
+    model = onnx.load(str(path))
+    onnx.checker.check_model(model, full_check=True)
+    assert _fp32_outside_qdq(model) == []
+    scales = {i.name: i.data_type for i in model.graph.initializer if i.name in ("s", "ws")}
+    want = TensorProto.FLOAT16 if opset >= 19 else TensorProto.FLOAT
+    assert set(scales.values()) == {want}
+    after = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"]).run(None, {"input": x})[0]
+    assert after.dtype == np.float32 and np.abs(after - before).max() < 0.05

@@ -1,9 +1,18 @@
-"""Device memory, streams, events and CUDA graphs for the TensorRT runner, over whichever binding is installed.
+"""Device memory, streams, events and CUDA graphs for the TensorRT runner, over whichever binding answers.
 
 TensorRT's own samples use cuda-python (``cuda.bindings.runtime``; ``cuda.cudart`` in cuda-python < 12.6)
-since 10.13; many Jetson images ship PyCUDA instead. Both sit behind :class:`CudaApi`, so the runner does not
-care which one it got, and tests can hand it a fake. cuda-python calls return ``(error, *results)`` tuples;
-:func:`check_cuda` turns a failing one into an error naming the call.
+since 10.13; many Jetson images ship PyCUDA instead; torch's CUDA API is the last resort. All sit behind
+:class:`CudaApi`, so the runner does not care which one it got. cuda-python calls return ``(error, *results)``
+tuples; :func:`check_cuda` turns a failing one into an error naming the call.
+
+cuda-python is pinned per CUDA major (extras ``cuda11``/``cuda12``/``cuda13``): cuda-python 13 needs an NVIDIA
+driver >= 580, which no JetPack 6 board has. :func:`cuda_api` therefore does not stop at the first binding that
+imports: it asks each binding in turn for the device, and takes the first that answers (a cuda-python too new
+for the driver fails with ``cudaErrorInsufficientDriver`` and the next binding is tried).
+
+CUDA graphs are captured in ``cudaStreamCaptureModeThreadLocal``, the mode trtexec uses
+(``TrtCudaGraph::beginCapture`` in TensorRT's ``samples/common/sampleDevice.h``), so the runner and trtexec
+time the same kind of graph.
 
 The bindings stay typed ``Any``: cuda-python (``cuda-bindings`` 13.x) ships compiled Cython modules with
 ``.pxd`` files but no ``.pyi`` stubs or ``py.typed`` marker, and PyCUDA has none either, so mypy has nothing
@@ -21,7 +30,21 @@ import numpy as np
 from cosep_deploy.deps import is_available, require
 from cosep_deploy.errors import CosepError, MissingDependencyError
 
-__all__ = ["CudaApi", "CudaError", "CudaPython", "DeviceInfo", "PyCuda", "check_cuda", "cuda_api", "device_info"]
+__all__ = [
+    "BINDINGS",
+    "CudaApi",
+    "CudaError",
+    "CudaPython",
+    "DeviceInfo",
+    "PyCuda",
+    "TorchCuda",
+    "check_cuda",
+    "cuda_api",
+    "device_info",
+]
+
+# the bindings cuda_api() tries, in order
+BINDINGS = ("cuda.bindings.runtime", "cuda.cudart", "pycuda.driver", "torch")
 
 
 class CudaError(CosepError):
@@ -30,8 +53,13 @@ class CudaError(CosepError):
 
 @dataclasses.dataclass(frozen=True)
 class DeviceInfo:
+    """What the CUDA runtime says about one GPU. Name and compute capability alone do not tell Orin modules
+    apart (all are "Orin", 8.7): the SM count and total memory do (AGX Orin 64 GB: 16 SMs; Orin Nano: 8)."""
+
     name: str  # as cudaGetDeviceProperties reports it: "Orin", "NVIDIA H100 80GB HBM3"
     compute_capability: str  # "8.7"
+    sm_count: int | None = None  # multiProcessorCount
+    memory_bytes: int | None = None  # totalGlobalMem
 
 
 class CudaApi(Protocol):
@@ -93,7 +121,12 @@ class CudaPython:
         self._call("cudaSetDevice", index)
         props = self._call("cudaGetDeviceProperties", index)
         name = props.name.decode(errors="replace") if isinstance(props.name, bytes) else str(props.name)
-        return DeviceInfo(name=name.rstrip("\x00").strip(), compute_capability=f"{props.major}.{props.minor}")
+        return DeviceInfo(
+            name=name.rstrip("\x00").strip(),
+            compute_capability=f"{props.major}.{props.minor}",
+            sm_count=int(props.multiProcessorCount),
+            memory_bytes=int(props.totalGlobalMem),
+        )
 
     def malloc(self, nbytes: int) -> int:
         return int(self._call("cudaMalloc", max(nbytes, 1)))
@@ -135,9 +168,9 @@ class CudaPython:
         self._call("cudaEventDestroy", event)
 
     def capture_begin(self, stream: Any) -> None:
-        # global mode: any unsafe CUDA call from another thread during capture fails loudly instead of
-        # silently joining the graph
-        mode = self.rt.cudaStreamCaptureMode.cudaStreamCaptureModeGlobal
+        # thread-local, as trtexec captures (see the module docstring): only this thread's unsafe calls
+        # invalidate the capture, so a benchmark's other threads cannot break it
+        mode = self.rt.cudaStreamCaptureMode.cudaStreamCaptureModeThreadLocal
         self._call("cudaStreamBeginCapture", stream, mode)
 
     def capture_end(self, stream: Any) -> Any:
@@ -174,7 +207,13 @@ class PyCuda:
 
     def device(self, index: int) -> DeviceInfo:
         major, minor = self._dev.compute_capability()
-        return DeviceInfo(name=str(self._dev.name()), compute_capability=f"{major}.{minor}")
+        sms = self._dev.get_attribute(self.drv.device_attribute.MULTIPROCESSOR_COUNT)
+        return DeviceInfo(
+            name=str(self._dev.name()),
+            compute_capability=f"{major}.{minor}",
+            sm_count=int(sms),
+            memory_bytes=int(self._dev.total_memory()),
+        )
 
     def malloc(self, nbytes: int) -> int:
         alloc = self.drv.mem_alloc(max(nbytes, 1))
@@ -237,31 +276,139 @@ class PyCuda:
         self._ctx.pop()
 
 
+class TorchCuda:
+    """:class:`CudaApi` over torch's CUDA API, the last resort when neither cuda-python nor PyCUDA can reach the
+    GPU. Buffers are ``uint8`` tensors; copies go through pinned-free host tensors outside every timed region.
+    No CUDA graphs here (use cuda-python for them)."""
+
+    name = "torch"
+    supports_graphs = False
+
+    def __init__(self, torch_module: ModuleType | Any, index: int = 0) -> None:
+        self.torch: Any = torch_module
+        if not torch_module.cuda.is_available():
+            raise CudaError("torch reports no usable CUDA device (torch.cuda.is_available() is False)")
+        self.index = index
+        self._mem: dict[int, Any] = {}
+
+    def device(self, index: int) -> DeviceInfo:
+        if index >= self.torch.cuda.device_count():
+            raise CudaError(f"CUDA device {index} requested but torch sees {self.torch.cuda.device_count()}")
+        props = self.torch.cuda.get_device_properties(index)
+        return DeviceInfo(
+            name=str(props.name),
+            compute_capability=f"{props.major}.{props.minor}",
+            sm_count=int(props.multi_processor_count),
+            memory_bytes=int(props.total_memory),
+        )
+
+    def malloc(self, nbytes: int) -> int:
+        buf = self.torch.empty(max(nbytes, 1), dtype=self.torch.uint8, device=f"cuda:{self.index}")
+        self._mem[int(buf.data_ptr())] = buf
+        return int(buf.data_ptr())
+
+    def free(self, ptr: int) -> None:
+        del self._mem[ptr]
+
+    def copy_htod(self, ptr: int, host: np.ndarray, stream: Any) -> None:
+        src = self.torch.from_numpy(np.ascontiguousarray(host).reshape(-1).view(np.uint8))
+        with self.torch.cuda.stream(stream):
+            self._mem[ptr][: host.nbytes].copy_(src)
+
+    def copy_dtoh(self, host: np.ndarray, ptr: int, stream: Any) -> None:
+        stream.synchronize()
+        host.reshape(-1).view(np.uint8)[:] = self._mem[ptr][: host.nbytes].cpu().numpy()
+
+    def stream_create(self) -> Any:
+        return self.torch.cuda.Stream(device=self.index)
+
+    def stream_handle(self, stream: Any) -> int:
+        return int(stream.cuda_stream)
+
+    def stream_sync(self, stream: Any) -> None:
+        stream.synchronize()
+
+    def stream_destroy(self, stream: Any) -> None:
+        return None
+
+    def event_create(self) -> Any:
+        return self.torch.cuda.Event(enable_timing=True)
+
+    def event_record(self, event: Any, stream: Any) -> None:
+        event.record(stream)
+
+    def elapsed_ms(self, start: Any, end: Any) -> float:
+        end.synchronize()
+        return float(start.elapsed_time(end))
+
+    def event_destroy(self, event: Any) -> None:
+        return None
+
+    def capture_begin(self, stream: Any) -> None:
+        raise CudaError("CUDA graphs need cuda-python here (pip install 'cosep-deploy[cuda12]'), not torch's API")
+
+    def capture_end(self, stream: Any) -> Any:
+        self.capture_begin(stream)
+
+    def graph_launch(self, graph: Any, stream: Any) -> None:
+        self.capture_begin(stream)
+
+    def graph_destroy(self, graph: Any) -> None:
+        return None
+
+    def close(self) -> None:
+        self._mem.clear()
+
+
+def _open_binding(module: str, device: int) -> CudaApi:
+    """The :class:`CudaApi` over ``module`` (one of :data:`BINDINGS`); raises CudaError if it cannot start."""
+    mod = require(module)
+    try:
+        if module == "pycuda.driver":
+            return PyCuda(mod, device)
+        if module == "torch":
+            return TorchCuda(mod, device)
+        return CudaPython(mod)
+    except CudaError:
+        raise
+    except Exception as exc:  # PyCUDA raises its own LogicError/RuntimeError when the driver is missing
+        raise CudaError(f"{module} could not initialise CUDA: {exc}") from exc
+
+
 def cuda_api(device: int = 0) -> CudaApi:
-    """cuda-python if installed (``cuda.bindings.runtime``, else ``cuda.cudart``), otherwise PyCUDA."""
-    for module in ("cuda.bindings.runtime", "cuda.cudart"):
-        if is_available(module):
-            return CudaPython(require(module))
-    if is_available("pycuda.driver"):
-        return PyCuda(require("pycuda.driver"), device)
-    raise MissingDependencyError(
-        "running TensorRT engines from Python needs CUDA bindings: pip install 'cosep-deploy[cuda]' "
-        "(cuda-python), or PyCUDA on Jetson (pip install pycuda)"
-    )
+    """The first binding of :data:`BINDINGS` that is installed *and* answers for GPU ``device``.
+
+    Raises :class:`MissingDependencyError` when none is installed, and :class:`CudaError` naming what each
+    installed binding said when none could reach the GPU (no driver, a driver too old for the binding...).
+    """
+    reasons: list[str] = []
+    installed = False
+    for module in BINDINGS:
+        if not is_available(module):
+            continue
+        installed = True
+        api: CudaApi | None = None
+        try:
+            api = _open_binding(module, device)
+            api.device(device)  # the probe: does this binding reach the GPU?
+        except CudaError as exc:
+            if api is not None:
+                api.close()
+            reasons.append(f"{module}: {exc}")
+            continue
+        return api
+    if not installed:
+        raise MissingDependencyError(
+            "running TensorRT engines from Python needs CUDA bindings: pip install 'cosep-deploy[cuda12]' "
+            "(cuda-python for CUDA 12; cuda11/cuda13 for other CUDA majors), or PyCUDA on Jetson (pip install pycuda)"
+        )
+    raise CudaError(f"no CUDA binding could reach GPU {device}: " + " | ".join(reasons))
 
 
 def device_info(index: int = 0) -> DeviceInfo:
-    """Name and compute capability of CUDA device ``index`` through any binding, torch as the last resort."""
-    try:
-        api = cuda_api(index)
-    except MissingDependencyError:
-        require("torch", purpose="reading the GPU's name")
-        import torch
-
-        if not torch.cuda.is_available():
-            raise
-        major, minor = torch.cuda.get_device_capability(index)
-        return DeviceInfo(name=torch.cuda.get_device_name(index), compute_capability=f"{major}.{minor}")
+    """Name, compute capability, SM count and memory of CUDA device ``index`` through the first binding that
+    answers (cuda-python, PyCUDA, then torch)."""
+    api = cuda_api(index)
     try:
         return api.device(index)
     finally:

@@ -131,16 +131,23 @@ class TensorRTRunner(Runner):
         dev = cuda.device(self.device)
         self._device_name = dev.name
         if self.check_target and self._manifest is not None:
+            from cosep_deploy.backends.tensorrt.identity import device_identity
+
+            here = device_identity(dev, trt.__version__).manifest_fields()
             check_manifest_against(
                 self._manifest,
                 runtime_version=trt.__version__,
                 device_name=dev.name,
                 compute_capability=dev.compute_capability,
+                identity=here,
             )
         if self.cuda_graph and not cuda.supports_graphs:
             raise ConfigError(f"CUDA graphs are not available through {cuda.name}; install cuda-python")
         self._logger, self._log_errors = collecting_logger()
         self._runtime = trt.Runtime(self._logger)
+        dla_core = self._manifest.dla_core if self._manifest is not None else None
+        if dla_core is not None:  # the runtime, not the engine, says which DLA core runs a DLA engine
+            self._runtime.DLA_core = dla_core
         # the stubs say ICudaEngine, but TensorRT returns None for bytes it cannot deserialize
         engine: trt.ICudaEngine | None = self._runtime.deserialize_cuda_engine(self.engine_path.read_bytes())
         if engine is None:

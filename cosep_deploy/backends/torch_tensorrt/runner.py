@@ -38,7 +38,16 @@ from cosep_deploy.backends.base import Runner, RunnerInfo, TimedRun
 from cosep_deploy.deps import require
 from cosep_deploy.errors import ConfigError, EngineBuildError, EngineLoadError
 
-__all__ = ["TorchTensorRTRunner", "precision_options"]
+__all__ = ["TorchTensorRTRunner", "compile_device", "precision_options"]
+
+
+def compile_device(device: torch.device, current: int | None = None) -> torch.device:
+    """``device`` with an explicit index. ``torch_tensorrt.Device`` takes a GPU id and fails on
+    ``torch.device("cuda")`` (index None, "the current device"), so that is resolved to ``current`` (default:
+    ``torch.cuda.current_device()``) before it reaches ``torch_tensorrt.compile``."""
+    if device.type != "cuda" or device.index is not None:
+        return device
+    return torch.device("cuda", torch.cuda.current_device() if current is None else current)
 
 
 def precision_options(compile_fn: Any, precision: str) -> tuple[str, dict[str, Any]]:
@@ -129,6 +138,7 @@ class TorchTensorRTRunner(Runner):
             options["optimization_level"] = self.optimization_level
         lo, opt, hi = ((b, *self.input_shape) for b in self.batch)
         spec = tt.Input(min_shape=lo, opt_shape=opt, max_shape=hi, dtype=torch.float32)
+        self.device = compile_device(self.device)  # "cuda" -> "cuda:N": torch_tensorrt.Device needs the index
         module = copy.deepcopy(self.model).eval().to(self.device)
         try:
             compiled = tt.compile(
