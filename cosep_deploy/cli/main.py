@@ -64,6 +64,7 @@ def _register() -> None:
     from cosep_deploy.cli import (
         bench,
         build,
+        check,
         compare,
         doctor,
         export,
@@ -76,7 +77,21 @@ def _register() -> None:
         train,
     )
 
-    for module in (train, prune, finetune, export, build, bench, profile, compare, report, pipeline, targets, doctor):
+    for module in (
+        train,
+        prune,
+        finetune,
+        export,
+        build,
+        bench,
+        profile,
+        compare,
+        report,
+        pipeline,
+        targets,
+        doctor,
+        check,
+    ):
         cli.add_command(module.command)
 
 

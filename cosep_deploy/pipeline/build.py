@@ -161,6 +161,9 @@ def _build_tensorrt(
     cache_use: dict[str, Any] = {}
 
     def build_one(src: Path, name: str, precision: str) -> Any:
+        from cosep_deploy.onnx_compat import require_compatible
+
+        require_compatible(src, profile.tensorrt_releases)  # the parser's verdict before minutes of building
         config = TensorRTBuildConfig.for_target(profile, precision=precision)
         built = cached_engine_from_onnx(src, out / f"{name}.engine", config, cache=cache, progress=prog.log)
         cache_use[name] = built.record()
