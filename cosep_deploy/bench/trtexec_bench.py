@@ -121,7 +121,7 @@ def bench_trtexec(
                     dla = manifests[n].dla_core
                     tconf = TrtexecConfig(
                         load_engine=paths[n],
-                        shapes=None if dla is not None else shape,  # DLA engines are built static
+                        shapes=shape,
                         dla_core=dla,
                         iterations=per_round,
                         duration_s=seconds,
