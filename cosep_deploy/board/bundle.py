@@ -243,7 +243,7 @@ def _commands_with(
     base: dict[str, Any], timing: dict[str, float], ident: str, dla_core: int | None
 ) -> dict[str, dict[str, list[str]]]:
     shapes = base["shapes"]
-    build_cfg = {k: v for k, v in base.items() if k != "shapes"}
+    build_cfg = dict(base)  # with --shapes: 8.5 has no --skipInference and runs a short inference after the build
     load: dict[str, Any] = dict(
         load_engine=base["save_engine"], shapes=shapes, dla_core=dla_core, profiling_verbosity_detailed=False
     )

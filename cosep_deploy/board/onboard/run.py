@@ -227,6 +227,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--trtexec", default=None, help="trtexec to use (default: $TRTEXEC, JetPack's, then PATH)")
     ap.add_argument("--rounds", type=int, default=None, help="interleaved rounds per pair (default: the bundle's)")
     ap.add_argument("--allow-other-release", action="store_true", help="run on a TensorRT outside the target's range")
+    ap.add_argument("--root", default="/", help="where the board's /etc and /proc are (default /; for tests)")
     args = ap.parse_args(argv)
     bundle = os.path.abspath(args.bundle)
     with open(os.path.join(bundle, "bundle.json")) as fh:
@@ -234,6 +235,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.rounds:
         plan["rounds"] = args.rounds
     _check_bundle(bundle, plan)
+    for folder in ("engines", "results/times", "results/logs"):  # trtexec writes into them, it creates none
+        os.makedirs(os.path.join(bundle, folder), exist_ok=True)
     trtexec = find_trtexec(args.trtexec)
     help_text = subprocess.run([trtexec, "--help"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True).stdout
     version = parse_trtexec_version(help_text)
@@ -247,7 +250,7 @@ def main(argv: list[str] | None = None) -> int:
         )
     family = choose_family(plan, version)
     package = tensorrt_package()
-    board = board_state(max_modes=target["max_power_modes"])
+    board = board_state(args.root, max_modes=target["max_power_modes"])
     print(
         "trtexec %s: TensorRT %d.%d.%d (flags: %s); board: %s; power mode %s%s"
         % (
@@ -288,7 +291,7 @@ def main(argv: list[str] | None = None) -> int:
                 runner.profile(engine, sampler)
     finally:
         tegra = sampler.stop()
-    after = board_state(max_modes=target["max_power_modes"])
+    after = board_state(args.root, max_modes=target["max_power_modes"])
     result = {
         "schema": "board_results",
         "schema_version": ONBOARD_SCHEMA_VERSION,
