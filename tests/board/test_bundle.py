@@ -98,9 +98,8 @@ def test_bundle_refusals(tmp_path: Path) -> None:
 @pytest.mark.skipif(BASH is None, reason="needs bash")
 def test_failed_build_is_reported_and_the_rest_runs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """An operator 8.5's parser lacks: that engine fails with the parser's message, the others still run."""
-    from onnx import helper
-
     import onnx
+    from onnx import helper
 
     models = model_pair(tmp_path / "src", ("fp32",))
     bad = onnx.load(models["pruned"]["fp32"])
