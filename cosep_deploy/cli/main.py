@@ -65,6 +65,7 @@ def _register() -> None:
         bench,
         build,
         check,
+        collect,
         compare,
         doctor,
         export,
@@ -91,6 +92,7 @@ def _register() -> None:
         targets,
         doctor,
         check,
+        collect,
     ):
         cli.add_command(module.command)
 

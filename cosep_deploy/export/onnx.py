@@ -97,7 +97,9 @@ def onnx_from_model(
                 str(tmp_file),
                 input_names=[cfg.input_name],
                 output_names=[cfg.output_name],
-                opset_version=cfg.opset,
+                # torch builds opset 18 and its own down-conversion fails quietly on ReduceMean: export 18
+                # and convert the optimized model here (_at_opset), which works
+                opset_version=max(cfg.opset, 18),
                 dynamic_shapes=({0: batch},),
                 dynamo=True,
                 optimize=True,
