@@ -141,7 +141,9 @@ def jetson_bundle_from_onnx(
             shutil.copyfile(src, tmp / "onnx" / name)
         (tmp / "target.toml").write_text(target.to_toml(), encoding="utf-8")
         write_json(tmp / "bundle.json", plan)
-        shutil.copytree(ONBOARD_DIR, tmp / "cosep_onboard", ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+        shutil.copytree(
+            ONBOARD_DIR, tmp / "cosep_onboard", ignore=shutil.ignore_patterns("__pycache__", "*.pyc", "ruff.toml")
+        )
         script = tmp / "build_and_bench.sh"
         script.write_text(_SCRIPT.replace("@TARGET@", target.name), encoding="utf-8")
         script.chmod(0o755)

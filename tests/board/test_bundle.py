@@ -149,3 +149,18 @@ def test_release_outside_the_target_range_is_refused(tmp_path: Path) -> None:
     (bundle / "onnx" / "dense.fp16.onnx").write_bytes(b"changed")
     proc = run_bundle(bundle, board_tools(tmp_path, "10.3.0"))
     assert proc.returncode == 1 and "changed since the bundle was written" in proc.stderr
+
+
+@pytest.mark.skipif(BASH is None, reason="needs bash")
+def test_python_older_than_38_is_refused_with_a_message(tmp_path: Path) -> None:
+    import glob
+
+    old = sorted(glob.glob(str(Path.home() / ".pyenv/versions/3.7*/bin/python3.7")))
+    if not old:
+        pytest.skip("no Python 3.7 interpreter here")
+    bundle = jetson_bundle_from_onnx(
+        model_pair(tmp_path / "src", ("fp16",)), get_target("jetson-xavier-nx"), tmp_path / "b", batch_sizes=(1,)
+    )
+    env = {**board_tools(tmp_path, "8.5.2"), "PYTHON": old[0]}
+    proc = run_bundle(bundle, env)
+    assert proc.returncode == 1 and "older than Python 3.8" in proc.stderr
