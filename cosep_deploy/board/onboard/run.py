@@ -149,6 +149,7 @@ class Runner:
     def bench_pair(self, dense: dict[str, Any], pruned: dict[str, Any], sampler: TegrastatsSampler) -> dict[str, Any]:
         """Rounds dense, pruned, pruned, dense, ...: iteration i of a round paired across the two engines."""
         rounds = int(self.plan["rounds"])
+        print("[%s vs %s] %d interleaved rounds" % (dense["id"], pruned["id"], rounds), flush=True)
         series: dict[str, list[float]] = {dense["id"]: [], pruned["id"]: []}
         per_round: list[dict[str, float]] = []
         for r in range(rounds):
@@ -315,6 +316,20 @@ def main(argv: list[str] | None = None) -> int:
     _write_json(os.path.join(bundle, "results", "board.json"), result)
     if pairs:
         _print_table(pairs)
+    summary = tegra["summary"]
+    if summary["samples_during_bench"]:
+        parts = [
+            "%s %.1f (max %.1f)" % (label, summary[key]["mean"] * scale, summary[key]["max"] * scale)
+            for key, label, scale in (
+                ("total_power_mw", "power W", 1e-3),
+                ("gpu_mhz", "GPU MHz", 1.0),
+                ("gpu_temperature_c", "GPU C", 1.0),
+            )
+            if summary[key]
+        ]
+        print("tegrastats during timing: " + ", ".join(parts))
+    else:
+        print("tegrastats: not recorded (%s)" % (tegra["reason"] or "no sample during timing"))
     if runner.failed or errors:
         print("failed: %s" % "; ".join(runner.failed + errors), file=sys.stderr)
         return 1
