@@ -75,7 +75,7 @@ def find_trtexec(given: str | None) -> str:
 def tensorrt_package() -> str | None:
     """JetPack's own ``tensorrt`` Python bindings, when installed: their version (four components)."""
     try:
-        import tensorrt  # type: ignore[import-not-found]
+        import tensorrt  # JetPack's apt package on the board; this function is never called on the host
     except Exception:  # missing, or a broken install: trtexec alone is enough
         return None
     return str(getattr(tensorrt, "__version__", "")) or None
