@@ -225,9 +225,16 @@ def _engine_entries(
             build_options={"batch": batch, "shapes": {k: list(v) for k, v in shapes.items()}, "model": model},
         ).to_json()
         manifest.update(dict.fromkeys(_fill_on_board()))
+        refused = {
+            fam: "TensorRT 8.x cannot run explicitly quantized (Q/DQ) INT8 layers on DLA: use fp16 on DLA, "
+            "or a profile without DLA for int8"
+            for fam, (version, _) in FAMILIES.items()
+            if dla_core is not None and precision == "int8" and version.major < 10
+        }
         out.append(
             {
                 "id": ident,
+                "refused": refused,
                 "model": model,
                 "precision": precision,
                 "batch": batch,

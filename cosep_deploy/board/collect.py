@@ -68,7 +68,8 @@ def collect_board_results(run: str | os.PathLike[str], bundle_dir: str | os.Path
                 f"the bundle's {engine['onnx']} is not this run's {source}: collect into the run the bundle was "
                 "written from"
             )
-    built = [e for e in plan["engines"] if e["id"] not in result.get("failed", [])]
+    not_built = set(result.get("failed", [])) | set(result.get("skipped", {}))
+    built = [e for e in plan["engines"] if e["id"] not in not_built]
     manifests = {e["id"]: _check_manifest(bundle, plan, e) for e in built}
     target = plan["target"]["name"]
     summary = {
@@ -78,6 +79,7 @@ def collect_board_results(run: str | os.PathLike[str], bundle_dir: str | os.Path
         "tensorrt_version": result["tensorrt_version"],
         "engines": sorted(manifests),
         "failed": result.get("failed", []),
+        "skipped": result.get("skipped", {}),
         "pairs": len(result.get("pairs", [])),
     }
     with staged_dir(root / "board" / target, overwrite=True) as tmp:

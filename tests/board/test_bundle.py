@@ -164,3 +164,20 @@ def test_python_older_than_38_is_refused_with_a_message(tmp_path: Path) -> None:
     env = {**board_tools(tmp_path, "8.5.2"), "PYTHON": old[0]}
     proc = run_bundle(bundle, env)
     assert proc.returncode == 1 and "older than Python 3.8" in proc.stderr
+
+
+@pytest.mark.skipif(BASH is None, reason="needs bash")
+def test_dla_int8_is_refused_on_8x_with_the_reason(tmp_path: Path) -> None:
+    text = get_target("jetson-agx-orin").to_toml().replace("use_dla = false", "use_dla = true")
+    (tmp_path / "dla.toml").write_text(text.replace('name = "jetson-agx-orin"', 'name = "orin-dla"'))
+    target = load_target(tmp_path / "dla.toml")
+    models = model_pair(tmp_path / "src", ("fp16", "int8"))
+    bundle = jetson_bundle_from_onnx(models, target, tmp_path / "b", batch_sizes=(1,))
+    proc = run_bundle(bundle, board_tools(tmp_path, "8.5.2", dla_cores=2))
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+    assert "[dense.int8.b1] not built: TensorRT 8.x cannot run explicitly quantized (Q/DQ) INT8" in proc.stdout
+    result = json.loads((bundle / "results" / "board.json").read_text())
+    assert set(result["skipped"]) == {"dense.int8.b1", "pruned.int8.b1"}
+    assert [p["precision"] for p in result["pairs"]] == ["fp16"]
+    calls = (tmp_path / "trtexec_calls.jsonl").read_text()
+    assert "int8.onnx" not in calls

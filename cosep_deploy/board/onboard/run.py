@@ -88,6 +88,7 @@ class Runner:
         self.bundle, self.plan, self.trtexec = bundle, plan, trtexec
         self.version, self.family = version, family
         self.failed: list[str] = []
+        self.skipped: dict[str, str] = {}  # engine id -> why this release cannot build it
         self.facts: dict[str, dict[str, Any]] = {}
 
     def trtexec_run(self, args: list[str], log: str, timeout_s: float) -> tuple[bool, str]:
@@ -111,6 +112,11 @@ class Runner:
 
     def build(self, engine: dict[str, Any], board: dict[str, Any], package: str | None) -> None:
         cmds = engine["commands"][self.family]
+        why = engine.get("refused", {}).get(self.family)
+        if why:
+            self.skipped[engine["id"]] = why
+            print("[%s] not built: %s" % (engine["id"], why))
+            return
         print("[%s] building (log: %s)" % (engine["id"], engine["log"]), flush=True)
         ok, text = self.trtexec_run(cmds["build"], engine["log"], 3600)
         if not ok:
@@ -275,7 +281,8 @@ def main(argv: list[str] | None = None) -> int:
     pairs: list[dict[str, Any]] = []
     errors: list[str] = []
     try:
-        by_key = {(e["model"], e["precision"], e["batch"]): e for e in plan["engines"] if e["id"] not in runner.failed}
+        done = [e for e in plan["engines"] if e["id"] not in runner.failed and e["id"] not in runner.skipped]
+        by_key = {(e["model"], e["precision"], e["batch"]): e for e in done}
         for (model, precision, batch), engine in sorted(by_key.items(), key=lambda kv: (kv[0][1], kv[0][2])):
             other = by_key.get(("pruned", precision, batch))
             if model != plan["baseline"] or other is None:
@@ -287,9 +294,8 @@ def main(argv: list[str] | None = None) -> int:
                 continue
             pair.update(precision=precision, batch=batch)
             pairs.append(pair)
-        for engine in plan["engines"]:
-            if engine["id"] not in runner.failed:
-                runner.profile(engine, sampler)
+        for engine in done:
+            runner.profile(engine, sampler)
     finally:
         tegra = sampler.stop()
     after = board_state(args.root, max_modes=target["max_power_modes"])
@@ -308,6 +314,7 @@ def main(argv: list[str] | None = None) -> int:
         "tegrastats": tegra,
         "engines": {e["id"]: runner.facts.get(e["id"]) for e in plan["engines"]},
         "failed": runner.failed,
+        "skipped": runner.skipped,
         "errors": errors,
         "rounds": plan["rounds"],
         "pairs": pairs,
