@@ -181,3 +181,41 @@ def test_dla_int8_is_refused_on_8x_with_the_reason(tmp_path: Path) -> None:
     assert [p["precision"] for p in result["pairs"]] == ["fp16"]
     calls = (tmp_path / "trtexec_calls.jsonl").read_text()
     assert "int8.onnx" not in calls
+
+
+# JetPack's tensorrt bindings as their Python API documents them: Logger(Logger.WARNING), Builder(logger),
+# Builder.num_DLA_cores, tensorrt.__version__ with four components.
+FAKE_TENSORRT = """
+__version__ = "10.3.0.30"
+class Logger:
+    WARNING = 2
+    def __init__(self, severity):
+        self.severity = severity
+class Builder:
+    def __init__(self, logger):
+        assert isinstance(logger, Logger)
+    num_DLA_cores = {cores}
+"""
+
+
+@pytest.mark.skipif(BASH is None, reason="needs bash")
+def test_jetpack_bindings_give_the_package_version_and_dla_cores(tmp_path: Path) -> None:
+    text = get_target("jetson-orin-nx").to_toml().replace("use_dla = false", "use_dla = true")
+    (tmp_path / "dla.toml").write_text(text.replace('name = "jetson-orin-nx"', 'name = "nx-dla"'))
+    bundle = jetson_bundle_from_onnx(
+        model_pair(tmp_path / "src", ("fp16",)), load_target(tmp_path / "dla.toml"), tmp_path / "b", batch_sizes=(1,)
+    )
+    for cores, code in ((0, 1), (1, 0)):
+        site = tmp_path / f"site{cores}"
+        site.mkdir()
+        (site / "tensorrt.py").write_text(FAKE_TENSORRT.format(cores=cores))
+        env = {**board_tools(tmp_path / f"t{cores}", "10.3.0", dla_cores=max(cores, 1)), "PYTHONPATH": str(site)}
+        proc = run_bundle(bundle, env)
+        assert proc.returncode == code, proc.stdout[-1500:] + proc.stderr[-1500:]
+        if cores == 0:
+            assert "this board has 0 DLA cores" in proc.stderr
+        else:
+            result = json.loads((bundle / "results" / "board.json").read_text())
+            assert result["tensorrt_bindings"] == {"package": "10.3.0.30", "dla_cores": 1}
+            manifest = json.loads((bundle / "engines" / "dense.fp16.b1.manifest.json").read_text())
+            assert manifest["runtime_version"] == "10.3.0.30"

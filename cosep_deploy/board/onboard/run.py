@@ -72,13 +72,20 @@ def find_trtexec(given: str | None) -> str:
     )
 
 
-def tensorrt_package() -> str | None:
-    """JetPack's own ``tensorrt`` Python bindings, when installed: their version (four components)."""
+def tensorrt_bindings() -> dict[str, Any]:
+    """What JetPack's own ``tensorrt`` Python bindings say, when installed: their version (four components)
+    and the board's DLA core count (``Builder.num_DLA_cores``, which differs between modules of one board)."""
     try:
-        import tensorrt  # JetPack's apt package on the board; this function is never called on the host
-    except Exception:  # missing, or a broken install: trtexec alone is enough
-        return None
-    return str(getattr(tensorrt, "__version__", "")) or None
+        import tensorrt  # JetPack's apt package on the board; not needed: trtexec alone is enough
+    except Exception:  # missing, or a broken install
+        return {}
+    facts: dict[str, Any] = {"package": str(getattr(tensorrt, "__version__", "")) or None}
+    try:
+        builder = tensorrt.Builder(tensorrt.Logger(tensorrt.Logger.WARNING))
+        facts["dla_cores"] = int(builder.num_DLA_cores)
+    except Exception as exc:  # no GPU driver answers, for one
+        facts["reason"] = "tensorrt.Builder could not be created: %s" % exc
+    return facts
 
 
 class Runner:
@@ -256,7 +263,14 @@ def main(argv: list[str] | None = None) -> int:
             "pass --allow-other-release" % ((*version, target["name"], target["tensorrt_range"]))
         )
     family = choose_family(plan, version)
-    package = tensorrt_package()
+    bindings = tensorrt_bindings()
+    package = bindings.get("package")
+    dla = target.get("dla_core")
+    if dla is not None and bindings.get("dla_cores") is not None and dla >= bindings["dla_cores"]:
+        raise SystemExit(
+            "error: this bundle builds for DLA core %d, but this board has %d DLA cores (tensorrt.Builder"
+            ".num_DLA_cores): write the bundle with a target profile without DLA" % (dla, bindings["dla_cores"])
+        )
     board = board_state(args.root, max_modes=target["max_power_modes"])
     print(
         "trtexec %s: TensorRT %d.%d.%d (flags: %s); board: %s; power mode %s%s"
@@ -306,6 +320,7 @@ def main(argv: list[str] | None = None) -> int:
         "target": target["name"],
         "tensorrt_version": "%d.%d.%d" % version,
         "tensorrt_package": package,
+        "tensorrt_bindings": bindings,
         "trtexec": trtexec,
         "family": family,
         "board": board,
