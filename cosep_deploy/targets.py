@@ -28,6 +28,7 @@ __all__ = [
     "TARGETS_DIR",
     "BatchRange",
     "DlaSettings",
+    "PowerModes",
     "TargetProfile",
     "get_target",
     "list_targets",
@@ -57,6 +58,8 @@ _TOP_KEYS = (
     "tensorrt",
     "compute_capability",
     "jetpack",
+    "tensorrt_releases",
+    "power",
     "notes",
 )
 
@@ -81,6 +84,16 @@ class DlaSettings:
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
+class PowerModes:
+    """The board's maximum power mode: the names ``nvpmodel -q`` prints for it (they differ per module and
+    JetPack: MAXN, MAXN_SUPER, MODE_20W_6CORE ...) and its id on the profile's JetPack (``nvpmodel -m ID``).
+    On the board the id is looked up by name in ``/etc/nvpmodel.conf``, since ids differ between releases."""
+
+    max_modes: tuple[str, ...] = ()
+    max_mode_id: int | None = None
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
 class TargetProfile:
     """One device target; see ``target_profiles/README.md`` for the meaning of each field."""
 
@@ -97,6 +110,8 @@ class TargetProfile:
     tensorrt: str | None = None  # version range, e.g. ">=10.3,<12"
     compute_capability: str | None = None  # "8.7"; for dgpu targets the minimum
     jetpack: str | None = None
+    tensorrt_releases: tuple[str, ...] = ()  # the releases engines are built with, oldest first
+    power: PowerModes = dataclasses.field(default_factory=PowerModes)
     notes: str = ""
 
     def round_to_for(self, precision: str | None = None) -> int:
@@ -121,12 +136,18 @@ class TargetProfile:
             value = getattr(self, key)
             if value is not None:
                 lines.append(f"{key} = {_toml_str(value)}")
+        if self.tensorrt_releases:
+            lines.append("tensorrt_releases = [" + ", ".join(_toml_str(r) for r in self.tensorrt_releases) + "]")
         lines.append(f"notes = {_toml_str(self.notes)}")
         lines += ["", "[round_to]", *(f"{k} = {v}" for k, v in self.round_to.items())]
         lines += ["", "[batch]", f"min = {self.batch.min}", f"opt = {self.batch.opt}", f"max = {self.batch.max}"]
         cores = '"query"' if self.dla.dla_cores is None else str(self.dla.dla_cores)
         lines += ["", "[dla]", f"use_dla = {str(self.dla.use_dla).lower()}", f"dla_cores = {cores}"]
         lines.append(f"gpu_fallback = {str(self.dla.gpu_fallback).lower()}")
+        if self.power.max_modes:
+            lines += ["", "[power]", "max_modes = [" + ", ".join(_toml_str(m) for m in self.power.max_modes) + "]"]
+            if self.power.max_mode_id is not None:
+                lines.append(f"max_mode_id = {self.power.max_mode_id}")
         return "\n".join(lines) + "\n"
 
 
@@ -295,6 +316,7 @@ def _profile_from_dict(data: Mapping[str, Any], *, source: str) -> TargetProfile
     if backend == "tensorrt" and (trt_range is None or capability is None):
         missing = "tensorrt" if trt_range is None else "compute_capability"
         raise ConfigError(f"{source}: missing required field {missing!r} (needed for TensorRT targets)")
+    releases = _releases(f, trt_range)
     if kind == "jetson" and jetpack is None:
         raise ConfigError(f"{source}: missing required field 'jetpack' (needed for Jetson targets)")
     if dla.use_dla:
@@ -316,8 +338,46 @@ def _profile_from_dict(data: Mapping[str, Any], *, source: str) -> TargetProfile
         tensorrt=trt_range,
         compute_capability=capability,
         jetpack=jetpack,
+        tensorrt_releases=releases,
+        power=_power(f),
         notes=f.get("notes", str, "free text", default=""),
     )
+
+
+def _releases(f: _Fields, trt_range: str | None) -> tuple[str, ...]:
+    """``tensorrt_releases``: versions inside ``tensorrt`` and covered by the ONNX support table, oldest first
+    (default: the table's releases inside the range)."""
+    from cosep_deploy.onnx_compat import release_support, support_table
+
+    raw = f.get("tensorrt_releases", list, "a list of TensorRT versions such as ['8.5.2', '10.3']", default=None)
+    if raw is None:  # default: every release of the support table inside the range
+        if trt_range is None:
+            return ()
+        return tuple(r.release for r in support_table() if version_in_range(r.release, trt_range))
+    if any(not isinstance(r, str) or not re.fullmatch(r"\d+(\.\d+)*", r) for r in raw):
+        raise f.fail("tensorrt_releases", "a list of version strings such as ['8.5.2', '10.3']", raw)
+    if raw and trt_range is None:
+        raise f.fail("tensorrt_releases", "no releases without a 'tensorrt' range", raw)
+    for release in raw:
+        if trt_range is not None and not version_in_range(release, trt_range):
+            raise f.fail("tensorrt_releases", f"releases inside tensorrt = {trt_range!r}", release)
+        try:
+            release_support(release)
+        except ConfigError as exc:
+            raise f.fail(
+                "tensorrt_releases", "releases the ONNX support table covers (8.5 and newer)", release
+            ) from exc
+    return tuple(sorted(raw, key=_version_tuple))
+
+
+def _power(f: _Fields) -> PowerModes:
+    raw = f.get("power", dict, "a table with max_modes and max_mode_id", default={})
+    sub = _Fields(raw, f.source, "power.", ("max_modes", "max_mode_id"))
+    names = sub.get("max_modes", list, "a list of nvpmodel mode names such as ['MAXN']", default=[])
+    if any(not isinstance(n, str) or not n for n in names):
+        raise sub.fail("max_modes", "a list of nvpmodel mode names such as ['MAXN']", names)
+    ident = sub.get("max_mode_id", int, "the nvpmodel id of the maximum mode", default=None)
+    return PowerModes(max_modes=tuple(names), max_mode_id=ident)
 
 
 def _round_to(f: _Fields, precisions: tuple[str, ...]) -> dict[str, int]:

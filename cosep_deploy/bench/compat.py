@@ -34,7 +34,9 @@ def comparison_key(report: Mapping[str, Any]) -> dict[str, Any]:
         "libraries": {k: libraries.get(k) for k in _LIBRARIES},
         "gpus": [{k: g.get(k) for k in _GPU_KEYS} for g in env.get("gpus", [])],
         "jetson_power_mode": power.get("nvpmodel_mode"),
-        "jetson_clocks": power.get("clocks"),
+        # parsed frequencies (GPU, EMC, slowest CPU, locked), not jetson_clocks' text: the text carries
+        # governor and idle-state details that differ between runs at identical clocks
+        "jetson_clocks": power.get("clocks_key"),
     }
 
 

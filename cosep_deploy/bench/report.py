@@ -106,6 +106,9 @@ def write_report(run: str | os.PathLike[str], summary: dict[str, Any]) -> Path:
         from cosep_deploy.bench.layers import LayersReport
 
         lines += ["", *layers_section(LayersReport.load(layers_file).to_json())]
+    from cosep_deploy.board.collect import board_report_lines
+
+    lines += ["", *board_report_lines(root)] if (root / "board").is_dir() else []  # results from a Jetson bundle
     if summary.get("bench_settings"):
         lines += ["", "## Benchmark settings", "", "```", str(summary["bench_settings"]), "```"]
     out = root / "report.md"

@@ -49,8 +49,9 @@ def _manifests(engines: Mapping[str, Path], version: tuple[int, int, int]) -> di
             raise EngineLoadError(f"no manifest {manifest_file.name} beside {path}: build engines with cosep-deploy")
         manifest = EngineManifest.load(manifest_file)
         verify_engine_file(manifest, path)
-        built = tuple(int(p) for p in manifest.runtime_version.split(".")[:2] if p.isdigit())
-        if built != tuple(version[:2]):
+        # engines load only in the TensorRT release that built them: compare the full version, patch included
+        built = tuple(int(p) for p in manifest.runtime_version.split(".")[:3] if p.isdigit())
+        if built != tuple(version[: len(built)]) or len(built) < 3:
             raise EngineLoadError(
                 f"engine {path} was built by TensorRT {manifest.runtime_version}, but this trtexec is "
                 f"{'.'.join(map(str, version))}: rebuild it here (engines do not move between releases)"
@@ -59,6 +60,9 @@ def _manifests(engines: Mapping[str, Path], version: tuple[int, int, int]) -> di
     precisions = {m.precision for m in out.values()}
     if len(precisions) > 1:
         raise BenchError(f"engines of different precisions ({sorted(precisions)}) cannot be compared fairly")
+    cores = {m.dla_core for m in out.values()}
+    if len(cores) > 1:
+        raise BenchError(f"engines on different devices (DLA cores {sorted(map(str, cores))}) cannot be compared")
     return out
 
 
@@ -114,9 +118,11 @@ def bench_trtexec(
                 got: dict[str, np.ndarray] = {}
                 for n in names if r % 2 == 0 else names[::-1]:
                     export = Path(tmp) / f"{n}.b{batch}.r{r}.times.json"
+                    dla = manifests[n].dla_core
                     tconf = TrtexecConfig(
                         load_engine=paths[n],
                         shapes=shape,
+                        dla_core=dla,
                         iterations=per_round,
                         duration_s=seconds,
                         warmup_ms=max(cfg.warmup_seconds * 1e3, 1.0),
@@ -144,6 +150,7 @@ def bench_trtexec(
         "data_transfers": False,
         "timer": "GPU compute time (--exportTimes)",
         "rounds": rounds,
+        "dla_core": manifests[base].dla_core,
     }
     report_engines: dict[str, Any] = {}
     for n in names:

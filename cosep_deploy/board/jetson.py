@@ -27,6 +27,7 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
+from cosep_deploy.board.onboard.parse import clocks_key, parse_jetson_clocks
 from cosep_deploy.errors import ConfigError, TargetMismatchError
 from cosep_deploy.targets import TargetProfile, list_targets
 
@@ -209,13 +210,17 @@ def parse_nvpmodel(text: str) -> tuple[str | None, int | None]:
 
 @dataclasses.dataclass(frozen=True)
 class PowerState:
-    """``nvpmodel -q`` and ``jetson_clocks --show`` as the board printed them; None with a reason if not read."""
+    """``nvpmodel -q`` and ``jetson_clocks --show`` as the board printed them; None with a reason if not read.
+    ``clocks_mhz`` is the clock table parsed to MHz and ``clocks_key`` what two runs must share (GPU and EMC
+    frequency, slowest CPU, locked or not): runs are compared by frequencies, never by the raw text."""
 
     nvpmodel: str | None
     nvpmodel_mode: str | None
     nvpmodel_id: int | None
     clocks: str | None
     reasons: dict[str, str]  # tool -> why its output is missing
+    clocks_mhz: dict[str, dict[str, float]] = dataclasses.field(default_factory=dict)
+    clocks_key: dict[str, Any] | None = None
 
     def to_json(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -246,4 +251,13 @@ def power_state(*, path: str | None = None, timeout_s: float = 20.0) -> PowerSta
     if clocks is None:
         reasons["jetson_clocks"] = why
     mode, ident = parse_nvpmodel(nvp) if nvp else (None, None)
-    return PowerState(nvpmodel=nvp, nvpmodel_mode=mode, nvpmodel_id=ident, clocks=clocks, reasons=reasons)
+    parsed = parse_jetson_clocks(clocks) if clocks else {}
+    return PowerState(
+        nvpmodel=nvp,
+        nvpmodel_mode=mode,
+        nvpmodel_id=ident,
+        clocks=clocks,
+        reasons=reasons,
+        clocks_mhz=parsed,
+        clocks_key=clocks_key(parsed) if parsed else None,
+    )

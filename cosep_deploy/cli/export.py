@@ -12,7 +12,9 @@ __all__ = ["command"]
 
 @click.command("export")
 @run_option
-@click.option("--opset", type=click.IntRange(17), default=18, show_default=True)
+@click.option(
+    "--opset", type=click.IntRange(17), default=17, show_default=True, help="17: what TensorRT 8.5/8.6 parse."
+)
 @click.option(
     "--precisions",
     default="fp16,int8",

@@ -64,6 +64,8 @@ def _register() -> None:
     from cosep_deploy.cli import (
         bench,
         build,
+        check,
+        collect,
         compare,
         doctor,
         export,
@@ -76,7 +78,22 @@ def _register() -> None:
         train,
     )
 
-    for module in (train, prune, finetune, export, build, bench, profile, compare, report, pipeline, targets, doctor):
+    for module in (
+        train,
+        prune,
+        finetune,
+        export,
+        build,
+        bench,
+        profile,
+        compare,
+        report,
+        pipeline,
+        targets,
+        doctor,
+        check,
+        collect,
+    ):
         cli.add_command(module.command)
 
 

@@ -19,6 +19,7 @@ from torch import nn
 
 from cosep_deploy.artifacts import JsonArtifact, atomic_write_bytes, sha256_file
 from cosep_deploy.errors import ConfigError, ExportError, ExportValidationError
+from cosep_deploy.onnx_compat import DEFAULT_OPSET
 
 __all__ = ["TOLERANCES", "ExportConfig", "OnnxArtifact", "onnx_from_model", "validate_onnx"]
 
@@ -29,7 +30,12 @@ MIN_OPSET = 17
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
 class ExportConfig:
-    opset: int = 18
+    """``opset``: 17 by default, the newest opset TensorRT 8.5/8.6 parse (every shipped TensorRT target has one
+    of them in range). ``tensorrt_releases``: refuse a file some of these releases cannot parse (operator and
+    opset check of :mod:`cosep_deploy.onnx_compat`); empty means no check."""
+
+    opset: int = DEFAULT_OPSET
+    tensorrt_releases: tuple[str, ...] = ()
     input_name: str = "input"
     output_name: str = "logits"
     max_batch: int = 1024
@@ -91,7 +97,9 @@ def onnx_from_model(
                 str(tmp_file),
                 input_names=[cfg.input_name],
                 output_names=[cfg.output_name],
-                opset_version=cfg.opset,
+                # torch builds opset 18 and its own down-conversion fails quietly on ReduceMean: export 18
+                # and convert the optimized model here (_at_opset), which works
+                opset_version=max(cfg.opset, 18),
                 dynamic_shapes=({0: batch},),
                 dynamo=True,
                 optimize=True,
@@ -100,11 +108,15 @@ def onnx_from_model(
             )
         except Exception as exc:  # the exporter raises many types; all mean "cannot export"
             raise ExportError(f"torch.onnx.export failed for {type(model).__name__}: {exc}".splitlines()[0]) from exc
-        proto = onnx.load(str(tmp_file))
+        proto = _at_opset(onnx.load(str(tmp_file)), cfg.opset)
         try:
             onnx.checker.check_model(proto, full_check=True)
         except Exception as exc:
             raise ExportError(f"exported ONNX fails the checker: {exc}".splitlines()[0]) from exc
+        if cfg.tensorrt_releases:
+            from cosep_deploy.onnx_compat import require_compatible
+
+            require_compatible(proto, cfg.tensorrt_releases, what=f"the export of {type(model).__name__}")
         data = proto.SerializeToString()
         errors = validate_onnx(data, model, sample, precision="fp32", input_name=cfg.input_name)
         atomic_write_bytes(out, data)
@@ -128,6 +140,46 @@ def onnx_from_model(
         out.unlink(missing_ok=True)
         raise
     return artifact
+
+
+def _opset_of(proto: Any) -> int:
+    return next((int(o.version) for o in proto.opset_import if o.domain in ("", "ai.onnx")), 0)
+
+
+def _at_opset(proto: Any, opset: int) -> Any:
+    """``proto`` converted to ``opset`` when the exporter wrote a newer one.
+
+    torch's dynamo exporter builds opset 18 and converts down only where ONNX's version converter succeeds;
+    when it fails (ReduceMean's ``axes`` computed by a node at export time) it silently keeps 18, which
+    TensorRT 8.5/8.6 cannot parse. After the exporter's optimizer the axes are initializers, so converting
+    the final model works; the converter leaves opset-18 attributes (``noop_with_empty_axes``) on the
+    reductions, which are dropped when they hold their default, and initializers left unused are removed.
+    """
+    import onnx
+    from onnx import version_converter
+
+    if _opset_of(proto) == opset:
+        return proto
+    try:
+        out = version_converter.convert_version(proto, opset)
+    except Exception as exc:  # the converter raises RuntimeError/ValueError with C++ messages
+        raise ExportError(
+            f"the exporter wrote opset {_opset_of(proto)} and it cannot be converted to opset {opset}: "
+            f"{exc}".splitlines()[0]
+        ) from exc
+    for node in out.graph.node:
+        if node.op_type.startswith("Reduce"):
+            for attr in list(node.attribute):
+                if attr.name == "noop_with_empty_axes":
+                    if onnx.helper.get_attribute_value(attr):
+                        raise ExportError(f"{node.name}: noop_with_empty_axes=1 has no opset-{opset} form")
+                    node.attribute.remove(attr)
+    used = {name for node in out.graph.node for name in node.input} | {o.name for o in out.graph.output}
+    for init in [i for i in out.graph.initializer if i.name not in used]:
+        out.graph.initializer.remove(init)
+    if _opset_of(out) != opset:
+        raise ExportError(f"the exported file has opset {_opset_of(out)}, not the requested {opset}")
+    return out
 
 
 def validate_onnx(

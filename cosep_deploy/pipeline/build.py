@@ -2,8 +2,8 @@
 
 - ``cpu`` targets: ONNX Runtime engines, built here.
 - ``jetson`` targets on a machine that is not a Jetson: engines cannot be built off the board, so a
-  self-contained deploy bundle per model (ONNX variants, profile, manifest template, build-and-bench
-  script) is written instead.
+  self-contained deploy bundle holding both models (ONNX variants, profile, ``bundle.json``, the on-board
+  package and its script) is written instead.
 - ``jetson`` targets on the board itself: after checking the board is the target's device, the TensorRT
   engines are built directly, the L4T release and power state (``nvpmodel -q``, ``jetson_clocks --show``) go
   into ``build.json``, and dense vs pruned is benchmarked per precision (``bench.<precision>.json``).
@@ -143,13 +143,11 @@ def _build_onnxruntime(
 def _write_bundles(variants: dict[str, dict[str, Path]], out: Path, profile: Any, prog: Progress) -> dict[str, str]:
     from cosep_deploy.board.bundle import jetson_bundle_from_onnx
 
-    made = {}
-    with prog.task(f"writing {profile.name} deploy bundles (engines are built on the board)", total=2) as task:
-        for model, files in variants.items():
-            path = jetson_bundle_from_onnx(files, profile, out / f"bundle-{model}", model_name=model)
-            made[model] = path.name
-            task.advance()
-    return made
+    # one bundle holding dense and pruned: the board builds both and times them interleaved
+    with prog.task(f"writing the {profile.name} deploy bundle (engines are built on the board)", total=1) as task:
+        path = jetson_bundle_from_onnx(variants, profile, out / "bundle")
+        task.advance()
+    return dict.fromkeys(variants, path.name)
 
 
 def _build_tensorrt(
@@ -161,6 +159,9 @@ def _build_tensorrt(
     cache_use: dict[str, Any] = {}
 
     def build_one(src: Path, name: str, precision: str) -> Any:
+        from cosep_deploy.onnx_compat import require_compatible
+
+        require_compatible(src, profile.tensorrt_releases)  # the parser's verdict before minutes of building
         config = TensorRTBuildConfig.for_target(profile, precision=precision)
         built = cached_engine_from_onnx(src, out / f"{name}.engine", config, cache=cache, progress=prog.log)
         cache_use[name] = built.record()

@@ -98,10 +98,10 @@ def bench_stage(
 
     layout = RunLayout(Path(run))
     engines = layout.engines(target)
-    if any((engines / f"bundle-{n}").is_dir() for n in ("dense", "pruned")):
+    if (engines / "bundle").is_dir():
         raise CosepError(
-            f"{target} engines are built and benchmarked on the board: copy {engines}/bundle-*/ there and run "
-            "build_and_bench.sh (see its README.md)"
+            f"{target} engines are built and benchmarked on the board: copy {engines}/bundle/ there, run "
+            f"build_and_bench.sh (see its README.md), then `cosep-deploy collect --run {run} BUNDLE_DIR`"
         )
     suffix = "" if precision == "fp32" else f".{precision}"
     if trtexec:

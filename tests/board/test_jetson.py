@@ -217,3 +217,33 @@ def test_on_board_build_records_the_board_and_benchmarks(small_run: Path, tmp_pa
     assert json.loads((out / "build.json").read_text())["board"]["model"] == info.model
     again = build_stage(run, target=info.target, precisions=("fp32",), cache_dir=tmp_path / "cache")
     assert all(entry["hit"] for entry in again["cache"].values())
+
+
+def test_power_state_clocks_compared_as_frequencies(tmp_path: Path) -> None:
+    """Two jetson_clocks texts at the same frequencies (other governor, idle states) compare equal; a lower GPU
+    clock does not (the old comparison used the raw text, so no two runs were ever comparable)."""
+    from cosep_deploy.bench.compat import check_reports_comparable
+    from cosep_deploy.errors import BenchError
+
+    base = "GPU MinFreq=306000000 MaxFreq=1300500000 CurrentFreq=1300500000\n"
+    base += "cpu0: Online=1 Governor=%s MinFreq=729600 MaxFreq=2201600 CurrentFreq=2201600 IdleStates: WFI=%d\n"
+    states = {}
+    for label, text in (("a", base % ("schedutil", 0)), ("b", base % ("performance", 1))):
+        (tmp_path / label).mkdir()
+        _tool(tmp_path / label, "nvpmodel", 'echo "NV Power Mode: MAXN"; echo 0')
+        _tool(tmp_path / label, "jetson_clocks", f"cat <<'X'\n{text}X")
+        states[label] = power_state(path=str(tmp_path / label))
+    assert states["a"].clocks != states["b"].clocks and states["a"].clocks_key == states["b"].clocks_key
+    assert states["a"].clocks_key == {"gpu_mhz": 1300, "cpu_min_current_mhz": 2202, "locked": True}
+
+    def report(state: object) -> dict[str, object]:
+        return {"environment": {"jetson": {"board": {}, "power": state.to_json()}}}  # type: ignore[attr-defined]
+
+    check_reports_comparable({"a": report(states["a"]), "b": report(states["b"])})
+    (tmp_path / "c").mkdir()
+    slow_text = base.replace("CurrentFreq=1300500000", "CurrentFreq=624750000") % ("schedutil", 0)
+    _tool(tmp_path / "c", "nvpmodel", 'echo "NV Power Mode: MAXN"; echo 0')
+    _tool(tmp_path / "c", "jetson_clocks", f"cat <<'X'\n{slow_text}X")
+    slow = power_state(path=str(tmp_path / "c"))
+    with pytest.raises(BenchError, match="gpu_mhz"):
+        check_reports_comparable({"a": report(states["a"]), "c": report(slow)})

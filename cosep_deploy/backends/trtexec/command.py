@@ -164,8 +164,11 @@ def trtexec_command(
             cmd.append("--allowGPUFallback")
     if config.shapes:
         cmd.append(f"--shapes={format_shape(config.shapes)}")
-    if config.skip_inference:
+    if config.skip_inference and v >= (8, 6, 0):
         cmd.append("--skipInference")
+    elif config.skip_inference:
+        # --skipInference came with 8.6: on 8.5 the least inference trtexec will run after a build
+        cmd += ["--iterations=1", "--duration=0", "--warmUp=0", "--avgRuns=1"]
     else:
         cmd += _measurement_flags(config, v)
     for flag, path in (
@@ -175,8 +178,8 @@ def trtexec_command(
     ):
         if path is not None:
             cmd.append(f"{flag}={path}")
-    if config.export_profile is not None and config.separate_profile_run:
-        cmd.append("--separateProfileRun")
+    if config.export_profile is not None and config.separate_profile_run and v.major < 11:
+        cmd.append("--separateProfileRun")  # deprecated in 11.x, where profiling never shares the timed run
     cmd += config.extra_args
     return cmd
 

@@ -9,7 +9,9 @@ Formats, as trtexec 8.6-10.x writes them (sampleReporting.cpp):
   (``medianMs`` only from 8.6/10.x on; ``timeMs`` is the total over N runs)
 - ``--exportLayerInfo``: ``{"Layers": [...], "Bindings": [...]}``: layers are names (strings) unless built with
   ``--profilingVerbosity=detailed``, then objects ``{"Name", "LayerType", "Inputs", "Outputs", "TacticName",
-  ...}`` whose tensors carry ``"Format/Datatype"`` (where padding shows).
+  ...}`` whose tensors carry ``"Format/Datatype"`` (where padding shows). TensorRT 11 writes no
+  ``"Bindings"`` and splits ``"Format/Datatype"`` into ``"Format"`` and ``"Datatype"``; the engine's IO
+  tensors are then the tensors no layer produces (inputs) or consumes (outputs).
 
 The parsers tolerate the differences between releases (missing keys, strings instead of objects).
 """
@@ -222,34 +224,62 @@ class LayerInfo:
         return tuple(layer.name for layer in self.layers if layer.is_reformat)
 
 
-def _formats(tensors: Any) -> tuple[str, ...]:
+def _format(tensor: Mapping[str, Any], path: str | os.PathLike[str], layer: str) -> str:
+    if "Format/Datatype" in tensor:  # 8.x-10.x
+        return str(tensor["Format/Datatype"])
+    if "Format" in tensor or "Datatype" in tensor:  # 11.x: split in two
+        return " ".join(str(tensor[k]) for k in ("Format", "Datatype") if tensor.get(k) not in (None, ""))
+    raise BenchError(f"{path}: a tensor of layer {layer!r} has no 'Format/Datatype' nor 'Format'/'Datatype'")
+
+
+def _formats(tensors: Any, path: str | os.PathLike[str], layer: str) -> tuple[str, ...]:
     if not isinstance(tensors, list):
         return ()
-    return tuple(str(t.get("Format/Datatype", "")) for t in tensors if isinstance(t, dict))
+    return tuple(_format(t, path, layer) for t in tensors if isinstance(t, dict))
+
+
+def _io_tensors(raw_layers: list[Any]) -> tuple[str, ...]:
+    """Tensors no layer produces (engine inputs) then tensors no layer consumes (outputs), in order."""
+    ins: list[str] = []
+    outs: list[str] = []
+    for entry in raw_layers:
+        if isinstance(entry, dict):
+            ins += [str(t.get("Name")) for t in entry.get("Inputs") or [] if isinstance(t, dict)]
+            outs += [str(t.get("Name")) for t in entry.get("Outputs") or [] if isinstance(t, dict)]
+    produced, consumed = set(outs), set(ins)
+    first = [n for n in dict.fromkeys(ins) if n not in produced]
+    last = [n for n in dict.fromkeys(outs) if n not in consumed]
+    return tuple(first + last)
 
 
 def parse_layer_info(path: str | os.PathLike[str]) -> LayerInfo:
     data = _load(path, "layer info export")
     raw_layers = data.get("Layers") if isinstance(data, dict) else data
-    if not isinstance(raw_layers, list):
-        raise BenchError(f"{path} is not a trtexec --exportLayerInfo file (expected a 'Layers' list)")
+    if not isinstance(raw_layers, list) or not raw_layers:
+        raise BenchError(f"{path} is not a trtexec --exportLayerInfo file (expected a non-empty 'Layers' list)")
     layers = []
     for entry in raw_layers:
         if isinstance(entry, str):
             layers.append(LayerDesc(name=entry, layer_type=None))
         elif isinstance(entry, dict):
             tactic = entry.get("TacticName", entry.get("TacticValue"))
+            name = str(entry.get("Name", ""))
             layers.append(
                 LayerDesc(
-                    name=str(entry.get("Name", "")),
+                    name=name,
                     layer_type=str(entry.get("LayerType", "unknown")),
-                    input_formats=_formats(entry.get("Inputs")),
-                    output_formats=_formats(entry.get("Outputs")),
+                    input_formats=_formats(entry.get("Inputs"), path, name),
+                    output_formats=_formats(entry.get("Outputs"), path, name),
                     tactic=None if tactic is None else str(tactic),
                 )
             )
-    bindings = data.get("Bindings", []) if isinstance(data, dict) else []
-    return LayerInfo(layers=tuple(layers), bindings=tuple(str(b) for b in bindings))
+        else:
+            raise BenchError(f"{path}: a 'Layers' entry is neither a name nor an object: {entry!r}"[:200])
+    if isinstance(data, dict) and "Bindings" in data:
+        bindings = tuple(str(b) for b in data["Bindings"])
+    else:
+        bindings = _io_tensors(raw_layers)
+    return LayerInfo(layers=tuple(layers), bindings=bindings)
 
 
 @dataclasses.dataclass(frozen=True)
