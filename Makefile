@@ -7,7 +7,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.cosep-deps-stamp
 TRT_STUBS := tensorrt-stubs==10.13.0.35.1
 
-.PHONY: venv demo test lint typecheck pytest browser lock clean
+.PHONY: venv demo test lint typecheck pytest browser lock clean gpu-check mutation-check
 
 venv: $(STAMP)
 
@@ -41,7 +41,16 @@ browser:
 pytest: venv browser
 	$(PY) -m pytest -q
 
-test: lint typecheck pytest
+# plants TensorRT contract bugs in a copy of the package and proves the TensorRT tests catch each
+mutation-check: venv
+	$(PY) tools/trt_mutations.py
+
+# on a machine with an NVIDIA GPU: torch CUDA (and TensorRT when importable) dense vs pruned, one JSON;
+# without a GPU it says so and exits 0
+gpu-check: venv
+	$(PY) bench/gpu_check.py --out runs/gpu-check.json
+
+test: lint typecheck pytest mutation-check
 
 lock: venv
 	$(PY) -m pip freeze --exclude-editable | grep -v -i '^tensorrt-stubs' > requirements/dev.lock.txt.new

@@ -15,7 +15,8 @@ INSTALL_HINTS: dict[str, str] = {
     "apt install python3-libnvinfer)",
     "torch_tensorrt": "pip install 'cosep-deploy[torch-tensorrt]' (each torch-tensorrt release pins one torch "
     "release and needs a CUDA build of it; on Jetson: the torch-tensorrt wheel built for your JetPack)",
-    "cuda": "pip install 'cosep-deploy[cuda]' (cuda-python)",
+    "cuda": "pip install 'cosep-deploy[cuda12]' (cuda-python for CUDA 12: JetPack 6 and most desktops; "
+    "[cuda11] or [cuda13] for those CUDA majors)",
     "pycuda": "pip install pycuda (common on Jetson boards)",
     "modelopt": "pip install 'cosep-deploy[modelopt]'",
 }

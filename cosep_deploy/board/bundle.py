@@ -54,11 +54,11 @@ _ON_BOARD_FIELDS = (
     "compute_capability",
     "build_seconds",
     "created",
-    "sm_count",
-    "total_memory_mib",
+    "device_sm_count",
+    "device_memory_bytes",
     "board_model",
     "power_mode",
-    "tensorrt_package",
+    "tensorrt_package_version",
 )
 
 

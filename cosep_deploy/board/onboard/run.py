@@ -118,6 +118,7 @@ class Runner:
         return ok, text
 
     def build(self, engine: dict[str, Any], board: dict[str, Any], package: str | None) -> None:
+        """Build one engine with trtexec and write its manifest, the device identity filled from trtexec's log."""
         cmds = engine["commands"][self.family]
         why = engine.get("refused", {}).get(self.family)
         if why:
@@ -142,11 +143,11 @@ class Runner:
             "compute_capability": facts.get("compute_capability"),
             "build_seconds": facts.get("build_seconds"),
             "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-            "sm_count": facts.get("sm_count"),
-            "total_memory_mib": facts.get("total_memory_mib"),
+            "device_sm_count": facts.get("sm_count"),
+            "device_memory_bytes": _mib_to_bytes(facts.get("total_memory_mib")),
             "board_model": board.get("model"),
             "power_mode": board["power"].get("mode"),
-            "tensorrt_package": package or "trtexec %s" % release,
+            "tensorrt_package_version": package or "trtexec %s" % release,
         }
         manifest = dict(engine["manifest"])
         for key in self.plan["fill_on_board"]:
@@ -357,3 +358,8 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     print("done: bring this folder's results/ and engines/*.manifest.json back (cosep-deploy collect)")
     return 0
+
+
+def _mib_to_bytes(mib: Any) -> Any:
+    """trtexec reports the device's global memory in MiB; the manifest records bytes, as the Python API does."""
+    return None if mib is None else int(mib) * 1024 * 1024
