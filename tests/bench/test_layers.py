@@ -278,7 +278,7 @@ def test_trtexec_profiles_with_and_without_layer_info(tmp_path: Path) -> None:
             "LayerType": "CaskConvolution",
             "Groups": 16,
             "OutMaps": 16,
-            "Inputs": [{"Name": "x", "Dimensions": [1, 16, 8, 8]}],
+            "Inputs": [{"Name": "x", "Dimensions": [1, 16, 8, 8], "Format/Datatype": "Row major linear FP32"}],
         }
     )
     info_file = _write(tmp_path, "l2.json", info)
