@@ -25,6 +25,7 @@ from cosep_deploy.artifacts import read_json, staged_dir, write_json
 from cosep_deploy.errors import CosepError
 from cosep_deploy.pipeline.layout import RunLayout
 from cosep_deploy.progress import Progress, resolve_progress
+from cosep_deploy.rundir import writes_run
 
 if TYPE_CHECKING:
     from cosep_deploy.bench.harness import BenchConfig
@@ -49,6 +50,7 @@ def onnx_variants(layout: RunLayout, model: str) -> dict[str, Path]:
     return found
 
 
+@writes_run()
 def build_stage(
     run: str | os.PathLike[str],
     *,
@@ -88,9 +90,11 @@ def build_stage(
                 f"`cosep-deploy export --run {layout.root} --precisions {','.join(precisions)}`"
             )
         variants[model] = {p: f for p, f in files.items() if p in wanted}
+    from cosep_deploy.pipeline.chain import engine_sources
+
     prog = resolve_progress(progress)
     start = time.perf_counter()
-    made: dict[str, Any] = {"target": profile.name, "kind": profile.kind}
+    made: dict[str, Any] = {"target": profile.name, "kind": profile.kind, "sources": engine_sources(layout)}
     if board is not None:
         from cosep_deploy.board.jetson import check_board_matches
 
