@@ -78,6 +78,10 @@ def build_stage(
     profile = get_target(target)
     board = detect_jetson() if profile.kind == "jetson" else None
     builds_tensorrt = profile.backend == "tensorrt" and (profile.kind != "jetson" or board is not None)
+    if builds_tensorrt:  # a missing TensorRT is said first, not a complaint about its cache folder
+        from cosep_deploy.deps import require
+
+        require("tensorrt", purpose=f"building {profile.name} engines")
     cache = engine_cache_for(cache_dir, enabled=use_cache) if builds_tensorrt else None
     layout = RunLayout(Path(run))
     variants = {m: onnx_variants(layout, m) for m in MODELS}

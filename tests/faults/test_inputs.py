@@ -1,0 +1,57 @@
+"""Bad inputs that used to end in a traceback: one line naming what is wrong."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+from torch import nn
+
+from tests.faults.conftest import assert_one_line, assert_unchanged, invoke, tree_hashes
+
+
+def _three_channel_onnx(path: Path) -> Path:
+    model = nn.Sequential(nn.Conv2d(3, 4, 3, padding=1), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(4, 10))
+    torch.onnx.export(
+        model.eval(),
+        (torch.zeros(1, 3, 8, 8),),
+        str(path),
+        input_names=["input"],
+        output_names=["logits"],
+        dynamic_axes={"input": {0: "batch"}, "logits": {0: "batch"}},
+        dynamo=False,
+    )
+    return path
+
+
+def test_compare_models_with_other_input_shapes_names_both(run_copy: Path, tmp_path: Path) -> None:
+    other = _three_channel_onnx(tmp_path / "rgb.onnx")
+    before = tree_hashes(run_copy)
+    result = invoke(
+        "compare",
+        "--run",
+        str(run_copy),
+        "--reference",
+        str(run_copy / "onnx" / "dense.onnx"),
+        "--candidate",
+        str(other),
+        "--samples",
+        "4",
+    )
+    line = assert_one_line(result, 1, "input shapes differ")
+    assert "1, 8, 8" in line and "3, 8, 8" in line
+    assert_unchanged(before, tree_hashes(run_copy))
+
+
+def test_ratio_with_cosep_is_refused(run_copy: Path) -> None:
+    before = tree_hashes(run_copy)
+    result = invoke("prune", "--run", str(run_copy), "--ratio", "0.5")
+    assert result.exit_code == 2 and "--ratio does not apply" in result.stderr
+    assert tree_hashes(run_copy) == before
+
+
+@pytest.mark.parametrize("command", ["prune", "finetune", "export", "build", "bench", "profile"])
+def test_missing_run_directory(tmp_path: Path, command: str) -> None:
+    assert_one_line(invoke(command, "--run", str(tmp_path / "missing")), 1, "does not exist")
+    assert not (tmp_path / "missing").exists()
