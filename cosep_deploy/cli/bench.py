@@ -74,16 +74,41 @@ def command(
         for r in result["results"]:
             per_batch = ", ".join(f"b={b}: {s['speedup']:.2f}x" for b, s in r["speedup"].items())
             obj.echo(f"round_to={r['round_to']}: MACs {r['macs_ratio']:.2f}x fewer; speed-up {per_batch}")
+        for skipped in result.get("skipped", []):
+            obj.echo(f"round_to={skipped['round_to']}: skipped ({skipped['skipped']})")
         obj.echo(f"recommended round_to for this machine: {result['recommended']} ({run_dir}/bench/alignment.json)")
         return
     report = bench_stage(
         run_dir, cfg, target=target, precision=precision, threads=threads, progress=progress, trtexec=use_trtexec
     )
     if as_json:
-        click.echo(json.dumps(report.speedups, indent=2))
+        click.echo(json.dumps(bench_json_summary(report), indent=2))
         return
     print_bench_table(report, obj)
     obj.echo(f"written to {run_dir}/bench/bench.json")
+
+
+def bench_json_summary(report: Any) -> dict[str, Any]:
+    """``--json``: per engine and batch size, the speed-up beside the figures it came from (both medians,
+    p99s and images/s)."""
+    out: dict[str, Any] = {}
+    base = report.engines[report.baseline]["results"]
+    for name, per_batch in report.speedups.items():
+        mine = report.engines[name]["results"]
+        out[name] = {
+            b: {
+                **s,
+                "baseline": report.baseline,
+                "baseline_median_ms": base[b]["median_ms"],
+                "median_ms": mine[b]["median_ms"],
+                "baseline_p99_ms": base[b].get("p99_ms"),
+                "p99_ms": mine[b].get("p99_ms"),
+                "baseline_images_per_s": base[b].get("throughput_ips"),
+                "images_per_s": mine[b].get("throughput_ips"),
+            }
+            for b, s in per_batch.items()
+        }
+    return out
 
 
 def print_bench_table(report: Any, obj: Context) -> None:
@@ -122,9 +147,11 @@ def print_bench_table(report: Any, obj: Context) -> None:
         obj.print(_memory_table(memory))
 
 
-_MEMORY_COLUMNS = (  # keys a Runner.memory() may report (the first present is shown), column title
+# keys a Runner.memory() may report (the first present is shown), column title. The RSS growth while a session
+# loads stays in bench.json only: a later session reuses memory freed before it, so the figure (0.02 MB) says
+# nothing about the model.
+_MEMORY_COLUMNS = (
     (("model_file_bytes", "engine_file_bytes"), "file MB"),
-    (("session_load_rss_bytes",), "session load RSS MB"),
     (("process_peak_rss_bytes",), "process peak RSS MB"),
     (("context_device_memory_bytes",), "device MB"),
 )

@@ -281,7 +281,11 @@ def alignment_stage(
 
     layout = RunLayout(Path(run))
     dense, _ = load_dense(run)
-    plan = read_json(layout.pruned / "plan.json", what="pruning plan (run `cosep-deploy prune` first)")
+    from cosep_deploy.pipeline.chain import check_plan
+
+    if not (layout.pruned / "plan.json").is_file():
+        raise ArtifactError(f"no pruning plan in {layout.root}: run `cosep-deploy prune` first")
+    plan = check_plan(layout, layout.pruned)["plan"].to_json()  # made from this run's dense weights
     spec = load_run_spec(run)
     bundle = data_for_run(spec)
     known = {f.name for f in dataclasses.fields(PruneConfig)}

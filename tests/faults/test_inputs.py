@@ -55,3 +55,24 @@ def test_ratio_with_cosep_is_refused(run_copy: Path) -> None:
 def test_missing_run_directory(tmp_path: Path, command: str) -> None:
     assert_one_line(invoke(command, "--run", str(tmp_path / "missing")), 1, "does not exist")
     assert not (tmp_path / "missing").exists()
+
+
+def test_corrupt_image_is_named_and_no_run_directory_is_left(tmp_path: Path) -> None:
+    from tests.data.test_folders import write_image_tree
+
+    root = write_image_tree(tmp_path / "images", {"cat": 3, "dog": 3})
+    bad = root / "train" / "dog" / "9.png"
+    bad.write_bytes(b"\x89PNG\r\n\x1a\nnot really a png")
+    out = tmp_path / "run"
+    result = invoke("train", "--run", str(out), "--data", f"imagefolder:{root},size=8", "--epochs", "1")
+    assert_one_line(result, 1, str(bad))
+    assert not out.exists()
+
+
+def test_piped_targets_keeps_every_name() -> None:
+    from cosep_deploy.targets import list_targets
+
+    result = invoke("targets")
+    assert result.exit_code == 0, result.output
+    for target in list_targets():
+        assert target.name in result.stdout
