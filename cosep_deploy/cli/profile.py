@@ -103,8 +103,6 @@ def command(
         raise ConfigError("--precision picks a run's exported variant: use it with --run")
     progress = None if as_json else obj.progress()
     if run_dir is not None:
-        if not Path(run_dir).is_dir():
-            raise ConfigError(f"run directory {run_dir} not found")
         report = layers_stage(
             run_dir,
             precision=precision or "fp32",

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from cosep_deploy.artifacts import read_json, staged_dir, write_json
-from cosep_deploy.errors import CosepError
+from cosep_deploy.errors import ArtifactError, ConfigError
 from cosep_deploy.pipeline.layout import RunLayout
 from cosep_deploy.progress import Progress, resolve_progress
 from cosep_deploy.rundir import writes_run
@@ -46,7 +46,7 @@ def onnx_variants(layout: RunLayout, model: str) -> dict[str, Path]:
         if path.is_file():
             found[precision] = path
     if not found["fp32"].is_file():
-        raise CosepError(f"missing {found['fp32']}: run `cosep-deploy export --run {layout.root}` first")
+        raise ArtifactError(f"missing {found['fp32']}: run `cosep-deploy export --run {layout.root}` first")
     return found
 
 
@@ -85,11 +85,17 @@ def build_stage(
     cache = engine_cache_for(cache_dir, enabled=use_cache) if builds_tensorrt else None
     layout = RunLayout(Path(run))
     variants = {m: onnx_variants(layout, m) for m in MODELS}
+    unsupported = [p for p in precisions or () if p not in profile.precisions]
+    if unsupported:
+        raise ConfigError(
+            f"target {profile.name} runs {', '.join(profile.precisions)}, not {', '.join(unsupported)}; "
+            "choose from those with --precisions"
+        )
     wanted = precisions or tuple(p for p in ("fp32", "fp16", "int8") if p in profile.precisions)
     for model, files in variants.items():
         missing = [p for p in wanted if p not in files]
         if missing and precisions:
-            raise CosepError(
+            raise ArtifactError(
                 f"{model}: no {', '.join(missing)} ONNX in {layout.onnx}; export it with "
                 f"`cosep-deploy export --run {layout.root} --precisions {','.join(precisions)}`"
             )

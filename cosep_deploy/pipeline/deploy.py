@@ -12,7 +12,7 @@ import torch
 
 from cosep_deploy.artifacts import read_json, staged_dir, write_json
 from cosep_deploy.bench.harness import BenchConfig, BenchReport, bench_runners
-from cosep_deploy.errors import ArtifactError, CosepError
+from cosep_deploy.errors import ArtifactError, BenchError
 from cosep_deploy.export.onnx import ExportConfig, OnnxArtifact, onnx_from_model
 from cosep_deploy.export.precision import PrecisionConfig
 from cosep_deploy.pipeline.chain import bench_sources
@@ -108,9 +108,9 @@ def bench_stage(
 
     layout = RunLayout(Path(run))
     engines = layout.engines(target)
-    _check_target_known(target)
+    _check_target_precision(target, precision)
     if any((engines / f"bundle-{n}").is_dir() for n in ("dense", "pruned")):
-        raise CosepError(
+        raise BenchError(
             f"{target} engines are built and benchmarked on the board: copy {engines}/bundle-*/ there and run "
             "build_and_bench.sh (see its README.md)"
         )
@@ -142,10 +142,17 @@ def bench_stage(
     return report
 
 
-def _check_target_known(target: str) -> None:
+def _check_target_precision(target: str, precision: str) -> None:
+    """An unknown target is named as such (not "missing engine"); a precision it does not run is refused."""
+    from cosep_deploy.errors import ConfigError
     from cosep_deploy.targets import get_target
 
-    get_target(target)  # an unknown name: "unknown target", not "missing engine"
+    profile = get_target(target)
+    if precision not in profile.precisions:
+        raise ConfigError(
+            f"target {target} runs {', '.join(profile.precisions)}, not {precision}: choose one of those "
+            "with --precision, or another --target (see `cosep-deploy targets`)"
+        )
 
 
 def _save_bench(layout: RunLayout, report: BenchReport, sources: dict[str, Any]) -> None:
@@ -177,7 +184,7 @@ def _bench_with_trtexec(
     files = {n: engines / f"{n}{suffix}.engine" for n in ("dense", "pruned")}
     missing = [str(p) for p in files.values() if not p.is_file()]
     if missing:
-        raise CosepError(f"--trtexec needs TensorRT engines; missing {', '.join(missing)}: build a TensorRT target")
+        raise ArtifactError(f"--trtexec needs TensorRT engines; missing {', '.join(missing)}: build a TensorRT target")
     macs, shape = _plan_macs_and_shape(layout)
     input_name = next(iter(summarize_onnx(layout.onnx / "dense.onnx").inputs))
     report = bench_trtexec(files, input_name, shape, config, baseline="dense", macs=macs, progress=progress)

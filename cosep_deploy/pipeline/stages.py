@@ -60,7 +60,7 @@ def load_run_spec(run: str | os.PathLike[str]) -> RunSpec:
     try:
         return RunSpec(**{f.name: raw[f.name] for f in dataclasses.fields(RunSpec) if f.name in raw})
     except TypeError as exc:
-        raise CosepError(f"{layout.run_json} is not a valid run description: {exc}") from exc
+        raise ArtifactError(f"{layout.run_json} is not a valid run description: {exc}") from exc
 
 
 def data_for_run(spec: RunSpec) -> Any:
@@ -122,7 +122,9 @@ def load_dense(run: str | os.PathLike[str]) -> tuple[nn.Module, Any]:
 
     layout = RunLayout(Path(run))
     if not (layout.dense / "model.json").is_file():
-        raise CosepError(f"no dense model in {layout.root} (missing dense/model.json): run `cosep-deploy train` first")
+        raise ArtifactError(
+            f"no dense model in {layout.root} (missing dense/model.json): run `cosep-deploy train` first"
+        )
     model, mspec, _ = load_checkpoint(layout.dense)
     return model.eval(), mspec
 

@@ -55,7 +55,7 @@ def test_writing_commands_in_a_read_only_run_directory(fault_base_run: Path, sma
     shutil.copytree(fault_base_run, run)
     _remount_read_only(small_disk)
     before = tree_hashes(run)
-    for args in (["profile", "--run", str(run), "--force"], ["bench", "--run", str(run)], ["prune", "--run", str(run)]):
+    for args in (["profile", "--run", str(run)], ["bench", "--run", str(run)], ["prune", "--run", str(run)]):
         assert_one_line(invoke(*args), 1, "not writable")
     assert tree_hashes(run) == before
 
