@@ -18,6 +18,7 @@ import contextlib
 import functools
 import json
 import os
+import re
 import shutil
 import socket
 import sys
@@ -42,6 +43,11 @@ LOCK_FILE = ".cosep-deploy.lock"
 _HELD: dict[Path, int] = {}  # run directories this process holds, with a re-entry count
 _BOOKKEEPING = {MARKER_FILE, LOCK_FILE}
 _STAGE_DIRS = ("dense", "pruned", "finetuned", "onnx", "engines", "bench", "stages")
+
+# what artifacts.staged_dir and atomic_write_bytes leave when killed (tempfile's 8 random characters)
+_STAGING = re.compile(r"^\..+\.[a-z0-9_]{8}\.staging$")
+_TMP = re.compile(r"^\..+\.[a-z0-9_]{8}\.tmp$")
+_OLD = re.compile(r"^\.[^.].*\.old$")
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -151,8 +157,8 @@ def clean_stale_staging(root: Path) -> list[Path]:
             name = entry.name
             if not name.startswith(".") or name in _BOOKKEEPING:
                 continue
-            stale_dir = entry.is_dir() and (name.endswith(".staging") or name.endswith(".old"))
-            stale_file = entry.is_file() and name.endswith(".tmp")
+            stale_dir = entry.is_dir() and bool(_STAGING.match(name) or _OLD.match(name))
+            stale_file = entry.is_file() and bool(_TMP.match(name))
             if stale_dir:
                 shutil.rmtree(entry, ignore_errors=True)
             elif stale_file:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shlex
 from pathlib import Path
 from typing import Any
 
@@ -130,7 +131,7 @@ def command(
     print_layers(report.to_json(), top, obj)
     obj.echo(f"written to {target}")
     if run_dir is not None:
-        obj.echo(f"`cosep-deploy report --run {run_dir}` adds it to report.md and report.html")
+        obj.echo(f"`cosep-deploy report --run {shlex.quote(str(run_dir))}` adds it to report.md and report.html")
 
 
 def print_layers(layers: dict[str, Any], top: int, obj: Context) -> None:

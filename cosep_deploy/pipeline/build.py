@@ -16,6 +16,7 @@ repeated build of the same ONNX bytes with the same TensorRT, GPU and options co
 from __future__ import annotations
 
 import os
+import shlex
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -46,7 +47,9 @@ def onnx_variants(layout: RunLayout, model: str) -> dict[str, Path]:
         if path.is_file():
             found[precision] = path
     if not found["fp32"].is_file():
-        raise ArtifactError(f"missing {found['fp32']}: run `cosep-deploy export --run {layout.root}` first")
+        raise ArtifactError(
+            f"missing {found['fp32']}: run `cosep-deploy export --run {shlex.quote(str(layout.root))}` first"
+        )
     return found
 
 
@@ -97,7 +100,7 @@ def build_stage(
         if missing and precisions:
             raise ArtifactError(
                 f"{model}: no {', '.join(missing)} ONNX in {layout.onnx}; export it with "
-                f"`cosep-deploy export --run {layout.root} --precisions {','.join(precisions)}`"
+                f"`cosep-deploy export --run {shlex.quote(str(layout.root))} --precisions {','.join(precisions)}`"
             )
         variants[model] = {p: f for p, f in files.items() if p in wanted}
     from cosep_deploy.pipeline.chain import engine_sources

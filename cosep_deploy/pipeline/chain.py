@@ -21,6 +21,7 @@ __all__ = [
     "check_bench",
     "check_engines",
     "check_onnx",
+    "check_onnx_files",
     "check_plan",
     "dense_sha",
     "engine_sources",
@@ -110,6 +111,19 @@ def check_onnx(layout: RunLayout) -> dict[str, str]:
             f"files in {layout.onnx.name}/ changed after export; re-run {_rerun(layout, 'export')}"
         )
     return files
+
+
+def check_onnx_files(layout: RunLayout, names: list[str]) -> None:
+    """The named files in ``onnx/`` are the ones ``export`` wrote (when an export record is there: ONNX files
+    put there by hand are profiled as they are, their hashes recorded with the result)."""
+    path = layout.onnx / SOURCES_FILE
+    if not path.is_file():
+        return
+    recorded = read_json(path, what="ONNX sources record")
+    files = recorded.get("files") if isinstance(recorded, dict) else None
+    for name in names:
+        if not isinstance(files, dict) or files.get(name) != sha256_file(layout.onnx / name):
+            raise StaleArtifactError(f"onnx/{name} changed after export; re-run {_rerun(layout, 'export')}")
 
 
 def engine_sources(layout: RunLayout) -> dict[str, Any]:

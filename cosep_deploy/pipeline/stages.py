@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import shlex
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -57,6 +58,12 @@ class RunSpec:
 def load_run_spec(run: str | os.PathLike[str]) -> RunSpec:
     layout = RunLayout(Path(run))
     raw = read_json(layout.run_json, what="run description (run.json; run `cosep-deploy train` first)")
+    if not isinstance(raw, dict) or not isinstance(raw.get("model"), str) or not isinstance(raw.get("data"), str):
+        raise ArtifactError(f"{layout.run_json} is not a valid run description (needs 'model' and 'data' strings)")
+    for key in ("image_size", "channels", "seed"):
+        value = raw.get(key)
+        if value is not None and (not isinstance(value, int) or isinstance(value, bool)):
+            raise ArtifactError(f"{layout.run_json}: {key!r} must be an integer or null, found {value!r:.40}")
     try:
         return RunSpec(**{f.name: raw[f.name] for f in dataclasses.fields(RunSpec) if f.name in raw})
     except TypeError as exc:
@@ -224,15 +231,17 @@ def layers_stage(
     import onnxruntime as ort
 
     from cosep_deploy.bench.layers import LayersReport, profile_onnxruntime
-    from cosep_deploy.pipeline.chain import check_onnx
+    from cosep_deploy.pipeline.chain import check_onnx_files
 
     layout = RunLayout(Path(run))
     suffix = "" if precision == "fp32" else f".{precision}"
     files = {n: layout.onnx / f"{n}{suffix}.onnx" for n in ("dense", "pruned")}
     missing = [str(p) for p in files.values() if not p.is_file()]
     if missing:
-        raise ArtifactError(f"missing {', '.join(missing)}: run `cosep-deploy export --run {layout.root}` first")
-    check_onnx(layout)
+        raise ArtifactError(
+            f"missing {', '.join(missing)}: run `cosep-deploy export --run {shlex.quote(str(layout.root))}` first"
+        )
+    check_onnx_files(layout, [p.name for p in files.values()])
     n_threads = threads or min(os.cpu_count() or 1, 2)
     wanted = {
         "batch": batch,

@@ -65,8 +65,11 @@ def test_profile_trtexec_exports(tmp_path: Path) -> None:
 
 
 def test_profile_a_run_and_its_up_to_date_check(tiny_pair: tuple[Path, Path], tmp_path: Path) -> None:
+    from cosep_deploy.rundir import run_session
+
     run = RunLayout(tmp_path / "run")
-    run.onnx.mkdir(parents=True)
+    with run_session(run.root, create=True):  # a run directory (its marker) holding only ONNX files
+        run.onnx.mkdir(parents=True)
     for src, name in zip(tiny_pair, ("dense.onnx", "pruned.onnx"), strict=True):
         shutil.copy(src, run.onnx / name)
     code, output = _invoke(["profile", "--run", str(run.root), "--iterations", "3", "--threads", "1"])

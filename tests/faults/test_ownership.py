@@ -61,19 +61,21 @@ def test_bench_keeps_profile_sweep_and_user_files(run_copy: Path) -> None:
 
 
 def test_stale_staging_is_cleaned_by_the_next_command(run_copy: Path) -> None:
-    staging = run_copy / "onnx" / ".onnx.abc123.staging"
+    staging = run_copy / "onnx" / ".onnx.k2j4h5g6.staging"
     staging.mkdir()
     (staging / "dense.onnx").write_bytes(b"half")
-    tmp_file = run_copy / "dense" / ".model.json.x1.tmp"
+    tmp_file = run_copy / "dense" / ".model.json.a1b2c3d4.tmp"
     tmp_file.write_text("{")
     old = run_copy / ".bench.old"
     old.mkdir()
     user_hidden = run_copy / ".my-settings"
     user_hidden.write_text("keep")
+    user_tmp = run_copy / "bench" / ".draft.tmp"  # not a name the tool writes: kept
+    user_tmp.write_text("keep")
     result = invoke("report", "--run", str(run_copy))
     assert result.exit_code == 0, result.output
     assert not staging.exists() and not tmp_file.exists() and not old.exists()
-    assert user_hidden.read_text() == "keep"
+    assert user_hidden.read_text() == "keep" and user_tmp.read_text() == "keep"
 
 
 def _sleeper() -> subprocess.Popen[bytes]:
