@@ -9,13 +9,29 @@ from typing import Any
 import click
 
 from cosep_deploy.cli.context import Context
-from cosep_deploy.cli.options import bench_config_from, bench_options, parse_batch_sizes, run_option, threads_option
+from cosep_deploy.cli.options import bench_config_from, bench_options, parse_batch_sizes, threads_option
 
 __all__ = ["command"]
 
 
 @click.command("bench")
-@run_option
+@click.option(
+    "--run",
+    "--run-dir",
+    "run_dir",
+    default=None,
+    type=click.Path(file_okay=False),
+    help="Run directory whose engines to time (or give --files instead).",
+)
+@click.option(
+    "--files",
+    nargs=2,
+    type=click.Path(dir_okay=False, exists=True),
+    default=None,
+    metavar="BASELINE CANDIDATE",
+    help="Instead of a run: two engine files (.onnx, or TensorRT .engine/.plan on a GPU) timed against each "
+    "other, like trtexec; nothing is written.",
+)
 @click.option("--target", default="cpu-onnxruntime", show_default=True)
 @click.option("--precision", type=click.Choice(["fp32", "fp16", "int8"]), default="fp32", show_default=True)
 @bench_options
@@ -44,7 +60,8 @@ __all__ = ["command"]
 @click.pass_obj
 def command(
     obj: Context,
-    run_dir: str,
+    run_dir: str | None,
+    files: tuple[str, str] | None,
     target: str,
     precision: str,
     batch_sizes: str,
@@ -66,6 +83,16 @@ def command(
         bench_config_from(batch_sizes, iterations, min_seconds, warmup, mode, streams), warmup_seconds=warmup_seconds
     )
     progress = None if as_json else obj.progress()
+    if (run_dir is None) == (not files):
+        raise click.UsageError("give either --run RUN or --files BASELINE CANDIDATE")
+    if files:
+        report = bench_files(files, cfg, threads=threads, progress=progress)
+        if as_json:
+            click.echo(json.dumps(bench_json_summary(report), indent=2))
+        else:
+            print_bench_table(report, obj)
+        return
+    assert run_dir is not None
     if sweep_alignment:
         result = alignment_stage(run_dir, parse_batch_sizes(sweep_alignment), cfg, threads=threads, progress=progress)
         if as_json:
@@ -86,6 +113,28 @@ def command(
         return
     print_bench_table(report, obj)
     obj.echo(f"written to {run_dir}/bench/bench.json")
+
+
+def bench_files(files: tuple[str, str], cfg: Any, *, threads: int | None, progress: Any) -> Any:
+    """Two engine files outside any run directory, timed interleaved: the first is the baseline."""
+    import contextlib
+
+    from cosep_deploy.backends.select import runner_for
+    from cosep_deploy.bench.harness import bench_runners
+    from cosep_deploy.errors import ConfigError
+
+    names = ("baseline", "candidate")
+    runners = {n: runner_for(path, threads=threads) for n, path in zip(names, files, strict=True)}
+    with contextlib.ExitStack() as stack:
+        for runner in runners.values():
+            stack.enter_context(runner)
+        shapes = {n: list(next(iter(r.info().input_shapes.values()), ()))[1:] for n, r in runners.items()}
+        if shapes["baseline"] != shapes["candidate"] or not all(isinstance(d, int) for d in shapes["baseline"]):
+            raise ConfigError(
+                f"input shapes differ or are not fixed: {files[0]} takes {shapes['baseline']} and {files[1]} "
+                f"takes {shapes['candidate']} (after the batch dim); time models with one fixed input shape"
+            )
+        return bench_runners(runners, shapes["baseline"], cfg, baseline="baseline", progress=progress)
 
 
 def bench_json_summary(report: Any) -> dict[str, Any]:

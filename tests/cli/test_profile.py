@@ -95,7 +95,7 @@ def test_bad_input_gives_one_error_line(tiny_pair: tuple[Path, Path], tmp_path: 
         (["profile"], ["exactly one of"]),
         (["profile", "--onnx", dense, pruned, "--run", str(tmp_path)], ["exactly one of"]),
         (["profile", "--onnx", dense, str(tmp_path / "no.onnx"), "--out", str(out)], ["not found", "no.onnx"]),
-        (["profile", "--run", str(tmp_path / "no-run")], ["no-run", "not found"]),
+        (["profile", "--run", str(tmp_path / "no-run")], ["no-run", "does not exist"]),
         (["profile", "--run", str(tmp_path)], ["cosep-deploy export"]),
         (["profile", "--run", str(tmp_path), "--out", str(out)], ["--out"]),
         (["profile", "--onnx", dense, pruned, "--precision", "fp16"], ["--precision"]),

@@ -6,8 +6,10 @@ from pathlib import Path
 
 import pytest
 import torch
+from click.testing import CliRunner
 from torch import nn
 
+from cosep_deploy.cli.main import cli
 from tests.faults.conftest import assert_one_line, assert_unchanged, invoke, tree_hashes
 
 
@@ -76,3 +78,26 @@ def test_piped_targets_keeps_every_name() -> None:
     assert result.exit_code == 0, result.output
     for target in list_targets():
         assert target.name in result.stdout
+
+
+def test_bench_two_files_outside_a_run(run_copy: Path, tmp_path: Path) -> None:
+    import json
+
+    before = tree_hashes(run_copy)
+    dense, pruned = (str(run_copy / "onnx" / f"{n}.onnx") for n in ("dense", "pruned"))
+    args = ["--batch-sizes", "1", "--iterations", "5", "--min-seconds", "0", "--threads", "1", "--json"]
+    result = invoke("bench", "--files", dense, pruned, *args)
+    assert result.exit_code == 0, result.output
+    speedup = json.loads(result.stdout)["candidate"]["1"]
+    assert speedup["median_ms"] > 0 and speedup["baseline_median_ms"] > 0
+    assert tree_hashes(run_copy) == before  # nothing written
+    other = _three_channel_onnx(tmp_path / "rgb.onnx")
+    assert_one_line(invoke("bench", "--files", dense, str(other), *args), 1, "input shapes differ")
+    assert invoke("bench", "--files", dense, pruned, "--run", str(run_copy)).exit_code == 2
+
+
+def test_compare_two_files_outside_a_run(run_copy: Path) -> None:
+    dense = str(run_copy / "onnx" / "dense.onnx")
+    result = CliRunner().invoke(cli, ["compare", "--reference", dense, "--candidate", dense, "--samples", "8"])
+    assert result.exit_code == 0, result.output
+    assert "random inputs" in result.stdout

@@ -45,7 +45,7 @@ def test_tensorrt_target_without_tensorrt_is_a_clear_error(small_run: Path) -> N
     if is_available("tensorrt"):
         pytest.skip("TensorRT is installed here")
     code, output = _invoke("build", "--run", str(small_run), "--target", "dgpu-ampere-plus")
-    assert code == 1 and output.startswith("error: ") and "pip install" in output, output
+    assert code == 3 and output.startswith("error: ") and "pip install" in output, output  # exit 3: missing
     assert not (small_run / "engines" / "dgpu-ampere-plus").exists()  # nothing half-built
 
 
