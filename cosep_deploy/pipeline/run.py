@@ -56,6 +56,7 @@ class PipelineConfig:
     precision: PrecisionConfig = dataclasses.field(default_factory=PrecisionConfig)
     bench: BenchConfig = dataclasses.field(default_factory=BenchConfig)
     target: str = "cpu-onnxruntime"
+    bench_precision: str = "fp32"  # which exported and built precision the bench stage times
     threads: int | None = None
     force: bool = False  # re-run every stage even if its inputs did not change
 
@@ -95,6 +96,7 @@ def _stage_inputs(layout: RunLayout, cfg: PipelineConfig, stage: str) -> dict[st
         }
     return {
         "bench": dataclasses.asdict(cfg.bench),
+        "precision": cfg.bench_precision,
         "target": cfg.target,
         "threads": cfg.threads,
         "engines": _hashes(engines / "dense.onnx", engines / "pruned.onnx"),
@@ -160,7 +162,9 @@ def run_pipeline(
         "finetune": lambda: finetune_stage(layout.root, cfg.finetune, progress=prog),
         "export": lambda: export_stage(layout.root, cfg.export, precision=cfg.precision, progress=prog),
         "build": lambda: build_stage(layout.root, target=cfg.target, threads=cfg.threads, progress=prog),
-        "bench": lambda: bench_stage(layout.root, cfg.bench, target=cfg.target, threads=cfg.threads, progress=prog),
+        "bench": lambda: bench_stage(
+            layout.root, cfg.bench, target=cfg.target, precision=cfg.bench_precision, threads=cfg.threads, progress=prog
+        ),
     }
     for stage in STAGES:
         if stage == "finetune" and cfg.finetune.epochs == 0:

@@ -101,3 +101,10 @@ def test_compare_two_files_outside_a_run(run_copy: Path) -> None:
     result = CliRunner().invoke(cli, ["compare", "--reference", dense, "--candidate", dense, "--samples", "8"])
     assert result.exit_code == 0, result.output
     assert "random inputs" in result.stdout
+
+
+def test_pipeline_method_without_a_budget_is_refused_before_anything_is_written(tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    result = invoke("pipeline", "--out", str(out), "--method", "l1", "--epochs", "0")
+    assert_one_line(result, 1, "l1")
+    assert not out.exists()
