@@ -56,6 +56,13 @@ __all__ = ["command"]
     is_flag=True,
     help="Time the target's TensorRT engines with the trtexec binary (GPU compute times from --exportTimes).",
 )
+@click.option(
+    "--device",
+    type=click.IntRange(0),
+    default=0,
+    show_default=True,
+    help="GPU index for TensorRT engines (like trtexec --device).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the speed-ups as JSON.")
 @click.pass_obj
 def command(
@@ -74,6 +81,7 @@ def command(
     sweep_alignment: str | None,
     threads: int | None,
     use_trtexec: bool,
+    device: int,
     as_json: bool,
 ) -> None:
     """Benchmark the dense and pruned engines (writes RUN/bench/bench.json)."""
@@ -106,7 +114,14 @@ def command(
         obj.echo(f"recommended round_to for this machine: {result['recommended']} ({run_dir}/bench/alignment.json)")
         return
     report = bench_stage(
-        run_dir, cfg, target=target, precision=precision, threads=threads, progress=progress, trtexec=use_trtexec
+        run_dir,
+        cfg,
+        target=target,
+        precision=precision,
+        threads=threads,
+        progress=progress,
+        trtexec=use_trtexec,
+        device=device,
     )
     if as_json:
         click.echo(json.dumps(bench_json_summary(report), indent=2))

@@ -12,7 +12,7 @@ import torch
 
 from cosep_deploy.artifacts import read_json, staged_dir, write_json
 from cosep_deploy.bench.harness import BenchConfig, BenchReport, bench_runners
-from cosep_deploy.errors import ArtifactError, BenchError
+from cosep_deploy.errors import ArtifactError, BenchError, ConfigError
 from cosep_deploy.export.onnx import ExportConfig, OnnxArtifact, onnx_from_model
 from cosep_deploy.export.precision import PrecisionConfig
 from cosep_deploy.pipeline.chain import bench_sources
@@ -100,6 +100,7 @@ def bench_stage(
     threads: int | None = None,
     progress: Progress | None = None,
     trtexec: bool = False,
+    device: int = 0,
 ) -> BenchReport:
     """Time the dense and the pruned engine of ``target`` and ``precision`` interleaved, on this machine;
     write ``bench/bench.json``. Jetson engines are benchmarked on the board by their bundle's script.
@@ -124,11 +125,13 @@ def bench_stage(
         if onnx_engine.is_file():
             from cosep_deploy.backends.onnxruntime.runner import OnnxRuntimeRunner
 
+            if device != 0:
+                raise ConfigError(f"--device picks a GPU for TensorRT engines; {target}'s engines run on the CPU")
             runners[n] = OnnxRuntimeRunner(onnx_engine, threads=threads, precision=precision, name=n)
         elif trt_engine.is_file():
             from cosep_deploy.backends.tensorrt.build import TensorRTRunner
 
-            runners[n] = TensorRTRunner(trt_engine)
+            runners[n] = TensorRTRunner(trt_engine, device=device)
         else:
             raise ArtifactError(
                 f"no {precision} engine for {n} in {engines}: run `cosep-deploy build --run {quote(str(layout.root))} "
@@ -144,7 +147,6 @@ def bench_stage(
 
 def _check_target_precision(target: str, precision: str) -> None:
     """An unknown target is named as such (not "missing engine"); a precision it does not run is refused."""
-    from cosep_deploy.errors import ConfigError
     from cosep_deploy.targets import get_target
 
     profile = get_target(target)

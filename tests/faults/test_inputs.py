@@ -108,3 +108,9 @@ def test_pipeline_method_without_a_budget_is_refused_before_anything_is_written(
     result = invoke("pipeline", "--out", str(out), "--method", "l1", "--epochs", "0")
     assert_one_line(result, 1, "l1")
     assert not out.exists()
+
+
+def test_device_on_a_cpu_target_is_refused(run_copy: Path) -> None:
+    before = tree_hashes(run_copy)
+    assert_one_line(invoke("bench", "--run", str(run_copy), "--device", "1"), 1, "--device")
+    assert_unchanged(before, tree_hashes(run_copy))
