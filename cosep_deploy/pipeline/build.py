@@ -87,22 +87,7 @@ def build_stage(
         require("tensorrt", purpose=f"building {profile.name} engines")
     cache = engine_cache_for(cache_dir, enabled=use_cache) if builds_tensorrt else None
     layout = RunLayout(Path(run))
-    variants = {m: onnx_variants(layout, m) for m in MODELS}
-    unsupported = [p for p in precisions or () if p not in profile.precisions]
-    if unsupported:
-        raise ConfigError(
-            f"target {profile.name} runs {', '.join(profile.precisions)}, not {', '.join(unsupported)}; "
-            "choose from those with --precisions"
-        )
-    wanted = precisions or tuple(p for p in ("fp32", "fp16", "int8") if p in profile.precisions)
-    for model, files in variants.items():
-        missing = [p for p in wanted if p not in files]
-        if missing and precisions:
-            raise ArtifactError(
-                f"{model}: no {', '.join(missing)} ONNX in {layout.onnx}; export it with "
-                f"`cosep-deploy export --run {shlex.quote(str(layout.root))} --precisions {','.join(precisions)}`"
-            )
-        variants[model] = {p: f for p, f in files.items() if p in wanted}
+    variants = _wanted_variants(layout, profile, precisions)
     from cosep_deploy.pipeline.chain import engine_sources
 
     prog = resolve_progress(progress)
@@ -126,6 +111,30 @@ def build_stage(
         made["seconds"] = round(time.perf_counter() - start, 3)
         write_json(tmp / "build.json", made)
     return made
+
+
+def _wanted_variants(
+    layout: RunLayout, profile: TargetProfile, precisions: tuple[str, ...] | None
+) -> dict[str, dict[str, Path]]:
+    """The exported ONNX files to build, per model and precision: ``precisions`` (each one the target runs and
+    export wrote), else every exported precision the target runs."""
+    variants = {m: onnx_variants(layout, m) for m in MODELS}
+    unsupported = [p for p in precisions or () if p not in profile.precisions]
+    if unsupported:
+        raise ConfigError(
+            f"target {profile.name} runs {', '.join(profile.precisions)}, not {', '.join(unsupported)}; "
+            "choose from those with --precisions"
+        )
+    wanted = precisions or tuple(p for p in ("fp32", "fp16", "int8") if p in profile.precisions)
+    for model, files in variants.items():
+        missing = [p for p in wanted if p not in files]
+        if missing and precisions:
+            raise ArtifactError(
+                f"{model}: no {', '.join(missing)} ONNX in {layout.onnx}; export it with "
+                f"`cosep-deploy export --run {shlex.quote(str(layout.root))} --precisions {','.join(precisions)}`"
+            )
+        variants[model] = {p: f for p, f in files.items() if p in wanted}
+    return variants
 
 
 def _build_each(
