@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from cosep_deploy._version import __version__
-from cosep_deploy.errors import ConfigError, CosepError
+from cosep_deploy.errors import ArtifactError, ConfigError
 
 __all__ = [
     "JsonArtifact",
@@ -82,11 +82,11 @@ def write_json(path: str | os.PathLike[str], obj: Any) -> Path:
 def read_json(path: str | os.PathLike[str], *, what: str = "JSON file") -> Any:
     p = Path(path)
     if not p.is_file():
-        raise CosepError(f"{what} not found: {p}")
+        raise ArtifactError(f"{what} not found: {p}")
     try:
         return json.loads(p.read_text(encoding="utf-8"))
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise CosepError(f"{what} {p} is not valid JSON ({exc}); re-run the stage that wrote it") from exc
+        raise ArtifactError(f"{what} {p} is not valid JSON ({exc}); re-run the stage that wrote it") from exc
 
 
 def _json_default(obj: Any) -> Any:
@@ -193,9 +193,9 @@ class JsonArtifact:
     def from_json(cls: type[T], data: dict[str, Any]) -> T:
         name, version = data.get("schema"), data.get("schema_version")
         if name != cls.schema_name():
-            raise CosepError(f"expected a {cls.schema_name()} artifact, found schema {name!r}")
+            raise ArtifactError(f"expected a {cls.schema_name()} artifact, found schema {name!r}")
         if version != cls.schema_version():
-            raise CosepError(
+            raise ArtifactError(
                 f"{cls.schema_name()} schema version {version} is not supported (this cosep-deploy reads "
                 f"version {cls.schema_version()}); re-run the stage that wrote it"
             )
@@ -209,5 +209,5 @@ class JsonArtifact:
     def load(cls: type[T], path: str | os.PathLike[str]) -> T:
         data = read_json(path, what=f"{cls.schema_name()} file")
         if not isinstance(data, dict):
-            raise CosepError(f"{path} does not hold a {cls.schema_name()} object")
+            raise ArtifactError(f"{path} does not hold a {cls.schema_name()} object")
         return cls.from_json(data)

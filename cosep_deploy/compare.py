@@ -151,6 +151,7 @@ def compare_runners(
     prec = precision or candidate.info().precision
     tol = resolve_tolerance(prec, rtol, atol, min_agreement)
     ref_name, cand_name = _name(reference, "reference"), _name(candidate, "candidate")
+    _check_input_shapes(reference, candidate, feeds[0], ref_name, cand_name)
     ref_out = [reference.infer(feed) for feed in feeds]
     cand_out = [candidate.infer(feed) for feed in feeds]
     verdicts = _polygraphy_compare(ref_out, cand_out, tol)
@@ -219,6 +220,31 @@ def _agreement(ref: list[np.ndarray], cand: list[np.ndarray]) -> float | None:
         return None
     same = [np.argmax(r, axis=-1) == np.argmax(c, axis=-1) for r, c in zip(ref, cand, strict=True)]
     return float(np.concatenate([s.ravel() for s in same]).mean())
+
+
+def _fixed_dims(shape: Sequence[Any]) -> list[Any]:
+    """A shape's dims after the batch dim, symbolic ones (strings, None, -1) as None."""
+    return [d if isinstance(d, int) and d > 0 else None for d in list(shape)[1:]]
+
+
+def _check_input_shapes(
+    reference: Runner, candidate: Runner, feed: Mapping[str, np.ndarray], ref_name: str, cand_name: str
+) -> None:
+    """Models that take other input shapes are refused with both shapes, before either runs."""
+    ref_shapes, cand_shapes = dict(reference.info().input_shapes), dict(candidate.info().input_shapes)
+    for name, array in feed.items():
+        for label, shapes in ((ref_name, ref_shapes), (cand_name, cand_shapes)):
+            shape = shapes.get(name)
+            if shape is None:
+                continue
+            dims = _fixed_dims(shape)
+            given = list(array.shape[1:])
+            if len(dims) != len(given) or any(d is not None and d != g for d, g in zip(dims, given, strict=True)):
+                raise ConfigError(
+                    f"input shapes differ: {ref_name} takes {tuple(ref_shapes.get(name, ()))} and {cand_name} takes "
+                    f"{tuple(cand_shapes.get(name, ()))} for input {name!r} (the inputs given are "
+                    f"{tuple(array.shape)}; {label} does not accept them)"
+                )
 
 
 def _name(runner: Runner, fallback: str) -> str:

@@ -12,6 +12,7 @@ __all__ = [
     "CACHE_ENV_VAR",
     "TARGETS_ENV_VAR",
     "engine_cache_root",
+    "global_rank",
     "launched_by_torchrun",
     "local_rank",
     "user_target_dirs",
@@ -50,3 +51,11 @@ def launched_by_torchrun() -> bool:
 def local_rank() -> int:
     """This process's GPU index on its node under torchrun (0 otherwise)."""
     return int(os.environ.get("LOCAL_RANK", "0"))
+
+
+def global_rank() -> int:
+    """This process's rank among all torchrun processes (0 when not launched by torchrun)."""
+    try:
+        return int(os.environ.get("RANK", "0"))
+    except ValueError:
+        return 0

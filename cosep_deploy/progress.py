@@ -75,6 +75,11 @@ class RichProgress:
         )
         from rich.progress import Progress as _Bar
 
+        if not self.console.is_terminal:  # a pipe or a log file: one line per task, not a redrawn bar
+            self.log(f"{description} ...")
+            yield _NullTask()
+            self.log(f"{description}: done")
+            return
         bar = _Bar(
             SpinnerColumn(),
             TextColumn("{task.description}"),

@@ -21,7 +21,7 @@ from torch import nn
 from cosep_deploy.backends.onnxruntime.runner import OnnxRuntimeRunner
 from cosep_deploy.bench.compat import check_reports_comparable
 from cosep_deploy.bench.harness import BenchConfig, bench_runners
-from cosep_deploy.errors import ConfigError
+from cosep_deploy.errors import ConfigError, PruneError
 from cosep_deploy.export.onnx import onnx_from_model
 from cosep_deploy.progress import Progress, resolve_progress
 from cosep_deploy.prune.api import PruneConfig, prune
@@ -67,17 +67,23 @@ def sweep_alignment(
     shape = [int(d) for d in example_inputs.shape[1:]]
     results: list[AlignmentResult] = []
     saved: dict[str, dict[str, Any]] = {}
+    skipped: list[dict[str, Any]] = []
     with tempfile.TemporaryDirectory() as tmp:
         dense_path = Path(tmp) / "dense.onnx"
         onnx_from_model(model, example_inputs, dense_path)
         for c in candidates:
-            pruned, plan = prune(
-                model,
-                loader,
-                example_inputs=example_inputs,
-                config=dataclasses.replace(base, round_to=c),
-                progress=prog,
-            )
+            try:
+                pruned, plan = prune(
+                    model,
+                    loader,
+                    example_inputs=example_inputs,
+                    config=dataclasses.replace(base, round_to=c),
+                    progress=prog,
+                )
+            except PruneError as exc:  # this alignment cannot reach the budget (e.g. 32 on 16-channel groups)
+                skipped.append({"round_to": c, "skipped": str(exc)})
+                prog.log(f"round_to={c}: skipped ({exc})")
+                continue
             path = Path(tmp) / f"pruned_r{c}.onnx"
             onnx_from_model(pruned, example_inputs, path)
             runners = {
@@ -89,6 +95,15 @@ def sweep_alignment(
                 report = bench_runners(runners, shape, bench_config, baseline="dense", macs=macs, progress=prog)
             results.append(AlignmentResult(c, plan.macs_ratio, report.speedups[f"round_to={c}"]))
             saved[f"round_to={c}"] = {**report.to_json(), "settings": report.settings}
+    if not results:
+        raise PruneError(
+            f"no alignment in {list(candidates)} reaches the run's MACs ratio: {skipped[0]['skipped']}; "
+            "try smaller alignments"
+        )
     check_reports_comparable(saved)  # every candidate was timed under the same conditions
     best = max(results, key=AlignmentResult.score)
-    return {"results": [dataclasses.asdict(r) | {"score": r.score()} for r in results], "recommended": best.round_to}
+    return {
+        "results": [dataclasses.asdict(r) | {"score": r.score()} for r in results],
+        "skipped": skipped,
+        "recommended": best.round_to,
+    }

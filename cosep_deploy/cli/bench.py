@@ -9,13 +9,29 @@ from typing import Any
 import click
 
 from cosep_deploy.cli.context import Context
-from cosep_deploy.cli.options import bench_config_from, bench_options, parse_batch_sizes, run_option, threads_option
+from cosep_deploy.cli.options import bench_config_from, bench_options, parse_batch_sizes, threads_option
 
 __all__ = ["command"]
 
 
 @click.command("bench")
-@run_option
+@click.option(
+    "--run",
+    "--run-dir",
+    "run_dir",
+    default=None,
+    type=click.Path(file_okay=False),
+    help="Run directory whose engines to time (or give --files instead).",
+)
+@click.option(
+    "--files",
+    nargs=2,
+    type=click.Path(dir_okay=False, exists=True),
+    default=None,
+    metavar="BASELINE CANDIDATE",
+    help="Instead of a run: two engine files (.onnx, or TensorRT .engine/.plan on a GPU) timed against each "
+    "other, like trtexec; nothing is written.",
+)
 @click.option("--target", default="cpu-onnxruntime", show_default=True)
 @click.option("--precision", type=click.Choice(["fp32", "fp16", "int8"]), default="fp32", show_default=True)
 @bench_options
@@ -40,11 +56,19 @@ __all__ = ["command"]
     is_flag=True,
     help="Time the target's TensorRT engines with the trtexec binary (GPU compute times from --exportTimes).",
 )
+@click.option(
+    "--device",
+    type=click.IntRange(0),
+    default=0,
+    show_default=True,
+    help="GPU index for TensorRT engines (like trtexec --device).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the speed-ups as JSON.")
 @click.pass_obj
 def command(
     obj: Context,
-    run_dir: str,
+    run_dir: str | None,
+    files: tuple[str, str] | None,
     target: str,
     precision: str,
     batch_sizes: str,
@@ -57,6 +81,7 @@ def command(
     sweep_alignment: str | None,
     threads: int | None,
     use_trtexec: bool,
+    device: int,
     as_json: bool,
 ) -> None:
     """Benchmark the dense and pruned engines (writes RUN/bench/bench.json)."""
@@ -66,6 +91,16 @@ def command(
         bench_config_from(batch_sizes, iterations, min_seconds, warmup, mode, streams), warmup_seconds=warmup_seconds
     )
     progress = None if as_json else obj.progress()
+    if (run_dir is None) == (not files):
+        raise click.UsageError("give either --run RUN or --files BASELINE CANDIDATE")
+    if files:
+        report = bench_files(files, cfg, threads=threads, progress=progress)
+        if as_json:
+            click.echo(json.dumps(bench_json_summary(report), indent=2))
+        else:
+            print_bench_table(report, obj)
+        return
+    assert run_dir is not None
     if sweep_alignment:
         result = alignment_stage(run_dir, parse_batch_sizes(sweep_alignment), cfg, threads=threads, progress=progress)
         if as_json:
@@ -74,16 +109,70 @@ def command(
         for r in result["results"]:
             per_batch = ", ".join(f"b={b}: {s['speedup']:.2f}x" for b, s in r["speedup"].items())
             obj.echo(f"round_to={r['round_to']}: MACs {r['macs_ratio']:.2f}x fewer; speed-up {per_batch}")
+        for skipped in result.get("skipped", []):
+            obj.echo(f"round_to={skipped['round_to']}: skipped ({skipped['skipped']})")
         obj.echo(f"recommended round_to for this machine: {result['recommended']} ({run_dir}/bench/alignment.json)")
         return
     report = bench_stage(
-        run_dir, cfg, target=target, precision=precision, threads=threads, progress=progress, trtexec=use_trtexec
+        run_dir,
+        cfg,
+        target=target,
+        precision=precision,
+        threads=threads,
+        progress=progress,
+        trtexec=use_trtexec,
+        device=device,
     )
     if as_json:
-        click.echo(json.dumps(report.speedups, indent=2))
+        click.echo(json.dumps(bench_json_summary(report), indent=2))
         return
     print_bench_table(report, obj)
     obj.echo(f"written to {run_dir}/bench/bench.json")
+
+
+def bench_files(files: tuple[str, str], cfg: Any, *, threads: int | None, progress: Any) -> Any:
+    """Two engine files outside any run directory, timed interleaved: the first is the baseline."""
+    import contextlib
+
+    from cosep_deploy.backends.select import runner_for
+    from cosep_deploy.bench.harness import bench_runners
+    from cosep_deploy.errors import ConfigError
+
+    names = ("baseline", "candidate")
+    runners = {n: runner_for(path, threads=threads) for n, path in zip(names, files, strict=True)}
+    with contextlib.ExitStack() as stack:
+        for runner in runners.values():
+            stack.enter_context(runner)
+        shapes = {n: list(next(iter(r.info().input_shapes.values()), ()))[1:] for n, r in runners.items()}
+        if shapes["baseline"] != shapes["candidate"] or not all(isinstance(d, int) for d in shapes["baseline"]):
+            raise ConfigError(
+                f"input shapes differ or are not fixed: {files[0]} takes {shapes['baseline']} and {files[1]} "
+                f"takes {shapes['candidate']} (after the batch dim); time models with one fixed input shape"
+            )
+        return bench_runners(runners, shapes["baseline"], cfg, baseline="baseline", progress=progress)
+
+
+def bench_json_summary(report: Any) -> dict[str, Any]:
+    """``--json``: per engine and batch size, the speed-up beside the figures it came from (both medians,
+    p99s and images/s)."""
+    out: dict[str, Any] = {}
+    base = report.engines[report.baseline]["results"]
+    for name, per_batch in report.speedups.items():
+        mine = report.engines[name]["results"]
+        out[name] = {
+            b: {
+                **s,
+                "baseline": report.baseline,
+                "baseline_median_ms": base[b]["median_ms"],
+                "median_ms": mine[b]["median_ms"],
+                "baseline_p99_ms": base[b].get("p99_ms"),
+                "p99_ms": mine[b].get("p99_ms"),
+                "baseline_images_per_s": base[b].get("throughput_ips"),
+                "images_per_s": mine[b].get("throughput_ips"),
+            }
+            for b, s in per_batch.items()
+        }
+    return out
 
 
 def print_bench_table(report: Any, obj: Context) -> None:
@@ -122,9 +211,11 @@ def print_bench_table(report: Any, obj: Context) -> None:
         obj.print(_memory_table(memory))
 
 
-_MEMORY_COLUMNS = (  # keys a Runner.memory() may report (the first present is shown), column title
+# keys a Runner.memory() may report (the first present is shown), column title. The RSS growth while a session
+# loads stays in bench.json only: a later session reuses memory freed before it, so the figure (0.02 MB) says
+# nothing about the model.
+_MEMORY_COLUMNS = (
     (("model_file_bytes", "engine_file_bytes"), "file MB"),
-    (("session_load_rss_bytes",), "session load RSS MB"),
     (("process_peak_rss_bytes",), "process peak RSS MB"),
     (("context_device_memory_bytes",), "device MB"),
 )

@@ -61,6 +61,9 @@ def command(
     if no_cache and cache_dir is not None:
         raise click.UsageError("--cache-dir and --no-cache contradict each other; pass one of them")
     wanted = tuple(p.strip() for p in precisions.split(",")) if precisions else None
+    bad = [p for p in wanted or () if p not in ("fp32", "fp16", "int8")]
+    if bad:
+        raise click.BadParameter(f"{', '.join(bad)}: choose from fp32, fp16, int8", param_hint="--precisions")
     made = build_stage(
         run_dir,
         target=target,

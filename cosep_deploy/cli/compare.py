@@ -5,13 +5,20 @@ from __future__ import annotations
 import click
 
 from cosep_deploy.cli.context import Context
-from cosep_deploy.cli.options import run_option
 
 __all__ = ["command"]
 
 
 @click.command("compare")
-@run_option
+@click.option(
+    "--run",
+    "--run-dir",
+    "run_dir",
+    default=None,
+    type=click.Path(file_okay=False),
+    help="Run directory whose validation images to compare on; without it, seeded random inputs of the "
+    "reference's input shape (as Polygraphy does).",
+)
 @click.option(
     "--reference",
     required=True,
@@ -49,7 +56,7 @@ __all__ = ["command"]
 @click.pass_obj
 def command(
     obj: Context,
-    run_dir: str,
+    run_dir: str | None,
     reference: str,
     candidate: str,
     candidate_backend: str | None,
@@ -65,9 +72,14 @@ def command(
     from cosep_deploy.compare import compare_files
     from cosep_deploy.pipeline.stages import data_for_run, load_run_spec
 
-    bundle = data_for_run(load_run_spec(run_dir))
-    n = min(samples, len(bundle.val))
-    images = torch.stack([bundle.val[i][0] for i in range(n)]).numpy().astype(np.float32)
+    if run_dir is not None:
+        bundle = data_for_run(load_run_spec(run_dir))
+        n = min(samples, len(bundle.val))
+        images = torch.stack([bundle.val[i][0] for i in range(n)]).numpy().astype(np.float32)
+        what = "validation images"
+    else:
+        n, what = samples, "random inputs (seed 0)"
+        images = np.random.default_rng(0).standard_normal((n, *_fixed_input_shape(reference))).astype(np.float32)
     result = compare_files(
         reference,
         candidate,
@@ -80,4 +92,16 @@ def command(
     )
     for line in result.lines():
         obj.echo(line)
-    obj.echo(f"{candidate} matches {reference} on {n} validation images ({result.precision} tolerances)")
+    obj.echo(f"{candidate} matches {reference} on {n} {what} ({result.precision} tolerances)")
+
+
+def _fixed_input_shape(path: str) -> list[int]:
+    """One sample's input shape (after the batch dim) of an engine file, which must be fixed."""
+    from cosep_deploy.backends.select import runner_for
+    from cosep_deploy.errors import ConfigError
+
+    with runner_for(path) as runner:
+        shape = list(next(iter(runner.info().input_shapes.values()), ()))[1:]
+    if not shape or not all(isinstance(d, int) and d > 0 for d in shape):
+        raise ConfigError(f"{path} has no fixed input shape ({shape}); compare on a run's data with --run")
+    return shape

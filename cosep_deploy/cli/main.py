@@ -1,37 +1,96 @@
 """The ``cosep-deploy`` command line: one thin command per stage over the public Python API.
 
-User mistakes (any :class:`~cosep_deploy.errors.CosepError`) print one ``error:`` line and exit 1;
-anything else is a bug and keeps its traceback.
+Every failure is one ``error:`` line on stderr and a documented exit code (docs/exit-codes.md): 1 bad input
+or state, 2 usage, 3 a missing dependency or hardware, 4 an internal error (a bug: the line says how to
+report it; ``--debug`` shows the traceback), 130 interrupted.
 """
 
 from __future__ import annotations
 
+import errno
 import sys
-from typing import Any
+from typing import Any, NoReturn
 
 import click
 
 from cosep_deploy._version import __version__
 from cosep_deploy.cli.context import Context
-from cosep_deploy.errors import CosepError
+from cosep_deploy.errors import (
+    EXIT_INTERNAL,
+    EXIT_INTERRUPTED,
+    EXIT_USER,
+    CosepError,
+    exit_code_for,
+)
 
-__all__ = ["cli", "main"]
+__all__ = ["ISSUES_URL", "cli", "main"]
+
+ISSUES_URL = "https://github.com/cosep-deploy/cosep-deploy/issues"
+_STORAGE_ERRNOS = {errno.ENOSPC, errno.EROFS, errno.EACCES, errno.EPERM, errno.EDQUOT}
+
+
+def _fail(ctx: click.Context, message: str, code: int) -> NoReturn:
+    click.echo(message.replace("\n", " "), err=True)
+    ctx.exit(code)
+    raise AssertionError("unreachable")  # ctx.exit raises
+
+
+def _storage_message(exc: OSError) -> str | None:
+    """One line for a disk that refused a write (full, read-only, no permission), else None."""
+    if exc.errno not in _STORAGE_ERRNOS:
+        return None
+    where = f" ({exc.filename})" if exc.filename else ""
+    reason = {errno.ENOSPC: "no space left on device", errno.EDQUOT: "disk quota exceeded"}.get(
+        exc.errno or 0, exc.strerror or str(exc)
+    )
+    return f"error: cannot write{where}: {reason}; nothing partial was kept. Free space or choose another --out"
 
 
 class _Group(click.Group):
-    """Turns user errors into one line and exit code 1."""
+    """Turns every failure into one line and its documented exit code."""
 
     def invoke(self, ctx: click.Context) -> Any:
+        debug = bool(ctx.params.get("debug"))
         try:
             return super().invoke(ctx)
+        except (click.exceptions.Exit, click.ClickException, click.Abort):
+            raise
         except CosepError as exc:
-            click.echo(f"error: {exc}", err=True)
-            ctx.exit(1)
+            if debug:
+                raise
+            _fail(ctx, f"error: {exc}", exit_code_for(exc))
+        except KeyboardInterrupt:
+            _fail(ctx, "interrupted; finished stages are kept and the next run resumes", EXIT_INTERRUPTED)
+        except OSError as exc:
+            message = _storage_message(exc)
+            if message is None or debug:
+                return self._internal(ctx, exc, debug)
+            _fail(ctx, message, EXIT_USER)
+        except Exception as exc:
+            return self._internal(ctx, exc, debug)
+
+    @staticmethod
+    def _internal(ctx: click.Context, exc: Exception, debug: bool) -> NoReturn:
+        if debug:
+            raise exc
+        _fail(
+            ctx,
+            f"internal error: {type(exc).__name__}: {str(exc).strip()[:300]} (a bug in cosep-deploy "
+            f"{__version__}; re-run with --debug for the traceback and report it at {ISSUES_URL})",
+            EXIT_INTERNAL,
+        )
 
 
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="cosep-deploy")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bars or messages (errors still print).")
+@click.option("--debug", is_flag=True, help="Show the full traceback of an error instead of one line.")
+@click.option(
+    "--trust-model-code",
+    is_flag=True,
+    help="Allow model names of the form package.module:factory read from run directories and plans "
+    "(importing them runs their code).",
+)
 @click.option(
     "--target-file",
     "target_files",
@@ -41,14 +100,16 @@ class _Group(click.Group):
     "Folders of them: $COSEP_DEPLOY_TARGETS.",
 )
 @click.pass_context
-def cli(ctx: click.Context, quiet: bool, target_files: tuple[str, ...]) -> None:
+def cli(ctx: click.Context, quiet: bool, debug: bool, trust_model_code: bool, target_files: tuple[str, ...]) -> None:
     """CoSeP pruning, ONNX export, engine builds and fair benchmarks for NVIDIA edge inference.
 
     Typical use: `cosep-deploy pipeline --out runs/demo` runs every stage on the embedded digits data.
     """
     from cosep_deploy.env import launched_by_torchrun
     from cosep_deploy.targets import register_target_file
+    from cosep_deploy.trust import set_trust_model_code
 
+    set_trust_model_code(trust_model_code)
     for path in target_files:
         register_target_file(path)
     main_process = True

@@ -42,6 +42,26 @@ __all__ = ["command"]
     help="Channel alignment (default: the target profile's, 16 for cpu-onnxruntime).",
 )
 @click.option("--images-per-class", type=click.IntRange(2), default=32, show_default=True)
+@click.option(
+    "--method",
+    type=click.Choice(["cosep", "l1", "random", "uniform", "emp"]),
+    default="cosep",
+    show_default=True,
+    help="Channel selection (see `prune --help`); l1, random and uniform need --target-macs-ratio.",
+)
+@click.option(
+    "--target-macs-ratio",
+    type=click.FloatRange(1, min_open=True),
+    default=None,
+    help="Global budget: dense MACs / pruned MACs (default: each method's own counts).",
+)
+@click.option(
+    "--precision",
+    type=click.Choice(["fp32", "fp16", "int8"]),
+    default="fp32",
+    show_default=True,
+    help="Precision the bench stage times (the target must run it; see `targets`).",
+)
 @bench_options
 @threads_option
 @click.option("--seed", type=int, default=0, show_default=True)
@@ -61,6 +81,9 @@ def command(
     target: str,
     round_to: int | None,
     images_per_class: int,
+    method: str,
+    target_macs_ratio: float | None,
+    precision: str,
     batch_sizes: str,
     iterations: int,
     min_seconds: float,
@@ -88,12 +111,17 @@ def command(
         weights=weights,
         train=TrainConfig(epochs=epochs, seed=seed),
         prune=PruneConfig(
-            round_to=round_to or get_target(target).round_to_for(), images_per_class=images_per_class, seed=seed
+            method=method,
+            target_macs_ratio=target_macs_ratio,
+            round_to=round_to or get_target(target).round_to_for(precision),
+            images_per_class=images_per_class,
+            seed=seed,
         ),
         finetune=TrainConfig(epochs=finetune_epochs, lr=0.02, seed=seed, distill_alpha=distill),
         bench=bench_config_from(batch_sizes, iterations, min_seconds, warmup, mode, streams, seed),
         threads=threads,
         target=target,
+        bench_precision=precision,
         force=force,
     )
     summary = run_pipeline(out_dir, cfg, progress=None if as_json else obj.progress())

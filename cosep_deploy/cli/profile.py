@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shlex
 from pathlib import Path
 from typing import Any
 
@@ -103,8 +104,6 @@ def command(
         raise ConfigError("--precision picks a run's exported variant: use it with --run")
     progress = None if as_json else obj.progress()
     if run_dir is not None:
-        if not Path(run_dir).is_dir():
-            raise ConfigError(f"run directory {run_dir} not found")
         report = layers_stage(
             run_dir,
             precision=precision or "fp32",
@@ -132,7 +131,7 @@ def command(
     print_layers(report.to_json(), top, obj)
     obj.echo(f"written to {target}")
     if run_dir is not None:
-        obj.echo(f"`cosep-deploy report --run {run_dir}` adds it to report.md and report.html")
+        obj.echo(f"`cosep-deploy report --run {shlex.quote(str(run_dir))}` adds it to report.md and report.html")
 
 
 def print_layers(layers: dict[str, Any], top: int, obj: Context) -> None:

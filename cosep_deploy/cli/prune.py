@@ -91,6 +91,11 @@ def command(
     from cosep_deploy.pipeline.stages import prune_stage
     from cosep_deploy.prune.api import PruneConfig
 
+    if options.get("ratio") is not None and options.get("method") in ("cosep", "emp"):
+        raise click.UsageError(
+            f"--ratio does not apply to --method {options['method']} (it chooses each group's count itself); "
+            "use --target-macs-ratio for a global budget"
+        )
     if round_to is None:
         from cosep_deploy.targets import get_target
 

@@ -35,13 +35,22 @@ def command(obj: Context, run_dir: str, as_json: bool) -> None:
     """Summarise a run and write RUN/report.md and the self-contained RUN/report.html (with plots)."""
     from cosep_deploy.bench.html_report import write_html_report
     from cosep_deploy.bench.report import write_report
+    from cosep_deploy.errors import RunDirError, StorageError
     from cosep_deploy.pipeline.deploy import summary_rows
+    from cosep_deploy.rundir import is_run_dir, run_session
 
+    if not is_run_dir(run_dir):
+        raise RunDirError(f"{run_dir} is not a cosep-deploy run directory: check --run")
     summary = summary_rows(run_dir)
-    path = write_report(run_dir, summary)
-    html_path = write_html_report(run_dir, summary)
+    written: list[str] = []
+    try:
+        with run_session(run_dir):
+            written = [str(write_report(run_dir, summary)), str(write_html_report(run_dir, summary))]
+    except StorageError as exc:  # a read-only run directory: the summary still prints, on stdout
+        click.echo(f"note: report files not written ({exc})", err=True)
     if as_json:
         click.echo(json.dumps(summary, indent=2))
     else:
         print_summary(summary)
-        obj.echo(f"report: {path}, {html_path}")
+        if written:
+            obj.echo(f"report: {', '.join(written)}")

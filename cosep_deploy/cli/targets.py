@@ -27,7 +27,7 @@ def command(as_json: bool) -> None:
         return
     table = Table(title="target profiles")
     for col in ("name", "backend", "precisions", "round_to", "DLA", "TensorRT", "description"):
-        table.add_column(col)
+        table.add_column(col, no_wrap=col == "name")  # names are what users type: never cut
     for t in targets:
         d = dataclasses.asdict(t)
         table.add_row(
@@ -39,4 +39,7 @@ def command(as_json: bool) -> None:
             str(d.get("tensorrt")),
             str(d.get("description")),
         )
-    Console().print(table)
+    console = Console()
+    if not console.is_terminal:  # piped: rich would assume 80 columns and cut the names
+        console = Console(width=200)
+    console.print(table)

@@ -208,6 +208,17 @@ def load_cifar_bundle(spec: DataSpec, *, size: int | None, channels: int | None,
     )
 
 
+def _load_image(path: str) -> Any:
+    """One RGB image; an unreadable or corrupt file is a :class:`DataError` naming it, not a PIL traceback."""
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with open(path, "rb") as fh:
+            return Image.open(fh).convert("RGB")
+    except (OSError, UnidentifiedImageError, ValueError, SyntaxError) as exc:  # PIL raises all of these
+        raise DataError(f"cannot read image {path}: {exc}; remove or replace the file") from exc
+
+
 def _image_folder(root: Path, split: str, transform: Any) -> Any:
     from torchvision.datasets import ImageFolder
 
@@ -218,7 +229,7 @@ def _image_folder(root: Path, split: str, transform: Any) -> Any:
             f"(ImageNet layout PATH/train/<class>/*.jpg, PATH/val/<class>/*.jpg)"
         )
     try:
-        return ImageFolder(str(path), transform=transform)
+        return ImageFolder(str(path), transform=transform, loader=_load_image)
     except (FileNotFoundError, RuntimeError) as exc:
         raise DataError(f"image folder {path} is unusable: {exc}; add class folders with images in them") from exc
 

@@ -17,7 +17,7 @@ from torch import nn
 
 from cosep_deploy.artifacts import atomic_write_bytes, read_json, sha256_file, write_json
 from cosep_deploy.errors import CosepError, ModelError
-from cosep_deploy.models.registry import build_model
+from cosep_deploy.models.registry import build_model, check_spec_from_file
 from cosep_deploy.models.spec import ModelSpec
 
 __all__ = [
@@ -153,8 +153,13 @@ def save_checkpoint(
     return out
 
 
-def read_checkpoint(directory: str | os.PathLike[str]) -> tuple[ModelSpec, dict[str, Any], Path]:
+def read_checkpoint(
+    directory: str | os.PathLike[str], *, trust_code: bool | None = None
+) -> tuple[ModelSpec, dict[str, Any], Path]:
     """Validate a checkpoint directory: returns its spec, its metadata and the verified weights path.
+
+    A ``package.module:factory`` spec is refused unless trusted (see
+    :func:`~cosep_deploy.models.registry.check_spec_from_file`).
 
     For callers that build the model themselves (a pruned model: base spec + plan) and then call
     :func:`load_weights`.
@@ -187,12 +192,18 @@ def read_checkpoint(directory: str | os.PathLike[str]) -> tuple[ModelSpec, dict[
         spec = ModelSpec.from_json(meta.get("spec", {}))
     except CosepError as exc:
         raise ModelError(f"{meta_path} holds an invalid model spec: {exc}") from exc
+    check_spec_from_file(spec, meta_path, trust_code=trust_code)
     return spec, meta, weights_path
 
 
-def load_checkpoint(directory: str | os.PathLike[str]) -> tuple[nn.Module, ModelSpec, dict[str, Any]]:
-    """Rebuild the model from a checkpoint's spec and load its weights; the model is in eval mode."""
-    spec, meta, weights_path = read_checkpoint(directory)
+def load_checkpoint(
+    directory: str | os.PathLike[str], *, trust_code: bool | None = None
+) -> tuple[nn.Module, ModelSpec, dict[str, Any]]:
+    """Rebuild the model from a checkpoint's spec and load its weights; the model is in eval mode.
+
+    ``trust_code``: build a ``package.module:factory`` spec read from the file (default: the process's
+    ``--trust-model-code``)."""
+    spec, meta, weights_path = read_checkpoint(directory, trust_code=trust_code)
     model = build_model(spec)
     load_weights(model, weights_path)
     return model.eval(), spec, meta

@@ -21,12 +21,13 @@ from typing import Any, TypeVar
 import torch
 from torch import nn
 
-from cosep_deploy.errors import ModelError, unknown_name
+from cosep_deploy.errors import ModelError, UntrustedCodeError, unknown_name
 from cosep_deploy.models.spec import ModelSpec
 
 __all__ = [
     "ModelEntry",
     "build_model",
+    "check_spec_from_file",
     "count_params",
     "describe_model",
     "list_models",
@@ -129,6 +130,24 @@ def build_model(spec: ModelSpec | str, *, seed: int | None = None) -> nn.Module:
     if not isinstance(model, nn.Module):
         raise ModelError(f"model {spec.name!r} built a {type(model).__name__}, expected a torch.nn.Module")
     return model
+
+
+def check_spec_from_file(spec: ModelSpec, source: object, *, trust_code: bool | None = None) -> ModelSpec:
+    """Refuse a spec read from ``source`` (a file) whose name would import code, unless trusted.
+
+    Trusted: ``trust_code=True``, or ``None`` and the process trusts model code (``--trust-model-code``,
+    :func:`cosep_deploy.trust.trusted_model_code`). Registered and torchvision names always pass.
+    """
+    from cosep_deploy.trust import code_trusted, is_code_name
+
+    trusted = code_trusted() if trust_code is None else trust_code
+    if is_code_name(spec.name) and not trusted:
+        raise UntrustedCodeError(
+            f"{source} names the model factory {spec.name!r}: importing it would run its code, and names read "
+            "from files are not trusted. If you wrote it, pass --trust-model-code (cosep-deploy "
+            "--trust-model-code COMMAND ...) or, from Python, trust_code=True"
+        )
+    return spec
 
 
 def count_params(model: nn.Module, *, trainable_only: bool = False) -> int:

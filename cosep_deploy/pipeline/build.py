@@ -16,15 +16,17 @@ repeated build of the same ONNX bytes with the same TensorRT, GPU and options co
 from __future__ import annotations
 
 import os
+import shlex
 import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from cosep_deploy.artifacts import read_json, staged_dir, write_json
-from cosep_deploy.errors import CosepError
+from cosep_deploy.errors import ArtifactError, ConfigError
 from cosep_deploy.pipeline.layout import RunLayout
 from cosep_deploy.progress import Progress, resolve_progress
+from cosep_deploy.rundir import writes_run
 
 if TYPE_CHECKING:
     from cosep_deploy.bench.harness import BenchConfig
@@ -45,10 +47,13 @@ def onnx_variants(layout: RunLayout, model: str) -> dict[str, Path]:
         if path.is_file():
             found[precision] = path
     if not found["fp32"].is_file():
-        raise CosepError(f"missing {found['fp32']}: run `cosep-deploy export --run {layout.root}` first")
+        raise ArtifactError(
+            f"missing {found['fp32']}: run `cosep-deploy export --run {shlex.quote(str(layout.root))}` first"
+        )
     return found
 
 
+@writes_run()
 def build_stage(
     run: str | os.PathLike[str],
     *,
@@ -76,21 +81,18 @@ def build_stage(
     profile = get_target(target)
     board = detect_jetson() if profile.kind == "jetson" else None
     builds_tensorrt = profile.backend == "tensorrt" and (profile.kind != "jetson" or board is not None)
+    if builds_tensorrt:  # a missing TensorRT is said first, not a complaint about its cache folder
+        from cosep_deploy.deps import require
+
+        require("tensorrt", purpose=f"building {profile.name} engines")
     cache = engine_cache_for(cache_dir, enabled=use_cache) if builds_tensorrt else None
     layout = RunLayout(Path(run))
-    variants = {m: onnx_variants(layout, m) for m in MODELS}
-    wanted = precisions or tuple(p for p in ("fp32", "fp16", "int8") if p in profile.precisions)
-    for model, files in variants.items():
-        missing = [p for p in wanted if p not in files]
-        if missing and precisions:
-            raise CosepError(
-                f"{model}: no {', '.join(missing)} ONNX in {layout.onnx}; export it with "
-                f"`cosep-deploy export --run {layout.root} --precisions {','.join(precisions)}`"
-            )
-        variants[model] = {p: f for p, f in files.items() if p in wanted}
+    variants = _wanted_variants(layout, profile, precisions)
+    from cosep_deploy.pipeline.chain import engine_sources
+
     prog = resolve_progress(progress)
     start = time.perf_counter()
-    made: dict[str, Any] = {"target": profile.name, "kind": profile.kind}
+    made: dict[str, Any] = {"target": profile.name, "kind": profile.kind, "sources": engine_sources(layout)}
     if board is not None:
         from cosep_deploy.board.jetson import check_board_matches
 
@@ -109,6 +111,30 @@ def build_stage(
         made["seconds"] = round(time.perf_counter() - start, 3)
         write_json(tmp / "build.json", made)
     return made
+
+
+def _wanted_variants(
+    layout: RunLayout, profile: TargetProfile, precisions: tuple[str, ...] | None
+) -> dict[str, dict[str, Path]]:
+    """The exported ONNX files to build, per model and precision: ``precisions`` (each one the target runs and
+    export wrote), else every exported precision the target runs."""
+    variants = {m: onnx_variants(layout, m) for m in MODELS}
+    unsupported = [p for p in precisions or () if p not in profile.precisions]
+    if unsupported:
+        raise ConfigError(
+            f"target {profile.name} runs {', '.join(profile.precisions)}, not {', '.join(unsupported)}; "
+            "choose from those with --precisions"
+        )
+    wanted = precisions or tuple(p for p in ("fp32", "fp16", "int8") if p in profile.precisions)
+    for model, files in variants.items():
+        missing = [p for p in wanted if p not in files]
+        if missing and precisions:
+            raise ArtifactError(
+                f"{model}: no {', '.join(missing)} ONNX in {layout.onnx}; export it with "
+                f"`cosep-deploy export --run {shlex.quote(str(layout.root))} --precisions {','.join(precisions)}`"
+            )
+        variants[model] = {p: f for p, f in files.items() if p in wanted}
+    return variants
 
 
 def _build_each(

@@ -32,6 +32,7 @@ from cosep_deploy.pipeline.layout import RunLayout
 from cosep_deploy.pipeline.stages import RunSpec, finetune_stage, layers_stage, prune_stage, train_stage
 from cosep_deploy.progress import Progress, resolve_progress
 from cosep_deploy.prune.api import PruneConfig
+from cosep_deploy.rundir import writes_run
 
 __all__ = ["STAGES", "PipelineConfig", "run_pipeline"]
 
@@ -55,6 +56,7 @@ class PipelineConfig:
     precision: PrecisionConfig = dataclasses.field(default_factory=PrecisionConfig)
     bench: BenchConfig = dataclasses.field(default_factory=BenchConfig)
     target: str = "cpu-onnxruntime"
+    bench_precision: str = "fp32"  # which exported and built precision the bench stage times
     threads: int | None = None
     force: bool = False  # re-run every stage even if its inputs did not change
 
@@ -94,6 +96,7 @@ def _stage_inputs(layout: RunLayout, cfg: PipelineConfig, stage: str) -> dict[st
         }
     return {
         "bench": dataclasses.asdict(cfg.bench),
+        "precision": cfg.bench_precision,
         "target": cfg.target,
         "threads": cfg.threads,
         "engines": _hashes(engines / "dense.onnx", engines / "pruned.onnx"),
@@ -112,12 +115,33 @@ def _outputs_present(layout: RunLayout, cfg: PipelineConfig, stage: str) -> bool
     return all(p.is_file() for p in required)
 
 
+def _output_hashes(layout: RunLayout, cfg: PipelineConfig, stage: str) -> dict[str, str | None]:
+    """The stage's output files by hash: a stage whose outputs someone else rewrote (a standalone `prune`
+    with other options, a hand edit) is not up to date, whoever changed them."""
+    folder = {
+        "train": layout.dense,
+        "prune": layout.pruned,
+        "finetune": layout.finetuned,
+        "export": layout.onnx,
+        "build": layout.engines(cfg.target),
+        "bench": layout.bench,
+    }[stage]
+    if stage == "bench":
+        return _hashes(layout.bench / "bench.json")
+    files = sorted(p for p in folder.iterdir() if p.is_file() and not p.name.startswith(".")) if folder.is_dir() else []
+    return _hashes(*files)
+
+
 def _up_to_date(layout: RunLayout, cfg: PipelineConfig, stage: str, record: Path, fingerprint: str) -> bool:
     if cfg.force or not record.is_file() or not _outputs_present(layout, cfg, stage):
         return False
-    return bool(read_json(record, what="stage record").get("fingerprint") == fingerprint)
+    saved = read_json(record, what="stage record")
+    if not isinstance(saved, dict):
+        return False
+    return saved.get("fingerprint") == fingerprint and saved.get("outputs") == _output_hashes(layout, cfg, stage)
 
 
+@writes_run(create=True)
 def run_pipeline(
     out: str | os.PathLike[str], config: PipelineConfig | None = None, *, progress: Progress | None = None
 ) -> dict[str, Any]:
@@ -138,7 +162,9 @@ def run_pipeline(
         "finetune": lambda: finetune_stage(layout.root, cfg.finetune, progress=prog),
         "export": lambda: export_stage(layout.root, cfg.export, precision=cfg.precision, progress=prog),
         "build": lambda: build_stage(layout.root, target=cfg.target, threads=cfg.threads, progress=prog),
-        "bench": lambda: bench_stage(layout.root, cfg.bench, target=cfg.target, threads=cfg.threads, progress=prog),
+        "bench": lambda: bench_stage(
+            layout.root, cfg.bench, target=cfg.target, precision=cfg.bench_precision, threads=cfg.threads, progress=prog
+        ),
     }
     for stage in STAGES:
         if stage == "finetune" and cfg.finetune.epochs == 0:
@@ -158,7 +184,10 @@ def run_pipeline(
             actions[stage]()
         timings[stage] = round(time.perf_counter() - start, 2)
         if ddist.is_main_process():
-            write_json(record, {"stage": stage, "fingerprint": fingerprint, "seconds": timings[stage]})
+            outputs = _output_hashes(layout, cfg, stage)
+            write_json(
+                record, {"stage": stage, "fingerprint": fingerprint, "outputs": outputs, "seconds": timings[stage]}
+            )
             prog.log(f"[stage] {stage}: done in {timings[stage]:.1f} s")
         ddist.barrier()
     if not ddist.is_main_process():

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import shlex
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -16,12 +17,13 @@ from torch import nn
 
 from cosep_deploy import distributed as ddist
 from cosep_deploy.artifacts import ensure_writable_dir, read_json, sha256_file, staged_dir, write_json
-from cosep_deploy.errors import CosepError
+from cosep_deploy.errors import ArtifactError, CosepError
 from cosep_deploy.finetune.loop import TrainConfig, TrainResult, evaluate, train_model
 from cosep_deploy.pipeline.layout import RunLayout
 from cosep_deploy.progress import Progress, resolve_progress
 from cosep_deploy.prune.api import PruneConfig, prune
 from cosep_deploy.prune.plan import PruningPlan, load_pruned, save_pruned
+from cosep_deploy.rundir import writes_run
 
 if TYPE_CHECKING:
     from cosep_deploy.bench.layers import LayersReport
@@ -56,10 +58,16 @@ class RunSpec:
 def load_run_spec(run: str | os.PathLike[str]) -> RunSpec:
     layout = RunLayout(Path(run))
     raw = read_json(layout.run_json, what="run description (run.json; run `cosep-deploy train` first)")
+    if not isinstance(raw, dict) or not isinstance(raw.get("model"), str) or not isinstance(raw.get("data"), str):
+        raise ArtifactError(f"{layout.run_json} is not a valid run description (needs 'model' and 'data' strings)")
+    for key in ("image_size", "channels", "seed"):
+        value = raw.get(key)
+        if value is not None and (not isinstance(value, int) or isinstance(value, bool)):
+            raise ArtifactError(f"{layout.run_json}: {key!r} must be an integer or null, found {value!r:.40}")
     try:
         return RunSpec(**{f.name: raw[f.name] for f in dataclasses.fields(RunSpec) if f.name in raw})
     except TypeError as exc:
-        raise CosepError(f"{layout.run_json} is not a valid run description: {exc}") from exc
+        raise ArtifactError(f"{layout.run_json} is not a valid run description: {exc}") from exc
 
 
 def data_for_run(spec: RunSpec) -> Any:
@@ -74,6 +82,7 @@ def _val_loader(bundle: Any, batch_size: int = 256) -> Any:
     return make_loader(bundle.val, batch_size=batch_size)
 
 
+@writes_run(create=True)
 def train_stage(
     run: str | os.PathLike[str],
     spec: RunSpec,
@@ -120,11 +129,14 @@ def load_dense(run: str | os.PathLike[str]) -> tuple[nn.Module, Any]:
 
     layout = RunLayout(Path(run))
     if not (layout.dense / "model.json").is_file():
-        raise CosepError(f"no dense model in {layout.root} (missing dense/model.json): run `cosep-deploy train` first")
+        raise ArtifactError(
+            f"no dense model in {layout.root} (missing dense/model.json): run `cosep-deploy train` first"
+        )
     model, mspec, _ = load_checkpoint(layout.dense)
     return model.eval(), mspec
 
 
+@writes_run()
 def prune_stage(
     run: str | os.PathLike[str], config: PruneConfig, *, progress: Progress | None = None
 ) -> tuple[PruningPlan, float]:
@@ -159,12 +171,19 @@ def prune_stage(
     return plan, acc
 
 
+@writes_run()
 def finetune_stage(
     run: str | os.PathLike[str], config: TrainConfig, *, progress: Progress | None = None
 ) -> TrainResult:
     """Fine-tune the pruned model (optionally distilled from the dense one); write ``finetuned/``."""
+    from cosep_deploy.pipeline.chain import check_plan
+
     layout = RunLayout(Path(run))
     spec = load_run_spec(run)
+    if not (layout.pruned / "plan.json").is_file():
+        raise ArtifactError(f"no pruned model in {layout.root}: run `cosep-deploy prune` first")
+    check_plan(layout, layout.pruned)
+    source = {"pruned_weights_sha256": sha256_file(layout.pruned / "weights.safetensors")}
     model, plan = load_pruned(layout.pruned)
     bundle = data_for_run(spec)
     teacher = load_dense(run)[0] if config.distill_alpha > 0 else None
@@ -176,7 +195,7 @@ def finetune_stage(
             plan,
             model,
             layout.finetuned,
-            extra={"finetune.json": {"config": config.to_json(), "result": result.to_json()}},
+            extra={"finetune.json": {"config": config.to_json(), "result": result.to_json(), "source": source}},
         )
     ddist.barrier()
     return result
@@ -184,14 +203,14 @@ def finetune_stage(
 
 def load_final_pruned(run: str | os.PathLike[str]) -> tuple[nn.Module, PruningPlan, str]:
     """The fine-tuned model if fine-tuning ran, else the pruned one; and which it is."""
-    layout = RunLayout(Path(run))
-    for stage, path in (("finetuned", layout.finetuned), ("pruned", layout.pruned)):
-        if (path / "plan.json").is_file():
-            model, plan = load_pruned(path)
-            return model, plan, stage
-    raise CosepError(f"no pruned model in {layout.root}: run `cosep-deploy prune` first")
+    from cosep_deploy.pipeline.chain import final_pruned_dir
+
+    path, stage = final_pruned_dir(RunLayout(Path(run)))  # refuses a stale or mixed chain
+    model, plan = load_pruned(path)
+    return model, plan, stage
 
 
+@writes_run()
 def layers_stage(
     run: str | os.PathLike[str],
     *,
@@ -213,13 +232,17 @@ def layers_stage(
 
     from cosep_deploy.bench.layer_sources import profile_onnxruntime
     from cosep_deploy.bench.layers import LayersReport
+    from cosep_deploy.pipeline.chain import check_onnx_files
 
     layout = RunLayout(Path(run))
     suffix = "" if precision == "fp32" else f".{precision}"
     files = {n: layout.onnx / f"{n}{suffix}.onnx" for n in ("dense", "pruned")}
     missing = [str(p) for p in files.values() if not p.is_file()]
     if missing:
-        raise CosepError(f"missing {', '.join(missing)}: run `cosep-deploy export --run {layout.root}` first")
+        raise ArtifactError(
+            f"missing {', '.join(missing)}: run `cosep-deploy export --run {shlex.quote(str(layout.root))}` first"
+        )
+    check_onnx_files(layout, [p.name for p in files.values()])
     n_threads = threads or min(os.cpu_count() or 1, 2)
     wanted = {
         "batch": batch,

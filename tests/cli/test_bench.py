@@ -6,6 +6,7 @@ import json
 import shutil
 from pathlib import Path
 
+import pytest
 from click.testing import CliRunner
 
 from cosep_deploy.bench.schema import validate_bench_json
@@ -33,7 +34,7 @@ def test_bench_prints_speedups_with_intervals_and_memory(small_run: Path, tmp_pa
     ]
     result = CliRunner().invoke(cli, args)
     assert result.exit_code == 0, result.output
-    for needle in ("latency mode, median ms", "dense", "pruned", "speed-up", "95% CI", "memory", "session load RSS MB"):
+    for needle in ("latency mode, median ms", "dense", "pruned", "speed-up", "95% CI", "memory", "process peak RSS MB"):
         assert needle in result.output, needle
     assert "\u2026" not in result.output  # nothing cut off at the default 80 columns
     report = json.loads((run / "bench" / "bench.json").read_text())
@@ -49,7 +50,11 @@ def test_bench_prints_speedups_with_intervals_and_memory(small_run: Path, tmp_pa
 
     as_json = CliRunner().invoke(cli, [*args, "--json"])
     assert as_json.exit_code == 0, as_json.output
-    assert set(json.loads(as_json.output)["pruned"]) == {"1", "2"}
+    speedups = json.loads(as_json.output)["pruned"]
+    assert set(speedups) == {"1", "2"}
+    for s in speedups.values():  # the speed-up beside the figures it came from
+        assert s["speedup"] == pytest.approx(s["baseline_median_ms"] / s["median_ms"], rel=1e-9)
+        assert s["p99_ms"] > 0 and s["images_per_s"] > 0
 
 
 def test_bench_options_and_defaults() -> None:

@@ -65,8 +65,11 @@ def test_profile_trtexec_exports(tmp_path: Path) -> None:
 
 
 def test_profile_a_run_and_its_up_to_date_check(tiny_pair: tuple[Path, Path], tmp_path: Path) -> None:
+    from cosep_deploy.rundir import run_session
+
     run = RunLayout(tmp_path / "run")
-    run.onnx.mkdir(parents=True)
+    with run_session(run.root, create=True):  # a run directory (its marker) holding only ONNX files
+        run.onnx.mkdir(parents=True)
     for src, name in zip(tiny_pair, ("dense.onnx", "pruned.onnx"), strict=True):
         shutil.copy(src, run.onnx / name)
     code, output = _invoke(["profile", "--run", str(run.root), "--iterations", "3", "--threads", "1"])
@@ -92,7 +95,7 @@ def test_bad_input_gives_one_error_line(tiny_pair: tuple[Path, Path], tmp_path: 
         (["profile"], ["exactly one of"]),
         (["profile", "--onnx", dense, pruned, "--run", str(tmp_path)], ["exactly one of"]),
         (["profile", "--onnx", dense, str(tmp_path / "no.onnx"), "--out", str(out)], ["not found", "no.onnx"]),
-        (["profile", "--run", str(tmp_path / "no-run")], ["no-run", "not found"]),
+        (["profile", "--run", str(tmp_path / "no-run")], ["no-run", "does not exist"]),
         (["profile", "--run", str(tmp_path)], ["cosep-deploy export"]),
         (["profile", "--run", str(tmp_path), "--out", str(out)], ["--out"]),
         (["profile", "--onnx", dense, pruned, "--precision", "fp16"], ["--precision"]),

@@ -20,8 +20,8 @@ from cosep_deploy.engines.manifest import CACHE_ENV_VAR
 
 @pytest.fixture
 def run_copy(small_run: Path, tmp_path: Path) -> Path:
-    """A run holding a copy of the shared run's ONNX files: builds here leave the shared run as it was."""
-    shutil.copytree(small_run / "onnx", tmp_path / "run" / "onnx")
+    """A copy of the shared run without its engines: builds here leave the shared run as it was."""
+    shutil.copytree(small_run, tmp_path / "run", ignore=shutil.ignore_patterns("engines"))
     return tmp_path / "run"
 
 
@@ -53,6 +53,13 @@ def test_cache_options_reach_the_stage(run_copy: Path, tmp_path: Path) -> None:
     (tmp_path / "file").write_text("x")
     bad = str(tmp_path / "file" / "cache")  # cannot be created: its parent is a file
     engines = run_copy / "engines" / "dgpu-ampere-plus"
+    from cosep_deploy.deps import is_available
+
+    if not is_available("tensorrt"):  # a missing TensorRT is said first (exit 3), not the cache folder
+        code, output = _invoke("build", "--run", str(run_copy), "--target", "dgpu-ampere-plus", "--cache-dir", bad)
+        assert code == 3 and "engine cache" not in output and "pip install" in output, output
+        assert not engines.exists()
+        return
 
     code, output = _invoke("build", "--run", str(run_copy), "--target", "dgpu-ampere-plus", "--cache-dir", bad)
     assert code == 1 and output.startswith("error: engine cache") and "not a directory" in output, output
@@ -63,7 +70,7 @@ def test_cache_options_reach_the_stage(run_copy: Path, tmp_path: Path) -> None:
 
     args = ("build", "--run", str(run_copy), "--target", "dgpu-ampere-plus", "--no-cache")
     code, output = _invoke(*args, env={CACHE_ENV_VAR: bad})
-    assert code == 1 and "engine cache" not in output and "pip install" in output, output  # on to TensorRT
+    assert code == 3 and "engine cache" not in output and "pip install" in output, output  # on to TensorRT
     assert not engines.exists()
 
 
