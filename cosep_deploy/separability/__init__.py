@@ -4,7 +4,7 @@ Mean Simplified Silhouette and the Kneedle knee -> which channels each layer kee
 Pipeline for one layer (or coupled group): :func:`resolve_taps` + :func:`collect_class_stats` give a
 :class:`ClassStats` per tap; :func:`profile_distances` turns its mean/var into an N x N distance matrix
 (:func:`combine_distances` for coupled layers); :func:`select_channels` clusters it and returns a
-:class:`ChannelSelection`. See ``/work/shared/reference/cosep-method.md`` for the method and our choices.
+:class:`ChannelSelection`. The knee rules are in :mod:`.knee`, alignment in :mod:`.align`.
 """
 
 from cosep_deploy.separability.collect import (
@@ -18,23 +18,31 @@ from cosep_deploy.separability.collect import (
 from cosep_deploy.separability.distances import PRECISIONS, ProfileDistances, combine_distances, profile_distances
 from cosep_deploy.separability.jm import VAR_FLOOR, jm_distance
 from cosep_deploy.separability.kmedoids import KMedoidsResult, kmedoids
-from cosep_deploy.separability.knee import find_knee
+from cosep_deploy.separability.align import Alignment, align_count, align_kept
+from cosep_deploy.separability.knee import KNEE_RULES, KneeBounds, KneeDecision, choose_knee, find_knee
 from cosep_deploy.separability.selection import K_GRIDS, KEEP_RULES, ChannelSelection, coarse_k_grid, select_channels
 from cosep_deploy.separability.silhouette import mean_simplified_silhouette
 from cosep_deploy.separability.stats import ClassStats
 
 __all__ = [
     "HOOK_POINTS",
+    "KNEE_RULES",
     "KEEP_RULES",
     "K_GRIDS",
     "PRECISIONS",
     "SPATIAL_MODES",
     "VAR_FLOOR",
+    "Alignment",
     "ChannelSelection",
     "ClassStats",
     "KMedoidsResult",
+    "KneeBounds",
+    "KneeDecision",
     "ProfileDistances",
     "TapMap",
+    "align_count",
+    "align_kept",
+    "choose_knee",
     "coarse_k_grid",
     "collect_class_stats",
     "combine_distances",
