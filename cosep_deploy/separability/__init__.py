@@ -7,6 +7,7 @@ Pipeline for one layer (or coupled group): :func:`resolve_taps` + :func:`collect
 :class:`ChannelSelection`. The knee rules are in :mod:`.knee`, alignment in :mod:`.align`.
 """
 
+from cosep_deploy.separability.align import Alignment, align_count, align_kept
 from cosep_deploy.separability.collect import (
     HOOK_POINTS,
     SPATIAL_MODES,
@@ -18,7 +19,6 @@ from cosep_deploy.separability.collect import (
 from cosep_deploy.separability.distances import PRECISIONS, ProfileDistances, combine_distances, profile_distances
 from cosep_deploy.separability.jm import VAR_FLOOR, jm_distance
 from cosep_deploy.separability.kmedoids import KMedoidsResult, kmedoids
-from cosep_deploy.separability.align import Alignment, align_count, align_kept
 from cosep_deploy.separability.knee import KNEE_RULES, KneeBounds, KneeDecision, choose_knee, find_knee
 from cosep_deploy.separability.selection import K_GRIDS, KEEP_RULES, ChannelSelection, coarse_k_grid, select_channels
 from cosep_deploy.separability.silhouette import mean_simplified_silhouette
@@ -26,8 +26,8 @@ from cosep_deploy.separability.stats import ClassStats
 
 __all__ = [
     "HOOK_POINTS",
-    "KNEE_RULES",
     "KEEP_RULES",
+    "KNEE_RULES",
     "K_GRIDS",
     "PRECISIONS",
     "SPATIAL_MODES",

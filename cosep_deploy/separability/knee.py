@@ -182,7 +182,7 @@ def _robust(x: np.ndarray, y: np.ndarray, n: int, bounds: KneeBounds) -> KneeDec
     x, y = x[keep], y[keep]
     if x.size < 3:
         k, bound = _clamp(n, n, bounds)
-        return KneeDecision(k, "robust", None, f"fewer than 3 usable k: upper keep bound", True, bound, (), bounds)
+        return KneeDecision(k, "robust", None, "fewer than 3 usable k: upper keep bound", True, bound, (), bounds)
     window = bounds.window or 2 * (x.size // 40) + 1
     smooth = _moving_average(isotonic_increasing(y), window)
     used = tuple((int(a), float(b)) for a, b in zip(x, smooth, strict=True))

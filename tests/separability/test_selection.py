@@ -111,7 +111,12 @@ def test_to_json_round_trips() -> None:
     data = json.loads(json.dumps(select_channels(d, norms, round_to=3).to_json()))
     assert data["k"] == 5 and data["n_kept"] == 6 and len(data["kept"]) == 6 and data["grid"] == "all"
     assert data["curve"][0][0] == 2 and {"fallback", "note", "keep", "round_to", "knee", "alignment"} <= set(data)
-    assert data["knee"]["rule"] == "robust" and data["alignment"] == {"round_to": 3, "k": 5, "aligned": 6, "skipped": None}
+    assert data["knee"]["rule"] == "robust" and data["alignment"] == {
+        "round_to": 3,
+        "k": 5,
+        "aligned": 6,
+        "skipped": None,
+    }
 
 
 @pytest.mark.parametrize(
