@@ -28,11 +28,11 @@ from cosep_deploy.prune.group_stats import collect_group_stats
 from cosep_deploy.prune.macs import count_macs_params
 from cosep_deploy.prune.methods import SelectionMethod, get_method, method_names
 from cosep_deploy.prune.plan import PruningPlan
+from cosep_deploy.separability.collect import HOOK_POINTS
 
 __all__ = ["HOOK_POINTS", "KNEE_RULES", "METHODS", "SCHEDULES", "PruneConfig", "prune"]
 
 METHODS = method_names()  # the built-in methods (the registry may hold more)
-HOOK_POINTS = ("conv", "bn", "act")
 SCHEDULES = ("oneshot", "sequential")
 KNEE_RULES = ("robust", "paper")
 BetweenLayers = Callable[[nn.Module, str], None]

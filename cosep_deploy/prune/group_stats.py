@@ -63,7 +63,11 @@ def _member_distances(stats: Any, taps: Any, group: ChannelGroup, cfg: Any) -> t
     from cosep_deploy import separability as sep
 
     mats, used = [], []
+    seen: set[str] = set()
     for name, own in full_members(group):
+        if taps[name] in seen:
+            continue  # members hooked at one point (after a residual add) count once
+        seen.add(taps[name])
         st = stats[taps[name]]
         st.check(min_per_class=2)
         res = sep.profile_distances(st.mean[:, own], st.var[:, own], pair_budget=cfg.pair_budget, seed=cfg.seed)

@@ -26,7 +26,8 @@ from cosep_deploy.separability.stats import ClassStats, as_labels
 
 __all__ = ["HOOK_POINTS", "SPATIAL_MODES", "TapMap", "collect_class_stats", "parse_spatial", "resolve_taps"]
 
-HOOK_POINTS = ("conv", "bn", "act")
+HOOK_POINTS = ("conv", "bn", "act", "add")
+_ADDS = ("add", "iadd", "add_")
 SPATIAL_MODES = ("gap", "pool:S", "pixel")
 _ACTIVATIONS = (
     nn.ReLU,
@@ -264,6 +265,20 @@ def _trace_hooks(model: nn.Module, example_inputs: torch.Tensor) -> list[_Call]:
     return calls
 
 
+def _after_add(calls: list[_Call], at: int, consumer: Callable[..., Any], result: TapMap, c: str, tap: Any) -> int:
+    """The residual stream after the add that ``calls[at]`` feeds: the activation module applied to the sum
+    (the add itself is a function, which hooks cannot see). Unchanged, with a note, when no add follows."""
+    users = [q for q in range(at + 1, len(calls)) if calls[at].output in calls[q].inputs]
+    add = next((q for q in users if calls[q].module is None and calls[q].label in _ADDS), None)
+    if add is None:
+        return at  # not a residual member: as "bn"
+    act, _ = consumer(add, _ACTIVATIONS)
+    if act is None:
+        result.notes[c] = f"no activation module follows the add after {tap(at)}; hooking {tap(at)} (before the add)"
+        return at
+    return int(act)
+
+
 def resolve_taps(
     model: nn.Module,
     conv_names: Sequence[str],
@@ -271,12 +286,14 @@ def resolve_taps(
     *,
     example_inputs: torch.Tensor | None = None,
 ) -> TapMap:
-    """For each conv/linear layer, the module to hook for ``point`` ("conv", "bn" or "act").
+    """For each conv/linear layer, the module to hook for ``point`` ("conv", "bn", "act" or "add").
 
     The consumer graph comes from torch.fx when the model traces symbolically, otherwise from one forward
     pass on ``example_inputs`` with hooks recording module calls. "bn" is the BatchNorm that directly
     consumes the layer's output; "act" the activation module right after that BN (or after the layer when
-    no BN follows). Where the wanted module is missing the tap falls back one step (act -> bn -> conv) and
+    no BN follows). "add" hooks the members of residual groups after the add (the activation module applied
+    to the sum; torch.fx only, since hooks cannot see a functional add) and every other layer as "bn".
+    Where the wanted module is missing the tap falls back one step (act -> bn -> conv) and
     ``TapMap.notes[conv]`` says why.
     """
     if point not in HOOK_POINTS:
@@ -329,6 +346,8 @@ def resolve_taps(
             result.notes[c] = f"no BatchNorm directly consumes {c} (consumers: {users or 'none'}); hooking {c}"
         else:
             at = bn
+        if point == "add":
+            at = _after_add(calls, at, consumer, result, c, tap)
         if point == "act":
             act, users = consumer(at, _ACTIVATIONS)
             if act is None:

@@ -93,3 +93,15 @@ def test_sequential_refuses_a_budget_and_unknown_allocator() -> None:
         PruneConfig(schedule="sequential", target_macs_ratio=2.0)
     with pytest.raises(ConfigError, match="uniform"):
         PruneConfig(method="uniform", counts={"a": 1})
+
+
+def test_residual_groups_hooked_after_the_add(trained_resnet20: nn.Module) -> None:
+    _, plan = prune(
+        trained_resnet20, _loader(), example_inputs=torch.randn(2, 1, 8, 8), config=PruneConfig(hook_point="add")
+    )
+    residual = [g for g in plan.groups if len(g["members"]) > 1]
+    assert residual, "ResNet-20 has residual groups outside the stem's"
+    for g in residual:
+        taps = [m["tap"] for m in g["members"]]
+        assert all(t.endswith("relu2") for t in taps) and len(set(taps)) == len(taps)  # one per block
+    assert all(g["members"][0]["tap"].endswith("bn1") for g in plan.groups if g["root"].endswith("conv1"))
