@@ -28,6 +28,7 @@ from cosep_deploy.prune.group_stats import collect_group_stats
 from cosep_deploy.prune.macs import count_macs_params
 from cosep_deploy.prune.methods import SelectionMethod, get_method, method_names
 from cosep_deploy.prune.plan import PruningPlan
+from cosep_deploy.prune.support import refusal_reason
 from cosep_deploy.separability.collect import HOOK_POINTS
 
 __all__ = ["HOOK_POINTS", "KNEE_RULES", "METHODS", "SCHEDULES", "PruneConfig", "prune"]
@@ -255,6 +256,9 @@ def prune(
     schedule (the paper's short fine-tune).
     """
     cfg = config or PruneConfig()
+    reason = refusal_reason(model)
+    if reason is not None:
+        raise PruneError(f"cannot prune: {reason}")
     start = time.perf_counter()
     work = copy.deepcopy(model).eval()
     input_shape = [int(d) for d in example_inputs.shape[1:]]

@@ -70,6 +70,11 @@ def _member_distances(stats: Any, taps: Any, group: ChannelGroup, cfg: Any) -> t
         seen.add(taps[name])
         st = stats[taps[name]]
         st.check(min_per_class=2)
+        if st.mean.shape[1] <= int(own.max()):
+            raise PruneError(
+                f"tap {taps[name]!r} of {name!r} has {st.mean.shape[1]} channels, fewer than the layer's outputs "
+                "(a channels-last tensor?): use --hook-point bn or conv for this model"
+            )
         res = sep.profile_distances(st.mean[:, own], st.var[:, own], pair_budget=cfg.pair_budget, seed=cfg.seed)
         mats.append(res.distances)
         used.append(

@@ -8,7 +8,8 @@ activation module right after that.
 
 Spatial reduction of a [B, N, H, W] output: ``gap`` (mean over positions: [B, N]), ``pool:S`` (adaptive
 average pool to S x S: [B, N, S*S]) or ``pixel`` (every position: [B, N, H*W], the paper). Linear outputs
-[B, N] are used as they are in every mode.
+[B, N] are used as they are in every mode; a Linear applied to channels-last features ([B, H, W, N], as
+in ConvNeXt) has its last axis taken as the channel axis.
 """
 
 from __future__ import annotations
@@ -139,7 +140,10 @@ def collect_class_stats(
                     raise SeparabilityError(f"tap {tap!r}: module output is {type(output).__name__}, not a tensor")
                 if output.ndim < 2:
                     raise SeparabilityError(f"tap {tap!r}: output shape {list(output.shape)} has no channel axis")
-                x = _reduce(output.detach(), mode, size)
+                out = output.detach()
+                if isinstance(module, nn.Linear) and out.ndim > 2:
+                    out = out.movedim(-1, 1)  # a Linear on channels-last features (ConvNeXt): features are last
+                x = _reduce(out, mode, size)
                 flags.append((tap, torch.isfinite(x).all()))
                 stats[tap]._accumulate(x, batch_labels[0].to(x.device))
 
