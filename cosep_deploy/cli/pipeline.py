@@ -42,6 +42,21 @@ __all__ = ["command"]
     help="Channel alignment (default: the target profile's, 16 for cpu-onnxruntime).",
 )
 @click.option("--images-per-class", type=click.IntRange(2), default=32, show_default=True)
+@click.option(
+    "--schedule",
+    type=click.Choice(["oneshot", "sequential"]),
+    default="oneshot",
+    show_default=True,
+    help="sequential = the paper: layer by layer, with a short fine-tune after each layer.",
+)
+@click.option("--between-epochs", type=click.IntRange(0), default=None, help="Fine-tune epochs between layers.")
+@click.option(
+    "--bn-recalibrate",
+    type=click.IntRange(0),
+    default=0,
+    show_default=True,
+    help="Re-estimate BatchNorm statistics on this many batches after surgery (0: off).",
+)
 @bench_options
 @threads_option
 @click.option("--seed", type=int, default=0, show_default=True)
@@ -61,6 +76,9 @@ def command(
     target: str,
     round_to: int | None,
     images_per_class: int,
+    schedule: str,
+    between_epochs: int | None,
+    bn_recalibrate: int,
     batch_sizes: str,
     iterations: int,
     min_seconds: float,
@@ -88,7 +106,12 @@ def command(
         weights=weights,
         train=TrainConfig(epochs=epochs, seed=seed),
         prune=PruneConfig(
-            round_to=round_to or get_target(target).round_to_for(), images_per_class=images_per_class, seed=seed
+            round_to=round_to or get_target(target).round_to_for(),
+            images_per_class=images_per_class,
+            seed=seed,
+            schedule=schedule,
+            between_epochs=between_epochs,
+            bn_recalibrate=bn_recalibrate,
         ),
         finetune=TrainConfig(epochs=finetune_epochs, lr=0.02, seed=seed, distill_alpha=distill),
         bench=bench_config_from(batch_sizes, iterations, min_seconds, warmup, mode, streams, seed),

@@ -51,6 +51,20 @@ __all__ = ["command"]
     help="Keep-ratio bounds of the robust knee (recorded when they bind).",
 )
 @click.option(
+    "--between-epochs",
+    type=click.IntRange(0),
+    default=None,
+    help="Fine-tune epochs after each pruned layer (sequential schedule; default: the paper's 2 there, else 0).",
+)
+@click.option("--between-fraction", type=click.FloatRange(0, 1, min_open=True), default=0.25, show_default=True)
+@click.option(
+    "--between-lr",
+    type=click.FloatRange(0, min_open=True),
+    default=0.01,
+    show_default=True,
+    help="Between-layer fine-tune learning rate (halved after the first epoch, as in the paper).",
+)
+@click.option(
     "--bn-recalibrate",
     type=click.IntRange(0),
     default=0,

@@ -36,7 +36,7 @@ __all__ = ["HOOK_POINTS", "KNEE_RULES", "METHODS", "SCHEDULES", "PruneConfig", "
 METHODS = method_names()  # the built-in methods (the registry may hold more)
 SCHEDULES = ("oneshot", "sequential")
 KNEE_RULES = ("robust", "paper")
-BetweenLayers = Callable[[nn.Module, str], None]
+BetweenLayers = Callable[[nn.Module, str], Any]
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -74,6 +74,17 @@ class PruneConfig:
     target_macs_ratio: float | None = None
     allocator: str | None = None  # None: "counts" with counts, "macs" with a target MACs ratio, else "own"
     bn_recalibrate: int = 0
+    # the paper's fine-tune between layers (sequential schedule; the pipeline's prune stage runs it):
+    # None = the paper's 2 epochs with schedule "sequential", 0 otherwise
+    between_epochs: int | None = None
+    between_fraction: float = 0.25
+    between_lr: float = 0.01
+
+    @property
+    def between_epochs_resolved(self) -> int:
+        if self.between_epochs is not None:
+            return self.between_epochs
+        return 2 if self.schedule == "sequential" else 0
 
     def __post_init__(self) -> None:
         choices = {  # the method is checked against the registry (get_method), which users can extend
@@ -101,6 +112,10 @@ class PruneConfig:
         if self.bn_recalibrate < 0:
             raise ConfigError(f"bn_recalibrate (batches) must be >= 0, got {self.bn_recalibrate}")
         get_method(self.method).check_config(self)
+        if self.between_epochs_resolved > 0 and self.schedule != "sequential":
+            raise ConfigError("a fine-tune between layers needs schedule 'sequential'")
+        if not 0 < self.between_fraction <= 1 or not self.between_lr > 0:
+            raise ConfigError("between-layer fine-tune: fraction must be in (0, 1] and lr > 0")
         if self.schedule == "sequential" and self.target_macs_ratio is not None:
             raise ConfigError("a global MACs budget needs schedule 'oneshot' (all counts are scaled together)")
 
@@ -108,6 +123,7 @@ class PruneConfig:
         d = dataclasses.asdict(self)
         d["ignored_layers"] = list(self.ignored_layers)
         d["counts"] = dict(self.counts) if self.counts is not None else None
+        d["between_epochs"] = self.between_epochs_resolved
         return d
 
 
@@ -216,7 +232,7 @@ class _Stage:
 
 
 def _run_schedule(
-    stage: _Stage, groups: list[ChannelGroup], between_layers: BetweenLayers | None
+    stage: _Stage, groups: list[ChannelGroup], between_layers: BetweenLayers | None, between: list[Any]
 ) -> tuple[list[GroupDecision], float | None]:
     if stage.cfg.schedule == "oneshot":
         decisions, factor = stage.decide(groups)
@@ -231,7 +247,7 @@ def _run_schedule(
             stage.remove(d)
             decisions.append(d)
             if between_layers is not None:
-                between_layers(stage.work, g.root)
+                between.append(between_layers(stage.work, g.root))
             task.advance()
     return decisions, None
 
@@ -278,7 +294,8 @@ def prune(
     graph = CouplingGraph(work, example_inputs)
     groups, skipped = _prunable_groups(graph, order, cfg, type(model).__name__)
     stage = _Stage(work, graph, method, cfg, loader, example_inputs, classes, resolve_progress(progress), before.macs)
-    decisions, factor = _run_schedule(stage, groups, between_layers)
+    between: list[Any] = []
+    decisions, factor = _run_schedule(stage, groups, between_layers, between)
     recal = None
     if cfg.bn_recalibrate:
         from cosep_deploy.finetune.bn import recalibrate_batchnorm
@@ -295,6 +312,7 @@ def prune(
             "num_classes": classes,
             "skipped_groups": skipped,
             "bn_recalibrated": recal,
+            "between_layers": between if between_layers is not None else None,
         },
         groups=[d.to_json() for d in decisions],
         history=graph.history(),

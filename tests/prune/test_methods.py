@@ -105,3 +105,21 @@ def test_residual_groups_hooked_after_the_add(trained_resnet20: nn.Module) -> No
         taps = [m["tap"] for m in g["members"]]
         assert all(t.endswith("relu2") for t in taps) and len(set(taps)) == len(taps)  # one per block
     assert all(g["members"][0]["tap"].endswith("bn1") for g in plan.groups if g["root"].endswith("conv1"))
+
+
+def test_papers_schedule_fine_tunes_between_layers(trained_resnet20: nn.Module, digits8: Any) -> None:
+    from cosep_deploy.finetune.between import BetweenLayers, BetweenLayersConfig
+
+    cfg = PruneConfig(schedule="sequential", images_per_class=4)
+    assert cfg.between_epochs_resolved == 2 and cfg.to_json()["between_epochs"] == 2  # the paper's default
+    assert PruneConfig().between_epochs_resolved == 0
+    with pytest.raises(ConfigError, match="sequential"):
+        PruneConfig(between_epochs=1)
+    between = BetweenLayers(digits8.train, BetweenLayersConfig(epochs=1, fraction=0.05, seed=0))
+    pruned, plan = prune(
+        trained_resnet20, _loader(), example_inputs=torch.randn(2, 1, 8, 8), config=cfg, between_layers=between
+    )
+    records = plan.config["between_layers"]
+    assert [r["root"] for r in records] == [g["root"] for g in plan.groups]
+    assert all(r["epochs"] == 1 and r["images"] > 0 and r["last_loss"] is not None for r in records)
+    assert not pruned.training
