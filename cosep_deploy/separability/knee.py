@@ -16,7 +16,9 @@ nothing, the k of maximum MSS is used (our fallback; MSS rises with k, so this k
    without any polynomial fit.
 4. A knee at the first grid point is refused unless the curve supports it (at least half of the whole rise
    happens in that first step); no knee, or a refused one, falls back to the k of maximum normalised
-   difference (y - x) among the interior points: the point farthest above the chord. Never "keep all".
+   difference (y - x) among the interior points (the point farthest above the chord) when the curve bends
+   at least ``min_bend`` there; a curve that rises evenly (no bend: noise would choose any k) takes the
+   upper keep-ratio bound. Never "keep all".
 5. Clamp to the keep-ratio bounds ``[ceil(min_keep * N), floor(max_keep * N)]``; a bound that changes k is
    recorded.
 """
@@ -45,6 +47,7 @@ class KneeBounds:
     min_keep: float = 0.125  # keep-ratio lower bound
     max_keep: float = 0.875  # keep-ratio upper bound
     min_rest: float = 0.1  # fraction of N that must remain outside the medoids for a k to count
+    min_bend: float = 0.05  # a fallback knee needs the curve this far above its chord (normalised units)
     window: int = 0  # moving-average window after the isotonic fit; 0: auto (odd, about 1/20 of the points)
 
     def __post_init__(self) -> None:
@@ -203,9 +206,15 @@ def _robust(x: np.ndarray, y: np.ndarray, n: int, bounds: KneeBounds) -> KneeDec
         diff = yn - xn
         inner = diff[1:-1] if diff.size > 2 else diff
         offset = 1 if diff.size > 2 else 0
-        chosen = int(x[offset + int(np.argmax(inner))])
-        why = (why if kneedle is not None else "Kneedle found no knee") + "; maximum of the difference curve y - x"
+        best = offset + int(np.argmax(inner))
+        why = why if kneedle is not None else "Kneedle found no knee"
         fallback = True
+        if diff[best] >= bounds.min_bend:
+            chosen = int(x[best])
+            why += "; maximum of the difference curve y - x"
+        else:  # MSS rises evenly: every cluster still adds separability, and noise would pick any k
+            chosen = n
+            why += f"; no bend (difference curve below {bounds.min_bend:g}): the upper keep-ratio bound"
     k, bound = _clamp(chosen, n, bounds)
     if bound is not None:
         why += f"; keep-ratio bound {bound} moved k from {chosen} to {k}"

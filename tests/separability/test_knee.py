@@ -91,7 +91,10 @@ def test_no_knee_never_keeps_everything_and_bounds_are_recorded() -> None:
     ks = np.arange(2, 65)
     convex = (ks / 64.0) ** 3  # no concave bend: Kneedle has no knee
     d = choose_knee(ks, convex, n=64)
-    assert d.fallback and d.k <= 56 and "difference curve" in d.why
+    assert d.fallback and d.k == 56 and d.bound == "max_keep" and "no bend" in d.why  # rises evenly: upper bound
+    bent = np.minimum(ks, 20) / 20.0 + np.where(ks == 2, 0.5, 0.0)  # Kneedle's knee at k = 2 is refused
+    b = choose_knee(ks, bent, n=64)
+    assert b.fallback and "refused" in b.why and "difference curve" in b.why and 18 <= b.k <= 22
     step = np.where(ks >= 3, 1.0, 0.0)  # everything at the first k: a knee at 2 the curve supports
     low = choose_knee(ks, step, n=64, bounds=KneeBounds(min_keep=0.25))
     assert low.k == 16 and low.bound == "min_keep" and "min_keep" in low.why
