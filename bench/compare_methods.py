@@ -1,22 +1,37 @@
-"""CoSeP vs the baselines (l1, random, emp) at matched MACs, before and after fine-tuning, on real data.
+"""CoSeP against the baselines, at matched cost, over seeds, before and after fine-tuning, on real data.
 
-Default: CIFAR ResNet-20 on scikit-learn's digits upscaled to 32x32 (real labelled images shipped with
-scikit-learn). CoSeP chooses every group's width itself (MSS knee); ``l1`` and ``random`` keep the same
-per-group counts (identical MACs); ``emp`` keeps its N_eff counts scaled by a global factor to the same
-MACs ratio. Each pruned model is fine-tuned with the same schedule. Writes JSON and a markdown table.
+For every model and seed a dense model is trained; then, per MACs ratio (dense / pruned):
+- ``cosep_budget``: CoSeP, its knee counts scaled by one factor to the ratio (k-medoids at that count);
+- ``l1``, ``random``, ``random_clusters``: CoSeP's per-group counts (identical MACs), channels by L1 norm,
+  at random, or one largest-L1 channel per *random* cluster (does the clustering matter?);
+- ``cosep_medoid``: as cosep_budget, keeping each cluster's medoid; ``cosep_paper``: the paper's knee rule;
+- ``uniform``: one keep ratio everywhere, scaled to the ratio; ``emp_scaled``: EMP's N_eff counts scaled;
+and once per seed, at each method's own cost: ``cosep_knee`` (the knee, unscaled), ``l1_at_knee`` (L1 at
+those counts) and ``emp`` (beta = 1). Every pruned model is BatchNorm-recalibrated (so top-1 before
+fine-tuning measures the selection), evaluated, fine-tuned with the same schedule, evaluated again.
+Reports mean and 95% t-interval over seeds, and the paired CoSeP - L1 difference with its interval.
 
-Usage: python bench/compare_methods.py --out bench/results/methods_digits32_resnet20.json
+``--train-per-class N`` builds the harder setting from the same real data: only N training images per
+class (dense training, statistics and fine-tuning all see only those), the full validation split.
+
+The whole comparison (the issue's configuration) is:
+  python bench/compare_methods.py --models resnet20 vgg16_cifar mobilenetv2_cifar --seeds 0 1 2 3 4 \\
+      --ratios 2 3 4 --out bench/results/methods_digits32.json
+  python bench/compare_methods.py --models resnet20 vgg16_cifar mobilenetv2_cifar --seeds 0 1 2 3 4 \\
+      --ratios 2 3 4 --train-per-class 20 --out bench/results/methods_digits32_small.json
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 import time
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 
 from cosep_deploy.bench.environment import describe_environment
@@ -25,98 +40,242 @@ from cosep_deploy.finetune import TrainConfig, evaluate, train_model
 from cosep_deploy.models import ModelSpec, build_model
 from cosep_deploy.prune import PruneConfig, prune
 
+BUDGET_METHODS = (
+    "cosep_budget",
+    "l1",
+    "random",
+    "random_clusters",
+    "cosep_medoid",
+    "cosep_paper",
+    "uniform",
+    "emp_scaled",
+)
+OWN_COST_METHODS = ("cosep_knee", "l1_at_knee", "emp")
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--model", default="resnet20")
-    parser.add_argument("--data", default="digits:size=32")
-    parser.add_argument("--epochs", type=int, default=15, help="dense training epochs")
-    parser.add_argument("--finetune-epochs", type=int, default=12)
-    parser.add_argument("--distill", type=float, default=0.5, help="KD weight from the dense model (0 = off)")
-    parser.add_argument("--images-per-class", type=int, default=32)
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--out", type=Path, required=True)
-    args = parser.parse_args(argv)
 
-    torch.manual_seed(args.seed)
-    bundle = load_dataset(args.data)
-    if bundle.is_synthetic:
-        print("refusing: accuracy comparisons need real data, not a synthetic set", file=sys.stderr)
-        return 2
+def _t95(n: int) -> float:
+    table = {1: 12.706, 2: 4.303, 3: 3.182, 4: 2.776, 5: 2.571, 6: 2.447, 7: 2.365, 8: 2.306, 9: 2.262}
+    return table.get(n - 1, 1.96)
+
+
+def mean_ci(values: list[float]) -> dict[str, Any]:
+    """Mean and 95% t-interval (None with one value)."""
+    a = np.asarray(values, dtype=np.float64)
+    if a.size < 2:
+        return {"mean": float(a.mean()) if a.size else None, "ci95": None, "n": int(a.size)}
+    half = _t95(a.size) * float(a.std(ddof=1)) / math.sqrt(a.size)
+    return {"mean": float(a.mean()), "ci95": [float(a.mean() - half), float(a.mean() + half)], "n": int(a.size)}
+
+
+def _configs(ratio: float, seed: int, counts: dict[str, int], common: dict[str, Any]) -> dict[str, PruneConfig]:
+    return {
+        "l1": PruneConfig(method="l1", counts=counts, seed=seed, **common),
+        "random": PruneConfig(method="random", counts=counts, seed=seed, **common),
+        "random_clusters": PruneConfig(method="random_clusters", counts=counts, seed=seed, **common),
+        "cosep_medoid": PruneConfig(keep="medoid", target_macs_ratio=ratio, seed=seed, **common),
+        "cosep_paper": PruneConfig(knee_rule="paper", target_macs_ratio=ratio, seed=seed, **common),
+        "uniform": PruneConfig(method="uniform", target_macs_ratio=ratio, seed=seed, **common),
+        "emp_scaled": PruneConfig(method="emp", target_macs_ratio=ratio, seed=seed, **common),
+    }
+
+
+def _one_seed(
+    args: argparse.Namespace, model_name: str, seed: int, bundle: Any, train_set: Any
+) -> list[dict[str, Any]]:
     spec = ModelSpec(
-        name=args.model,
+        name=model_name,
         num_classes=bundle.num_classes,
         in_channels=bundle.input_shape[0],
         image_size=bundle.input_shape[1],
     )
-    dense = build_model(spec, seed=args.seed)
-    t0 = time.perf_counter()
-    dense_result = train_model(dense, bundle.train, bundle.val, TrainConfig(epochs=args.epochs, seed=args.seed))
-    print(f"dense {args.model}: top-1 {100 * dense_result.val_top1:.2f}% ({time.perf_counter() - t0:.0f} s)")
+    dense = build_model(spec, seed=seed)
+    dense_top1 = train_model(dense, train_set, bundle.val, TrainConfig(epochs=args.epochs, seed=seed)).val_top1
+    print(f"{model_name} seed {seed}: dense top-1 {100 * dense_top1:.2f}%", flush=True)
     val = make_loader(bundle.val, batch_size=256)
-    loader = make_loader(ClassBalancedSubset(bundle.train, args.images_per_class, seed=args.seed), batch_size=128)
+    loader = make_loader(ClassBalancedSubset(train_set, args.images_per_class, seed=seed), batch_size=128)
     example = torch.zeros((2, *bundle.input_shape))
+    common = {"bn_recalibrate": args.bn_batches, "images_per_class": args.images_per_class}
+    ft = TrainConfig(epochs=args.finetune_epochs, lr=0.02, seed=seed, distill_alpha=args.distill)
+    rows = []
 
-    cosep_model, cosep_plan = prune(dense, loader, example_inputs=example, config=PruneConfig(seed=args.seed))
-    counts = {g["root"]: g["n_kept"] for g in cosep_plan.groups}
-    configs = {
-        "l1": PruneConfig(method="l1", counts=counts, seed=args.seed),
-        "random": PruneConfig(method="random", counts=counts, seed=args.seed),
-        "emp": PruneConfig(method="emp", target_macs_ratio=cosep_plan.macs_ratio * 0.999, seed=args.seed),
-    }
-    rows: list[dict[str, Any]] = []
-    candidates = {"cosep": (cosep_model, cosep_plan)}
-    for name, cfg in configs.items():
-        candidates[name] = prune(dense, loader, example_inputs=example, config=cfg)
-    ft = TrainConfig(epochs=args.finetune_epochs, lr=0.02, seed=args.seed, distill_alpha=args.distill)
-    for name, (model, plan) in candidates.items():
+    def run(name: str, ratio: float | None, cfg: PruneConfig, done: tuple[Any, Any] | None = None) -> dict[str, Any]:
+        model, plan = done if done is not None else prune(dense, loader, example_inputs=example, config=cfg)
         before = evaluate(model, val)
-        t0 = time.perf_counter()
-        after = train_model(model, bundle.train, bundle.val, ft, teacher=dense if args.distill > 0 else None).val_top1
-        rows.append(
-            {
-                "method": name,
-                "macs": plan.cost_after["macs"],
-                "params": plan.cost_after["params"],
-                "macs_ratio": plan.macs_ratio,
-                "top1_before_finetune": before,
-                "top1_after_finetune": after,
-                "finetune_seconds": time.perf_counter() - t0,
-                "kept": {g["root"]: g["n_kept"] for g in plan.groups},
-            }
-        )
+        after = train_model(model, train_set, bundle.val, ft, teacher=dense if args.distill > 0 else None).val_top1
+        row = {
+            "model": model_name,
+            "seed": seed,
+            "method": name,
+            "target_ratio": ratio,
+            "macs_ratio": plan.macs_ratio,
+            "top1_before_ft": before,
+            "top1_after_ft": after,
+            "dense_top1": dense_top1,
+            "kept": {g["root"]: g["n_kept"] for g in plan.groups},
+        }
         print(
-            f"{name:7s} MACs {plan.macs_ratio:.2f}x fewer: top-1 before fine-tuning {100 * before:6.2f}%, "
-            f"after {100 * after:6.2f}%",
+            f"  {name:16s} {plan.macs_ratio:.2f}x  before FT {100 * before:6.2f}%  after {100 * after:6.2f}%",
             flush=True,
         )
-    table = [
-        "| method | MACs (M) | MACs ratio | params (K) | top-1 before FT | top-1 after FT |",
-        "|---|---|---|---|---|---|",
-        f"| dense | {cosep_plan.cost_before['macs'] / 1e6:.2f} | 1.00x | {cosep_plan.cost_before['params'] / 1e3:.1f} "
-        f"| {100 * dense_result.val_top1:.2f}% | - |",
+        return row
+
+    knee = prune(dense, loader, example_inputs=example, config=PruneConfig(seed=seed, **common))
+    knee_counts = {g["root"]: g["n_kept"] for g in knee[1].groups}
+    rows.append(run("cosep_knee", None, PruneConfig(), knee))
+    rows.append(run("l1_at_knee", None, PruneConfig(method="l1", counts=knee_counts, seed=seed, **common)))
+    rows.append(run("emp", None, PruneConfig(method="emp", seed=seed, **common)))
+    for ratio in args.ratios:
+        budget = prune(
+            dense, loader, example_inputs=example, config=PruneConfig(target_macs_ratio=ratio, seed=seed, **common)
+        )
+        rows.append(run("cosep_budget", ratio, PruneConfig(), budget))
+        counts = {g["root"]: g["n_kept"] for g in budget[1].groups}
+        for name, cfg in _configs(ratio, seed, counts, common).items():
+            if name in args.methods:
+                rows.append(run(name, ratio, cfg))
+    return rows
+
+
+def summarize(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Per (model, ratio, method): mean and interval of top-1 before/after; paired CoSeP - L1 difference."""
+    out = []
+    keys = sorted({(r["model"], r["target_ratio"] or 0.0, r["method"]) for r in rows})
+    for model, ratio, method in keys:
+        sel = [r for r in rows if r["model"] == model and (r["target_ratio"] or 0.0) == ratio and r["method"] == method]
+        entry = {
+            "model": model,
+            "target_ratio": ratio or None,
+            "method": method,
+            "macs_ratio": mean_ci([r["macs_ratio"] for r in sel]),
+            "before_ft": mean_ci([r["top1_before_ft"] for r in sel]),
+            "after_ft": mean_ci([r["top1_after_ft"] for r in sel]),
+        }
+        ref_name = {"cosep_budget": "l1", "cosep_knee": "l1_at_knee"}.get(method)
+        if ref_name:
+            pairs = {
+                r["seed"]: r
+                for r in rows
+                if r["model"] == model and (r["target_ratio"] or 0.0) == ratio and r["method"] == ref_name
+            }
+            for when in ("before_ft", "after_ft"):
+                key = "top1_" + when
+                diffs = [r[key] - pairs[r["seed"]][key] for r in sel if r["seed"] in pairs]
+                entry[f"minus_l1_{when}"] = mean_ci(diffs)
+        out.append(entry)
+    return out
+
+
+def _fmt(stat: dict[str, Any] | None, scale: float = 100.0) -> str:
+    if not stat or stat["mean"] is None:
+        return "-"
+    if stat["ci95"] is None:
+        return f"{scale * stat['mean']:.2f}"
+    lo, hi = stat["ci95"]
+    return f"{scale * stat['mean']:.2f} [{scale * lo:.2f}, {scale * hi:.2f}]"
+
+
+def table(summary: list[dict[str, Any]]) -> list[str]:
+    lines = [
+        (
+            "| model | target | method | MACs ratio | top-1 before FT (BN recal.) | top-1 after FT "
+            "| CoSeP - L1 before | CoSeP - L1 after |"
+        ),
+        "|---|---|---|---|---|---|---|---|",
     ]
-    table += [
-        f"| {r['method']} | {r['macs'] / 1e6:.2f} | {r['macs_ratio']:.2f}x | {r['params'] / 1e3:.1f} | "
-        f"{100 * r['top1_before_finetune']:.2f}% | {100 * r['top1_after_finetune']:.2f}% |"
-        for r in rows
-    ]
+    for e in summary:
+        target = f"{e['target_ratio']:g}x" if e["target_ratio"] else "own"
+        lines.append(
+            f"| {e['model']} | {target} | {e['method']} | {_fmt(e['macs_ratio'], 1.0)} | {_fmt(e['before_ft'])} | "
+            f"{_fmt(e['after_ft'])} | {_fmt(e.get('minus_l1_before_ft'))} | {_fmt(e.get('minus_l1_after_ft'))} |"
+        )
+    return lines
+
+
+def _plot(summary: list[dict[str, Any]], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    budget = [e for e in summary if e["target_ratio"]]
+    models = sorted({e["model"] for e in budget})
+    fig, axes = plt.subplots(1, max(len(models), 1), figsize=(6 * max(len(models), 1), 4), squeeze=False)
+    for ax, model in zip(axes[0], models, strict=False):
+        for method in sorted({e["method"] for e in budget if e["model"] == model}):
+            pts = sorted(
+                (e["target_ratio"], e["after_ft"]) for e in budget if e["model"] == model and e["method"] == method
+            )
+            xs = [p[0] for p in pts]
+            ys = [100 * p[1]["mean"] for p in pts]
+            err = [
+                [100 * (p[1]["mean"] - p[1]["ci95"][0]) if p[1]["ci95"] else 0 for p in pts],
+                [100 * (p[1]["ci95"][1] - p[1]["mean"]) if p[1]["ci95"] else 0 for p in pts],
+            ]
+            ax.errorbar(xs, ys, yerr=err, marker="o", capsize=3, label=method)
+        ax.set_title(model)
+        ax.set_xlabel("MACs ratio (dense / pruned)")
+        ax.set_ylabel("top-1 after fine-tuning (%)")
+        ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--models", nargs="+", default=["resnet20"])
+    parser.add_argument("--data", default="digits:size=32")
+    parser.add_argument("--train-per-class", type=int, default=None, help="harder setting: N training images per class")
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4])
+    parser.add_argument("--ratios", type=float, nargs="+", default=[2.0, 3.0, 4.0])
+    parser.add_argument(
+        "--methods", nargs="+", default=list(BUDGET_METHODS[1:]), help="budget methods besides cosep_budget"
+    )
+    parser.add_argument("--epochs", type=int, default=15, help="dense training epochs")
+    parser.add_argument("--finetune-epochs", type=int, default=8)
+    parser.add_argument("--distill", type=float, default=0.0, help="KD weight from the dense model (0 = off)")
+    parser.add_argument("--images-per-class", type=int, default=32)
+    parser.add_argument("--bn-batches", type=int, default=4, help="BatchNorm recalibration batches (0 = off)")
+    parser.add_argument("--out", type=Path, required=True)
+    args = parser.parse_args(argv)
+    bundle = load_dataset(args.data)
+    if bundle.is_synthetic:
+        print("refusing: accuracy comparisons need real data, not a synthetic set", file=sys.stderr)
+        return 2
+    train_set = bundle.train
+    if args.train_per_class:
+        train_set = ClassBalancedSubset(bundle.train, args.train_per_class, seed=12345)
+    start = time.perf_counter()
+    rows: list[dict[str, Any]] = []
+    for model_name in args.models:
+        for seed in args.seeds:
+            rows += _one_seed(args, model_name, seed, bundle, train_set)
+    summary = summarize(rows)
+    lines = table(summary)
     result = {
+        "command": "python bench/compare_methods.py " + " ".join(sys.argv[1:] if argv is None else argv),
         "args": {k: str(v) for k, v in vars(args).items()},
-        "data": bundle.description,
-        "dense": {
-            "macs": cosep_plan.cost_before["macs"],
-            "params": cosep_plan.cost_before["params"],
-            "top1": dense_result.val_top1,
-        },
-        "methods": rows,
-        "table_md": "\n".join(table),
+        "data": bundle.description
+        + (f"; {args.train_per_class} training images per class" if args.train_per_class else ""),
+        "validation_images": len(bundle.val),
+        "rows": rows,
+        "summary": summary,
+        "table_md": "\n".join(lines),
+        "seconds": round(time.perf_counter() - start, 1),
         "environment": describe_environment(),
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=2) + "\n")
-    args.out.with_suffix(".md").write_text("\n".join(table) + "\n")
-    print("\n".join(table))
+    _plot(summary, args.out.with_suffix(".png"))
+    md = [
+        f"Command: `{result['command']}`",
+        "",
+        f"Data: {result['data']}; {result['validation_images']} validation images.",
+        "",
+        *lines,
+    ]
+    args.out.with_suffix(".md").write_text("\n".join(md) + "\n")
+    print("\n".join(lines))
     return 0
 
 

@@ -62,6 +62,21 @@ __all__ = ["command"]
     show_default=True,
     help="Precision the bench stage times (the target must run it; see `targets`).",
 )
+@click.option(
+    "--schedule",
+    type=click.Choice(["oneshot", "sequential"]),
+    default="oneshot",
+    show_default=True,
+    help="sequential = the paper: layer by layer, with a short fine-tune after each layer.",
+)
+@click.option("--between-epochs", type=click.IntRange(0), default=None, help="Fine-tune epochs between layers.")
+@click.option(
+    "--bn-recalibrate",
+    type=click.IntRange(0),
+    default=0,
+    show_default=True,
+    help="Re-estimate BatchNorm statistics on this many batches after surgery (0: off).",
+)
 @bench_options
 @threads_option
 @click.option("--seed", type=int, default=0, show_default=True)
@@ -84,6 +99,9 @@ def command(
     method: str,
     target_macs_ratio: float | None,
     precision: str,
+    schedule: str,
+    between_epochs: int | None,
+    bn_recalibrate: int,
     batch_sizes: str,
     iterations: int,
     min_seconds: float,
@@ -116,6 +134,9 @@ def command(
             round_to=round_to or get_target(target).round_to_for(precision),
             images_per_class=images_per_class,
             seed=seed,
+            schedule=schedule,
+            between_epochs=between_epochs,
+            bn_recalibrate=bn_recalibrate,
         ),
         finetune=TrainConfig(epochs=finetune_epochs, lr=0.02, seed=seed, distill_alpha=distill),
         bench=bench_config_from(batch_sizes, iterations, min_seconds, warmup, mode, streams, seed),

@@ -16,10 +16,10 @@ __all__ = ["command"]
 @run_option
 @click.option(
     "--method",
-    type=click.Choice(["cosep", "l1", "random", "uniform", "emp"]),
+    type=click.Choice(["cosep", "l1", "random", "uniform", "emp", "random_clusters"]),
     default="cosep",
     show_default=True,
-    help="CoSeP, or a baseline for comparisons.",
+    help="CoSeP, or a baseline for comparisons (random_clusters: random clusters, largest-L1 member).",
 )
 @click.option(
     "--schedule",
@@ -30,10 +30,46 @@ __all__ = ["command"]
 )
 @click.option(
     "--hook-point",
-    type=click.Choice(["bn", "conv", "act"]),
+    type=click.Choice(["bn", "conv", "act", "add"]),
     default="bn",
     show_default=True,
-    help="Which tensor's statistics describe a channel.",
+    help="Which tensor's statistics describe a channel (add: residual groups after the add).",
+)
+@click.option(
+    "--knee-rule",
+    type=click.Choice(["robust", "paper"]),
+    default="robust",
+    show_default=True,
+    help="robust: follows the MSS curve; paper: Kneedle after a degree-2 fit (the paper's literal rule).",
+)
+@click.option("--min-keep", type=click.FloatRange(0, 1, min_open=True), default=0.125, show_default=True)
+@click.option(
+    "--max-keep",
+    type=click.FloatRange(0, 1, min_open=True),
+    default=0.875,
+    show_default=True,
+    help="Keep-ratio bounds of the robust knee (recorded when they bind).",
+)
+@click.option(
+    "--between-epochs",
+    type=click.IntRange(0),
+    default=None,
+    help="Fine-tune epochs after each pruned layer (sequential schedule; default: the paper's 2 there, else 0).",
+)
+@click.option("--between-fraction", type=click.FloatRange(0, 1, min_open=True), default=0.25, show_default=True)
+@click.option(
+    "--between-lr",
+    type=click.FloatRange(0, min_open=True),
+    default=0.01,
+    show_default=True,
+    help="Between-layer fine-tune learning rate (halved after the first epoch, as in the paper).",
+)
+@click.option(
+    "--bn-recalibrate",
+    type=click.IntRange(0),
+    default=0,
+    show_default=True,
+    help="Re-estimate BatchNorm statistics on this many batches after surgery (0: off).",
 )
 @click.option("--spatial", default="gap", show_default=True, help="gap | pool:S | pixel (paper).")
 @click.option("--images-per-class", type=click.IntRange(2), default=32, show_default=True)
@@ -63,7 +99,7 @@ __all__ = ["command"]
     "--round-to",
     type=click.IntRange(1),
     default=None,
-    help="Round kept channels up to a multiple (default: the --target profile's, else 1).",
+    help="Align kept channels to the nearest multiple, within a quarter of k (default: the --target's, else 1).",
 )
 @click.option("--target", default=None, help="Target profile whose channel alignment to use (see `targets`).")
 @click.option(

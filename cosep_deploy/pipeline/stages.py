@@ -151,11 +151,23 @@ def prune_stage(
     subset = ClassBalancedSubset(bundle.train, config.images_per_class, seed=config.seed)
     loader = make_loader(ddist.shard_dataset(subset), batch_size=128)  # a shard per process under torchrun
     example = torch.zeros((2, *bundle.input_shape))
+    between = None
+    if config.between_epochs_resolved > 0:  # the paper's short fine-tune after each pruned layer
+        from cosep_deploy.finetune.between import BetweenLayers, BetweenLayersConfig
+
+        bl = BetweenLayersConfig(
+            epochs=config.between_epochs_resolved,
+            fraction=config.between_fraction,
+            lr=config.between_lr,
+            seed=config.seed,
+        )
+        between = BetweenLayers(bundle.train, bl)
     pruned, plan = prune(
         model,
         loader,
         example_inputs=example,
         config=config,
+        between_layers=between,
         base_spec=mspec.to_json(),
         data_info={
             "spec": spec.data,

@@ -1,8 +1,9 @@
-"""``prune``: per-group channel selection (CoSeP or a baseline), then physical removal.
+"""``prune``: the prune stage as a straight line.
 
-Coupling (which channels go together) comes from :mod:`.coupling`, scoring from
-:mod:`cosep_deploy.separability` (via :mod:`.decide`), and the policy (counts, rounding, ignored layers,
-budget) from :class:`PruneConfig` and :mod:`.policy`. Statistics come from a class-balanced loader the
+coupling graph (:mod:`.coupling`) -> prunable groups -> per-group statistics (:mod:`.group_stats`) ->
+counts (an allocator, :mod:`.allocate`: the method's own, given counts or a MACs budget) -> per-group
+decision (a registered :class:`~cosep_deploy.prune.methods.SelectionMethod`, aligned to ``round_to``) ->
+surgery -> optional BatchNorm recalibration -> plan. Statistics come from a class-balanced loader the
 caller passes explicitly; nothing is stored on the user's modules (the model is copied).
 """
 
@@ -20,27 +21,36 @@ from torch import nn
 from cosep_deploy.artifacts import provenance
 from cosep_deploy.errors import ConfigError, DataError, PruneError, unknown_name
 from cosep_deploy.progress import Progress, resolve_progress
+from cosep_deploy.prune.allocate import AllocationContext, allocator_for
 from cosep_deploy.prune.coupling import ChannelGroup, CouplingGraph
-from cosep_deploy.prune.decide import GroupDistances, baseline_decision, cosep_at_count, cosep_decisions, group_norms
+from cosep_deploy.prune.decision import GroupDecision
+from cosep_deploy.prune.group_stats import collect_group_stats
 from cosep_deploy.prune.macs import count_macs_params
+from cosep_deploy.prune.methods import SelectionMethod, get_method, method_names
 from cosep_deploy.prune.plan import PruningPlan
-from cosep_deploy.prune.policy import scaled_count, top_l1
+from cosep_deploy.prune.support import refusal_reason
+from cosep_deploy.separability.collect import HOOK_POINTS
 
-__all__ = ["HOOK_POINTS", "METHODS", "SCHEDULES", "PruneConfig", "prune"]
+__all__ = ["HOOK_POINTS", "KNEE_RULES", "METHODS", "SCHEDULES", "PruneConfig", "prune"]
 
-METHODS = ("cosep", "l1", "random", "uniform", "emp")
-HOOK_POINTS = ("conv", "bn", "act")
+METHODS = method_names()  # the built-in methods (the registry may hold more)
 SCHEDULES = ("oneshot", "sequential")
-BetweenLayers = Callable[[nn.Module, str], None]
+KNEE_RULES = ("robust", "paper")
+BetweenLayers = Callable[[nn.Module, str], Any]
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
 class PruneConfig:
     """Every pruning parameter; all of it is recorded in the plan.
 
-    ``ratio`` (keep fraction) or ``counts`` (kept channels per group root, e.g. CoSeP's, for a matched
-    comparison) set the counts of ``l1``/``random``/``uniform``; ``emp`` uses EMP's N_eff with ``emp_beta``.
+    ``method``: a registered selection method (``cosep``, ``l1``, ``random``, ``uniform``, ``emp``,
+    ``random_clusters``). ``ratio`` (keep fraction) or ``counts`` (kept channels per group root, e.g.
+    CoSeP's, for a matched comparison) set the counts of the methods without a count of their own;
     ``target_macs_ratio`` (dense MACs / pruned MACs) scales every group's count by one global factor.
+    ``knee_rule``: ``robust`` (default) or ``paper`` (the literal Kneedle + degree-2 fit); ``min_keep`` /
+    ``max_keep`` bound the robust knee's keep ratio. ``round_to``: channel alignment (nearest multiple,
+    never more than a quarter of k away). ``bn_recalibrate``: re-estimate BatchNorm statistics on that many
+    batches of the pruning loader after surgery (0 = off).
     """
 
     method: str = "cosep"
@@ -51,6 +61,9 @@ class PruneConfig:
     pair_budget: int | None = None
     k_grid: str = "auto"
     keep: str = "max_l1"
+    knee_rule: str = "robust"
+    min_keep: float = 0.125
+    max_keep: float = 0.875
     round_to: int = 1
     seed: int = 0
     ignored_layers: tuple[str, ...] = ()
@@ -59,14 +72,27 @@ class PruneConfig:
     counts: Mapping[str, int] | None = None
     emp_beta: float = 1.0
     target_macs_ratio: float | None = None
+    allocator: str | None = None  # None: "counts" with counts, "macs" with a target MACs ratio, else "own"
+    bn_recalibrate: int = 0
+    # the paper's fine-tune between layers (sequential schedule; the pipeline's prune stage runs it):
+    # None = the paper's 2 epochs with schedule "sequential", 0 otherwise
+    between_epochs: int | None = None
+    between_fraction: float = 0.25
+    between_lr: float = 0.01
+
+    @property
+    def between_epochs_resolved(self) -> int:
+        if self.between_epochs is not None:
+            return self.between_epochs
+        return 2 if self.schedule == "sequential" else 0
 
     def __post_init__(self) -> None:
-        choices = {
-            "method": METHODS,
+        choices = {  # the method is checked against the registry (get_method), which users can extend
             "schedule": SCHEDULES,
             "hook_point": HOOK_POINTS,
             "k_grid": ("auto", "all"),
             "keep": ("max_l1", "medoid"),
+            "knee_rule": KNEE_RULES,
         }
         for field, valid in choices.items():
             if getattr(self, field) not in valid:
@@ -77,13 +103,19 @@ class PruneConfig:
             raise ConfigError(f"images_per_class must be >= 2, got {self.images_per_class}")
         if self.ratio is not None and not 0 < self.ratio <= 1:
             raise ConfigError(f"keep ratio must be in (0, 1], got {self.ratio}")
+        if not 0 < self.min_keep <= self.max_keep <= 1:
+            raise ConfigError(
+                f"keep-ratio bounds need 0 < min_keep <= max_keep <= 1, got {self.min_keep}, {self.max_keep}"
+            )
         if self.target_macs_ratio is not None and self.target_macs_ratio <= 1:
             raise ConfigError(f"target MACs ratio (dense / pruned) must be > 1, got {self.target_macs_ratio}")
-        needs_count = self.method in ("l1", "random", "uniform")
-        if needs_count and self.ratio is None and self.counts is None and self.target_macs_ratio is None:
-            raise ConfigError(f"method {self.method!r} needs a keep ratio, per-group counts or a target MACs ratio")
-        if self.method == "uniform" and self.counts is not None:
-            raise ConfigError("method 'uniform' keeps the same ratio everywhere: give a ratio, not counts")
+        if self.bn_recalibrate < 0:
+            raise ConfigError(f"bn_recalibrate (batches) must be >= 0, got {self.bn_recalibrate}")
+        get_method(self.method).check_config(self)
+        if self.between_epochs_resolved > 0 and self.schedule != "sequential":
+            raise ConfigError("a fine-tune between layers needs schedule 'sequential'")
+        if not 0 < self.between_fraction <= 1 or not self.between_lr > 0:
+            raise ConfigError("between-layer fine-tune: fraction must be in (0, 1] and lr > 0")
         if self.schedule == "sequential" and self.target_macs_ratio is not None:
             raise ConfigError("a global MACs budget needs schedule 'oneshot' (all counts are scaled together)")
 
@@ -91,6 +123,7 @@ class PruneConfig:
         d = dataclasses.asdict(self)
         d["ignored_layers"] = list(self.ignored_layers)
         d["counts"] = dict(self.counts) if self.counts is not None else None
+        d["between_epochs"] = self.between_epochs_resolved
         return d
 
 
@@ -135,50 +168,88 @@ def _check_loader(loader: Iterable[Any], num_classes: int) -> None:
         raise DataError(f"labels go up to {max(seen)} but the model has {num_classes} outputs")
 
 
-def _budget_counts(
-    work: nn.Module, example: torch.Tensor, decisions: list[dict[str, Any]], cfg: PruneConfig, dense_macs: int
-) -> float:
-    """Scale every group's count by one factor so dense/pruned MACs reaches ``target_macs_ratio``.
+def _prunable_groups(
+    graph: CouplingGraph, order: list[str], cfg: PruneConfig, model_name: str
+) -> tuple[list[ChannelGroup], list[dict[str, Any]]]:
+    """Groups to decide on, in call order; grouped-convolution groups are skipped (and listed)."""
+    ignored = [*cfg.ignored_layers, order[-1]]  # the classifier keeps its outputs
+    if not cfg.prune_stem:
+        ignored.append(order[0])
+    position = {name: i for i, name in enumerate(order)}
+    candidates = [g for g in graph.groups(ignored=ignored) if g.size >= 2 and g.members]
+    skipped = [
+        {"root": g.root, "reason": f"contains grouped convolution(s) {list(g.grouped)[:3]}"}
+        for g in candidates
+        if g.grouped
+    ]
+    groups = sorted((g for g in candidates if not g.grouped), key=lambda g: position.get(g.root, len(order)))
+    if not groups:
+        raise PruneError(f"{model_name}: no prunable channel group outside the ignored layers")
+    return groups, skipped
 
-    MACs depend only on counts, so trial prunes keep top-L1 channels on a copy; bisection on the factor.
-    """
-    assert cfg.target_macs_ratio is not None
-    input_shape = [int(d) for d in example.shape[1:]]
-    base = {d["root"]: max(d["k"], 1) for d in decisions}
-    sizes = {d["root"]: d["size"] for d in decisions}
 
-    def ratio_at(factor: float) -> float:
-        trial_model = copy.deepcopy(work)
-        trial_graph = CouplingGraph(trial_model, example)
-        for d in decisions:
-            n_keep = scaled_count(base[d["root"]], sizes[d["root"]], factor, cfg.round_to)
-            norms = group_norms(trial_graph, trial_graph.group_of(d["root"]))
-            kept = set(top_l1(norms, n_keep))
-            trial_graph.remove_channels(d["root"], [i for i in range(d["size"]) if i not in kept])
-        return dense_macs / max(count_macs_params(trial_model, input_shape).macs, 1)
+@dataclasses.dataclass
+class _Stage:
+    """The state one prune run threads through its steps."""
 
-    lo, hi = 0.0, max(sizes[r] / base[r] for r in base)
-    floor_ratio = ratio_at(1e-9)
-    if floor_ratio < cfg.target_macs_ratio:
-        raise PruneError(
-            f"target MACs ratio {cfg.target_macs_ratio} is out of reach: keeping one channel per prunable group "
-            f"gives {floor_ratio:.2f}x (the ignored layers and the stem keep the rest)"
+    work: nn.Module
+    graph: CouplingGraph
+    method: SelectionMethod
+    cfg: PruneConfig
+    loader: Iterable[Any]
+    example: torch.Tensor
+    classes: int
+    prog: Progress
+    dense_macs: int
+
+    def decide(self, groups: list[ChannelGroup]) -> tuple[list[GroupDecision], float | None]:
+        """Statistics -> counts (allocator) -> one decision per group."""
+        stats = collect_group_stats(
+            self.work,
+            self.graph,
+            groups,
+            self.loader,
+            self.cfg,
+            self.prog,
+            num_classes=self.classes,
+            example_inputs=self.example,
+            distances=self.method.needs_distances,
         )
-    for _ in range(12):  # counts are integers: 12 halvings resolve the factor well below one channel
-        mid = (lo + hi) / 2
-        got = ratio_at(mid)
-        if got >= cfg.target_macs_ratio:
-            lo = mid
-            if got <= cfg.target_macs_ratio * 1.01:
-                break  # within 1% of the budget: close enough, and each trial is a prune
-        else:
-            hi = mid
-    return lo
+        ctx = AllocationContext(self.work, self.example, groups, stats, self.method, self.cfg, self.dense_macs)
+        allocation = allocator_for(self.cfg).allocate(ctx)
+        decisions = []
+        with self.prog.task("selecting channels", total=len(groups)) as task:
+            for g in groups:
+                decisions.append(
+                    self.method.select(g, stats[g.root], allocation.counts[g.root], budget=allocation.factor)
+                )
+                task.advance()
+        return decisions, allocation.factor
+
+    def remove(self, decision: GroupDecision) -> None:
+        kept = set(decision.kept)
+        self.graph.remove_channels(decision.root, [i for i in range(decision.size) if i not in kept])
 
 
-def _remove_unkept(graph: CouplingGraph, decision: dict[str, Any]) -> None:
-    kept = set(decision["kept"])
-    graph.remove_channels(decision["root"], [i for i in range(decision["size"]) if i not in kept])
+def _run_schedule(
+    stage: _Stage, groups: list[ChannelGroup], between_layers: BetweenLayers | None, between: list[Any]
+) -> tuple[list[GroupDecision], float | None]:
+    if stage.cfg.schedule == "oneshot":
+        decisions, factor = stage.decide(groups)
+        for d in decisions:
+            stage.remove(d)
+        return decisions, factor
+    decisions = []
+    with stage.prog.task("sequential pruning", total=len(groups)) as task:
+        for g in groups:
+            # statistics and the group are taken from the network as pruned so far (the paper)
+            (d,), _ = stage.decide([stage.graph.group_of(g.root)])
+            stage.remove(d)
+            decisions.append(d)
+            if between_layers is not None:
+                between.append(between_layers(stage.work, g.root))
+            task.advance()
+    return decisions, None
 
 
 def prune(
@@ -195,13 +266,15 @@ def prune(
 ) -> tuple[nn.Module, PruningPlan]:
     """Prune a copy of ``model`` and return ``(pruned_model, plan)``.
 
-    ``loader`` yields ``(images, labels)``: a class-balanced sample of labelled data (statistics only; it
-    is iterated once per statistics pass). ``example_inputs`` is a batch of the input shape (tracing,
-    MACs). ``between_layers(model, root)`` runs after each group in the ``sequential`` schedule (the
-    paper's short fine-tune).
+    ``loader`` yields ``(images, labels)``: a class-balanced sample of labelled data (statistics and BN
+    recalibration; it is iterated once per statistics pass). ``example_inputs`` is a batch of the input
+    shape (tracing, MACs). ``between_layers(model, root)`` runs after each group in the ``sequential``
+    schedule (the paper's short fine-tune).
     """
     cfg = config or PruneConfig()
-    prog = resolve_progress(progress)
+    reason = refusal_reason(model)
+    if reason is not None:
+        raise PruneError(f"cannot prune: {reason}")
     start = time.perf_counter()
     work = copy.deepcopy(model).eval()
     input_shape = [int(d) for d in example_inputs.shape[1:]]
@@ -214,75 +287,34 @@ def prune(
     if not order:
         raise PruneError(f"{type(model).__name__} has no Conv2d or Linear layer to prune")
     with torch.no_grad():
-        n_out = int(work(example_inputs[:1]).shape[-1])
-    classes = num_classes or n_out
-    if cfg.method == "cosep":
+        classes = num_classes or int(work(example_inputs[:1]).shape[-1])
+    method = get_method(cfg.method)(cfg)
+    if method.needs_distances:
         _check_loader(loader, classes)
-    ignored = [*cfg.ignored_layers, order[-1]]  # the classifier keeps its outputs
-    if not cfg.prune_stem:
-        ignored.append(order[0])
     graph = CouplingGraph(work, example_inputs)
-    position = {name: i for i, name in enumerate(order)}
-    candidates = [g for g in graph.groups(ignored=ignored) if g.size >= 2 and g.members]
-    skipped = [
-        {"root": g.root, "reason": f"contains grouped convolution(s) {list(g.grouped)[:3]}"}
-        for g in candidates
-        if g.grouped
-    ]
-    groups = sorted((g for g in candidates if not g.grouped), key=lambda g: position.get(g.root, len(order)))
-    if not groups:
-        raise PruneError(f"{type(model).__name__}: no prunable channel group outside the ignored layers")
-    dists = GroupDistances()
+    groups, skipped = _prunable_groups(graph, order, cfg, type(model).__name__)
+    stage = _Stage(work, graph, method, cfg, loader, example_inputs, classes, resolve_progress(progress), before.macs)
+    between: list[Any] = []
+    decisions, factor = _run_schedule(stage, groups, between_layers, between)
+    recal = None
+    if cfg.bn_recalibrate:
+        from cosep_deploy.finetune.bn import recalibrate_batchnorm
 
-    def decide(batch: list[ChannelGroup]) -> list[dict[str, Any]]:
-        if cfg.method == "cosep":
-            return cosep_decisions(
-                work,
-                graph,
-                batch,
-                loader,
-                cfg,
-                prog,
-                num_classes=classes,
-                example_inputs=example_inputs,
-                distances=dists,
-            )
-        return [baseline_decision(graph, g, cfg) for g in batch]
-
-    factor = None
-    decisions: list[dict[str, Any]] = []
-    if cfg.schedule == "oneshot":
-        decisions = decide(groups)
-        if cfg.target_macs_ratio is not None:
-            factor = _budget_counts(work, example_inputs, decisions, cfg, before.macs)
-            for d in decisions:
-                n_keep = scaled_count(max(d["k"], 1), d["size"], factor, cfg.round_to)
-                g = graph.group_of(d["root"])
-                norms = group_norms(graph, g)
-                if cfg.method == "cosep":  # k-medoids at the budget's count, one channel per cluster
-                    kept = cosep_at_count(dists.matrices[d["root"]], norms, n_keep, keep=cfg.keep, seed=cfg.seed)
-                else:
-                    kept = baseline_decision(graph, g, dataclasses.replace(cfg, counts={d["root"]: n_keep}))["kept"]
-                d.update(kept=kept, n_kept=len(kept), budget_factor=factor)
-        for d in decisions:
-            _remove_unkept(graph, d)
-    else:
-        with prog.task("sequential pruning", total=len(groups)) as task:
-            for g in groups:
-                # statistics and the group are taken from the network as pruned so far (the paper)
-                for d in decide([graph.group_of(g.root)]):
-                    _remove_unkept(graph, d)
-                    decisions.append(d)
-                    if between_layers is not None:
-                        between_layers(work, g.root)
-                task.advance()
+        recal = recalibrate_batchnorm(work, loader, max_batches=cfg.bn_recalibrate)
     after = count_macs_params(work, input_shape)
     plan = PruningPlan(
         base_model=base_spec or {},
         input_shape=input_shape,
         method=cfg.method,
-        config={**cfg.to_json(), "budget_factor": factor, "num_classes": classes, "skipped_groups": skipped},
-        groups=decisions,
+        config={
+            **cfg.to_json(),
+            "budget_factor": factor,
+            "num_classes": classes,
+            "skipped_groups": skipped,
+            "bn_recalibrated": recal,
+            "between_layers": between if between_layers is not None else None,
+        },
+        groups=[d.to_json() for d in decisions],
         history=graph.history(),
         cost_before=before.to_json(),
         cost_after=after.to_json(),

@@ -6,6 +6,7 @@ rebuilds the base model, replays the name-keyed channel removals and loads the w
 
 from __future__ import annotations
 
+import collections
 import dataclasses
 import os
 from pathlib import Path
@@ -135,7 +136,11 @@ def _load_strict(model: nn.Module, state: dict[str, torch.Tensor], source: Path)
         if shapes:
             parts.append(f"shape mismatch {[(k, tuple(own[k].shape), tuple(state[k].shape)) for k in shapes[:3]]}")
         raise PlanMismatchError(f"weights {source} do not fit the model rebuilt from the plan: " + "; ".join(parts))
-    model.load_state_dict(state, strict=True)
+    # safetensors keeps tensors only; modules that check their state-dict version (torchvision's MNASNet)
+    # need the per-module metadata a state_dict() carries: take it from the freshly built model
+    with_meta: Any = collections.OrderedDict(state)
+    with_meta._metadata = getattr(own, "_metadata", None)
+    model.load_state_dict(with_meta, strict=True)
 
 
 def read_plan(path: str | os.PathLike[str]) -> PruningPlan:

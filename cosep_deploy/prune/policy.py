@@ -1,10 +1,5 @@
-"""Pruning policy: how many channels each group keeps, and which, for CoSeP and the baselines.
-
-Scoring and policy stay apart: CoSeP decides a count (the MSS knee) *and* the channels (one per
-cluster); the baselines take a count from a rule (a uniform ratio, CoSeP's own per-group counts for a
-matched comparison, or EMP's effective number) and pick channels by filter L1 norm (``l1``, ``uniform``,
-``emp``) or at random (``random``, seeded). Every count is rounded up to ``round_to`` (channel alignment
-for the target engine) and clamped to [1, N].
+"""Count and ranking rules shared by the selection methods: EMP's effective number, top-L1, seeded random
+picks, and per-group counts given from outside. Alignment lives in :mod:`cosep_deploy.separability.align`.
 """
 
 from __future__ import annotations
@@ -21,17 +16,9 @@ __all__ = [
     "emp_count",
     "emp_retained_mass_bound",
     "random_channels",
-    "round_count",
-    "scaled_count",
+    "random_order",
     "top_l1",
 ]
-
-
-def round_count(n_keep: int, n: int, round_to: int) -> int:
-    """Round a kept count up to a multiple of ``round_to``, clamped to [1, n]."""
-    if n < 1:
-        raise ConfigError(f"a group needs at least one channel, got {n}")
-    return max(1, min(n, math.ceil(max(n_keep, 1) / round_to) * round_to))
 
 
 def emp_count(scores: np.ndarray, *, beta: float = 1.0) -> int:
@@ -76,9 +63,11 @@ def random_channels(n: int, n_keep: int, *, seed: int, salt: str) -> list[int]:
     return sorted(int(i) for i in rng.choice(n, size=n_keep, replace=False))
 
 
-def scaled_count(base: int, n: int, factor: float, round_to: int) -> int:
-    """A group's count scaled by a global factor (for a MACs budget), rounded and clamped."""
-    return round_count(round(base * factor), n, round_to)
+def random_order(n: int, *, seed: int, salt: str) -> np.ndarray:
+    """A seeded random ranking of ``n`` channels (per group), for random fills."""
+    import zlib
+
+    return np.random.default_rng([seed, zlib.crc32(salt.encode()), 2]).permutation(n)
 
 
 def counts_from_mapping(counts: Mapping[str, int], root: str, n: int) -> int:

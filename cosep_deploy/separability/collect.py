@@ -8,7 +8,8 @@ activation module right after that.
 
 Spatial reduction of a [B, N, H, W] output: ``gap`` (mean over positions: [B, N]), ``pool:S`` (adaptive
 average pool to S x S: [B, N, S*S]) or ``pixel`` (every position: [B, N, H*W], the paper). Linear outputs
-[B, N] are used as they are in every mode.
+[B, N] are used as they are in every mode; a Linear applied to channels-last features ([B, H, W, N], as
+in ConvNeXt) has its last axis taken as the channel axis.
 """
 
 from __future__ import annotations
@@ -26,7 +27,8 @@ from cosep_deploy.separability.stats import ClassStats, as_labels
 
 __all__ = ["HOOK_POINTS", "SPATIAL_MODES", "TapMap", "collect_class_stats", "parse_spatial", "resolve_taps"]
 
-HOOK_POINTS = ("conv", "bn", "act")
+HOOK_POINTS = ("conv", "bn", "act", "add")
+_ADDS = ("add", "iadd", "add_")
 SPATIAL_MODES = ("gap", "pool:S", "pixel")
 _ACTIVATIONS = (
     nn.ReLU,
@@ -138,7 +140,10 @@ def collect_class_stats(
                     raise SeparabilityError(f"tap {tap!r}: module output is {type(output).__name__}, not a tensor")
                 if output.ndim < 2:
                     raise SeparabilityError(f"tap {tap!r}: output shape {list(output.shape)} has no channel axis")
-                x = _reduce(output.detach(), mode, size)
+                out = output.detach()
+                if isinstance(module, nn.Linear) and out.ndim > 2:
+                    out = out.movedim(-1, 1)  # a Linear on channels-last features (ConvNeXt): features are last
+                x = _reduce(out, mode, size)
                 flags.append((tap, torch.isfinite(x).all()))
                 stats[tap]._accumulate(x, batch_labels[0].to(x.device))
 
@@ -264,6 +269,20 @@ def _trace_hooks(model: nn.Module, example_inputs: torch.Tensor) -> list[_Call]:
     return calls
 
 
+def _after_add(calls: list[_Call], at: int, consumer: Callable[..., Any], result: TapMap, c: str, tap: Any) -> int:
+    """The residual stream after the add that ``calls[at]`` feeds: the activation module applied to the sum
+    (the add itself is a function, which hooks cannot see). Unchanged, with a note, when no add follows."""
+    users = [q for q in range(at + 1, len(calls)) if calls[at].output in calls[q].inputs]
+    add = next((q for q in users if calls[q].module is None and calls[q].label in _ADDS), None)
+    if add is None:
+        return at  # not a residual member: as "bn"
+    act, _ = consumer(add, _ACTIVATIONS)
+    if act is None:
+        result.notes[c] = f"no activation module follows the add after {tap(at)}; hooking {tap(at)} (before the add)"
+        return at
+    return int(act)
+
+
 def resolve_taps(
     model: nn.Module,
     conv_names: Sequence[str],
@@ -271,12 +290,14 @@ def resolve_taps(
     *,
     example_inputs: torch.Tensor | None = None,
 ) -> TapMap:
-    """For each conv/linear layer, the module to hook for ``point`` ("conv", "bn" or "act").
+    """For each conv/linear layer, the module to hook for ``point`` ("conv", "bn", "act" or "add").
 
     The consumer graph comes from torch.fx when the model traces symbolically, otherwise from one forward
     pass on ``example_inputs`` with hooks recording module calls. "bn" is the BatchNorm that directly
     consumes the layer's output; "act" the activation module right after that BN (or after the layer when
-    no BN follows). Where the wanted module is missing the tap falls back one step (act -> bn -> conv) and
+    no BN follows). "add" hooks the members of residual groups after the add (the activation module applied
+    to the sum; torch.fx only, since hooks cannot see a functional add) and every other layer as "bn".
+    Where the wanted module is missing the tap falls back one step (act -> bn -> conv) and
     ``TapMap.notes[conv]`` says why.
     """
     if point not in HOOK_POINTS:
@@ -329,6 +350,8 @@ def resolve_taps(
             result.notes[c] = f"no BatchNorm directly consumes {c} (consumers: {users or 'none'}); hooking {c}"
         else:
             at = bn
+        if point == "add":
+            at = _after_add(calls, at, consumer, result, c, tap)
         if point == "act":
             act, users = consumer(at, _ACTIVATIONS)
             if act is None:

@@ -1,20 +1,99 @@
-"""The knee of the (k, MSS) curve with Kneedle (the pinned ``kneed`` package does the work).
+"""The knee of a (k, MSS) curve: how many clusters (kept channels) a layer's separability supports.
 
-The paper's setting is a concave, increasing curve, S = 1, smoothed by a second-degree polynomial fit.
-Kneedle needs a few points and a non-flat curve; otherwise there is no knee and we return None (the
-caller then falls back to the k of maximum MSS).
+Two named rules, both recorded in the plan with the curve they saw and why they chose their k:
+
+``paper`` (the paper's literal setting): Kneedle (the pinned ``kneed`` package) on the raw curve, concave,
+increasing, S = 1, after a second-degree polynomial fit. After that fit Kneedle only ever sees a parabola,
+so it answers the midpoint of the k range, the first k, or nothing, whatever the curve. When it answers
+nothing, the k of maximum MSS is used (our fallback; MSS rises with k, so this keeps nearly everything).
+
+``robust`` (the default): a rule that follows the curve.
+1. Drop every k that leaves fewer than ``max(2, ceil(min_rest * N))`` non-medoid points: MSS there averages
+   over a handful of near-duplicates and jumps, whatever the layer.
+2. Smooth: isotonic (non-decreasing) regression, then a centred moving average of ``window`` points
+   (default: about a twentieth of the curve, odd; none on short curves, where it would blur a sharp knee).
+3. Normalise both axes to [0, 1] and run Kneedle (S = 1, concave, increasing) on the smoothed points
+   without any polynomial fit.
+4. A knee at the first grid point is refused unless the curve supports it (at least half of the whole rise
+   happens in that first step); no knee, or a refused one, falls back to the k of maximum normalised
+   difference (y - x) among the interior points (the point farthest above the chord) when the curve bends
+   at least ``min_bend`` there; a curve that rises evenly (no bend: noise would choose any k) takes the
+   upper keep-ratio bound. Never "keep all".
+5. Clamp to the keep-ratio bounds ``[ceil(min_keep * N), floor(max_keep * N)]``; a bound that changes k is
+   recorded.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import math
 import warnings
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
 from cosep_deploy.errors import SeparabilityError
 
-__all__ = ["find_knee"]
+__all__ = ["KNEE_RULES", "KneeBounds", "KneeDecision", "choose_knee", "find_knee", "isotonic_increasing"]
+
+KNEE_RULES = ("robust", "paper")
+
+
+@dataclasses.dataclass(frozen=True)
+class KneeBounds:
+    """Settings of the robust rule (recorded in the plan)."""
+
+    min_keep: float = 0.125  # keep-ratio lower bound
+    max_keep: float = 0.875  # keep-ratio upper bound
+    min_rest: float = 0.1  # fraction of N that must remain outside the medoids for a k to count
+    min_bend: float = 0.05  # a fallback knee needs the curve this far above its chord (normalised units)
+    window: int = 0  # moving-average window after the isotonic fit; 0: auto (odd, about 1/20 of the points)
+
+    def __post_init__(self) -> None:
+        if not 0 < self.min_keep <= self.max_keep <= 1:
+            raise SeparabilityError(
+                f"keep-ratio bounds need 0 < min_keep <= max_keep <= 1, got {self.min_keep}, {self.max_keep}"
+            )
+        if not 0 <= self.min_rest < 1 or self.window < 0:
+            raise SeparabilityError(f"min_rest must be in [0, 1) and window >= 0, got {self.min_rest}, {self.window}")
+
+
+@dataclasses.dataclass(frozen=True)
+class KneeDecision:
+    """The k a knee rule chose on one curve, and why."""
+
+    k: int
+    rule: str
+    kneedle: int | None  # what Kneedle answered (None: no knee)
+    why: str
+    fallback: bool
+    bound: str | None = None  # "min_keep" or "max_keep" when a keep-ratio bound set k
+    used: tuple[tuple[int, float], ...] = ()  # the (k, smoothed MSS) points the rule looked at
+    bounds: KneeBounds | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "k": self.k,
+            "rule": self.rule,
+            "kneedle": self.kneedle,
+            "why": self.why,
+            "fallback": self.fallback,
+            "bound": self.bound,
+            "used": [[k, round(y, 6)] for k, y in self.used],
+            "bounds": dataclasses.asdict(self.bounds) if self.bounds is not None else None,
+        }
+
+
+def _as_curve(ks: Sequence[int] | np.ndarray, scores: Sequence[float] | np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    x = np.asarray(ks, dtype=np.float64).ravel()
+    y = np.asarray(scores, dtype=np.float64).ravel()
+    if x.size != y.size:
+        raise SeparabilityError(f"ks and scores differ in length: {x.size} vs {y.size}")
+    if not (np.all(np.isfinite(x)) and np.all(np.isfinite(y))):
+        raise SeparabilityError("ks and scores must be finite")
+    order = np.argsort(x, kind="stable")
+    return x[order], y[order]
 
 
 def find_knee(
@@ -29,18 +108,12 @@ def find_knee(
 ) -> int | None:
     """Kneedle knee of ``scores`` over ``ks`` (sorted by k first), or None when kneed finds none.
 
-    None as well for fewer than 3 points or a flat curve (Kneedle's normalisation divides by the range).
+    The defaults are the paper's settings. None as well for fewer than 3 points or a flat curve
+    (Kneedle's normalisation divides by the range).
     """
     from kneed import KneeLocator
 
-    x = np.asarray(ks, dtype=np.float64).ravel()
-    y = np.asarray(scores, dtype=np.float64).ravel()
-    if x.size != y.size:
-        raise SeparabilityError(f"ks and scores differ in length: {x.size} vs {y.size}")
-    if not (np.all(np.isfinite(x)) and np.all(np.isfinite(y))):
-        raise SeparabilityError("ks and scores must be finite")
-    order = np.argsort(x, kind="stable")
-    x, y = x[order], y[order]
+    x, y = _as_curve(ks, scores)
     if x.size < 3 or np.unique(x).size != x.size or np.ptp(y) == 0.0:
         return None
     with warnings.catch_warnings():
@@ -62,3 +135,104 @@ def find_knee(
     if knee is None or not np.isfinite(knee):
         return None
     return round(float(knee))
+
+
+def isotonic_increasing(y: Sequence[float] | np.ndarray) -> np.ndarray:
+    """Least-squares non-decreasing fit (pool adjacent violators), equal weights."""
+    values: list[float] = []
+    sizes: list[int] = []
+    for v in np.asarray(y, dtype=np.float64).ravel():
+        values.append(float(v))
+        sizes.append(1)
+        while len(values) > 1 and values[-2] > values[-1]:
+            n = sizes[-2] + sizes[-1]
+            merged = (values[-2] * sizes[-2] + values[-1] * sizes[-1]) / n
+            values[-2:], sizes[-2:] = [merged], [n]
+    return np.repeat(np.asarray(values), sizes)
+
+
+def _moving_average(y: np.ndarray, window: int) -> np.ndarray:
+    if window <= 1 or y.size < 3:
+        return y
+    half = window // 2
+    return np.array([y[max(0, i - half) : i + half + 1].mean() for i in range(y.size)])
+
+
+def _clamp(k: int, n: int, bounds: KneeBounds) -> tuple[int, str | None]:
+    lo = max(1, math.ceil(bounds.min_keep * n - 1e-9))
+    hi = max(lo, math.floor(bounds.max_keep * n + 1e-9))
+    if k < lo:
+        return lo, "min_keep"
+    if k > hi:
+        return hi, "max_keep"
+    return k, None
+
+
+def _paper(x: np.ndarray, y: np.ndarray) -> KneeDecision:
+    knee = find_knee(x, y)
+    used = tuple((int(a), float(b)) for a, b in zip(x, y, strict=True))
+    if knee is not None:
+        return KneeDecision(knee, "paper", knee, "Kneedle after a degree-2 polynomial fit (paper)", False, used=used)
+    best = int(x[int(np.argmax(y))])
+    return KneeDecision(best, "paper", None, "Kneedle found no knee: k of maximum MSS", True, used=used)
+
+
+def _robust(x: np.ndarray, y: np.ndarray, n: int, bounds: KneeBounds) -> KneeDecision:
+    from kneed import KneeLocator
+
+    min_rest = max(2, math.ceil(bounds.min_rest * n))
+    keep = (n - x) >= min_rest
+    x, y = x[keep], y[keep]
+    if x.size < 3:
+        k, bound = _clamp(n, n, bounds)
+        return KneeDecision(k, "robust", None, "fewer than 3 usable k: upper keep bound", True, bound, (), bounds)
+    window = bounds.window or 2 * (x.size // 40) + 1
+    smooth = _moving_average(isotonic_increasing(y), window)
+    used = tuple((int(a), float(b)) for a, b in zip(x, smooth, strict=True))
+    if np.ptp(smooth) <= 1e-12:
+        k, bound = _clamp(n, n, bounds)
+        return KneeDecision(k, "robust", None, "flat MSS curve: upper keep bound", True, bound, used, bounds)
+    xn = (x - x[0]) / (x[-1] - x[0])
+    yn = (smooth - smooth[0]) / (smooth[-1] - smooth[0])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        knee = KneeLocator(x, smooth, S=1.0, curve="concave", direction="increasing", interp_method="interp1d").knee
+    kneedle = None if knee is None or not np.isfinite(knee) else round(float(knee))
+    why = "Kneedle (S=1, no polynomial fit) on the isotonic, smoothed, normalised curve"
+    chosen, fallback = kneedle, False
+    if chosen is not None and chosen <= int(x[0]) and yn[1] < 0.5:
+        chosen, why = None, "Kneedle's knee at the first k is refused (less than half the rise there)"
+    if chosen is None:
+        diff = yn - xn
+        inner = diff[1:-1] if diff.size > 2 else diff
+        offset = 1 if diff.size > 2 else 0
+        best = offset + int(np.argmax(inner))
+        why = why if kneedle is not None else "Kneedle found no knee"
+        fallback = True
+        if diff[best] >= bounds.min_bend:
+            chosen = int(x[best])
+            why += "; maximum of the difference curve y - x"
+        else:  # MSS rises evenly: every cluster still adds separability, and noise would pick any k
+            chosen = n
+            why += f"; no bend (difference curve below {bounds.min_bend:g}): the upper keep-ratio bound"
+    k, bound = _clamp(chosen, n, bounds)
+    if bound is not None:
+        why += f"; keep-ratio bound {bound} moved k from {chosen} to {k}"
+    return KneeDecision(k, "robust", kneedle, why, fallback, bound, used, bounds)
+
+
+def choose_knee(
+    ks: Sequence[int] | np.ndarray,
+    scores: Sequence[float] | np.ndarray,
+    *,
+    n: int,
+    rule: str = "robust",
+    bounds: KneeBounds | None = None,
+) -> KneeDecision:
+    """The kept count for a layer of ``n`` channels from its MSS curve, with the named ``rule``."""
+    if rule not in KNEE_RULES:
+        raise SeparabilityError(f"knee rule must be one of {KNEE_RULES}, got {rule!r}")
+    x, y = _as_curve(ks, scores)
+    if rule == "paper":
+        return _paper(x, y)
+    return _robust(x, y, n, bounds or KneeBounds())

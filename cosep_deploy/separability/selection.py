@@ -1,29 +1,30 @@
-"""How many channels a layer keeps, and which: k-medoids for a range of k, MSS curve, Kneedle knee.
+"""How many channels a layer keeps, and which: k-medoids for a range of k, MSS curve, knee rule.
 
-Paper mode (``k_grid="all"``) clusters for every k in 2..N-1. For large layers (``"auto"`` above
-``exhaustive_max_n`` channels) we evaluate a coarse grid of ~28 k (half geometric, half linear), locate
-the knee, then evaluate every k between the coarse neighbours of the knee and locate it again. The knee is
-always taken on a curve over every integer k, with MSS linearly interpolated between evaluated points:
-Kneedle's polynomial fit and normalisation then weigh the k axis as in paper mode instead of
-over-weighting the densely refined bracket. Each k is warm-started from the previous one (one BUILD step
-for k + 1, farthest points for larger jumps), which also keeps the sweep cheap.
+Paper mode (``k_grid="all"``) clusters for every k in 2..N (the authors' grid includes N). For large
+layers (``"auto"`` above ``exhaustive_max_n`` channels) we evaluate a coarse grid of ~28 k (half
+geometric, half linear), locate the knee, then evaluate every k between the coarse neighbours of the knee
+and locate it again. The knee is always taken on a curve over every integer k, with MSS linearly
+interpolated between evaluated points, so the k axis is weighed as in paper mode. Each k is warm-started
+from the previous one (one BUILD step for k + 1, farthest points for larger jumps). The knee rule
+(:mod:`.knee`: ``robust`` by default, ``paper`` for the literal setting) and the alignment
+(:mod:`.align`) are recorded with the selection.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import math
 from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 
 from cosep_deploy.errors import SeparabilityError
+from cosep_deploy.separability.align import Alignment, align_count, align_kept
 from cosep_deploy.separability.kmedoids import build_medoids, check_distance_matrix, grow_medoids, kmedoids
-from cosep_deploy.separability.knee import find_knee
+from cosep_deploy.separability.knee import KNEE_RULES, KneeBounds, KneeDecision, choose_knee
 from cosep_deploy.separability.silhouette import mean_simplified_silhouette
 
-__all__ = ["KEEP_RULES", "K_GRIDS", "ChannelSelection", "coarse_k_grid", "select_channels"]
+__all__ = ["KEEP_RULES", "K_GRIDS", "ChannelSelection", "coarse_k_grid", "norm_order", "select_channels"]
 
 K_GRIDS = ("auto", "all")
 KEEP_RULES = ("max_l1", "medoid")
@@ -34,9 +35,9 @@ ProgressFn = Callable[[int, "int | None"], None]
 class ChannelSelection:
     """The channels one layer (or coupled group) keeps, and how that was decided.
 
-    ``k``: the knee (or the fallback k) before rounding; ``n_kept``: after rounding up to ``round_to``.
+    ``k``: the knee rule's count (before alignment); ``n_kept``: after alignment (``alignment`` says how).
     ``grid``: "all" (every k), "coarse+refine", or "none" (degenerate input, nothing was clustered; see
-    ``note``). ``curve``: the evaluated (k, MSS) points, ascending in k.
+    ``note``). ``curve``: the evaluated (k, MSS) points, ascending in k. ``knee``: the rule's record.
     """
 
     kept: tuple[int, ...]
@@ -50,6 +51,9 @@ class ChannelSelection:
     round_to: int = 1
     medoids: tuple[int, ...] = ()
     note: str | None = None
+    knee: KneeDecision | None = None
+    alignment: Alignment | None = None
+    picked: tuple[int, ...] = ()  # one channel per cluster at k, before alignment
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -64,12 +68,14 @@ class ChannelSelection:
             "round_to": self.round_to,
             "medoids": list(self.medoids),
             "note": self.note,
+            "knee": self.knee.to_json() if self.knee is not None else None,
+            "alignment": self.alignment.to_json() if self.alignment is not None else None,
         }
 
 
 def coarse_k_grid(n: int, points: int = 28) -> list[int]:
-    """About ``points`` values of k in [2, n-1]: half geometric (dense at small k), half linear."""
-    hi = n - 1
+    """About ``points`` values of k in [2, n]: half geometric (dense at small k), half linear."""
+    hi = n
     if hi - 2 + 1 <= points:
         return list(range(2, hi + 1))
     half = points // 2
@@ -107,77 +113,66 @@ class _Sweep:
         ks = np.array(sorted(self.mss))
         return ks, np.array([self.mss[int(k)] for k in ks])
 
-    def dense_knee(self, n: int) -> int | None:
-        """Knee on every integer k in [2, n-1], MSS interpolated linearly between evaluated k."""
+    def knee(self, n: int, rule: str, bounds: KneeBounds, *, dense: bool) -> KneeDecision:
+        """The knee rule on every integer k in [2, n] (MSS interpolated linearly between evaluated k)."""
         ks, ys = self.curve()
-        xs = np.arange(2, n)
-        return find_knee(xs, np.interp(xs, ks, ys))
+        if not dense:
+            return choose_knee(ks, ys, n=n, rule=rule, bounds=bounds)
+        xs = np.arange(2, n + 1)
+        return choose_knee(xs, np.interp(xs, ks, ys), n=n, rule=rule, bounds=bounds)
 
 
-def _finish(
-    d: np.ndarray,
-    norms: np.ndarray,
-    medoids: np.ndarray,
-    k: int,
-    *,
-    keep: str,
-    round_to: int,
-    curve: tuple[tuple[int, float], ...],
-    fallback: bool,
-    grid: str,
-    note: str | None,
-) -> ChannelSelection:
-    """One channel per cluster (largest L1 norm or the medoid), then round the count up to ``round_to``."""
-    n = d.shape[0]
+def _one_per_cluster(d: np.ndarray, norms: np.ndarray, medoids: np.ndarray, keep: str) -> tuple[int, ...]:
+    """One channel per cluster: the largest L1 norm (or the medoid)."""
     labels = np.argmin(d[:, medoids], axis=1)
     labels[medoids] = np.arange(medoids.size)
     chosen: set[int] = set()
     for c, m in enumerate(medoids):
         members = np.flatnonzero(labels == c)
         chosen.add(int(m) if keep == "medoid" else int(members[np.argmax(norms[members])]))
-    target = min(n, math.ceil(len(chosen) / round_to) * round_to)
-    # fill with the highest-norm channels not chosen yet (ties: lower index first)
-    for idx in np.lexsort((np.arange(n), -norms)):
-        if len(chosen) >= target:
-            break
-        chosen.add(int(idx))
-    kept = tuple(sorted(chosen))
+    return tuple(sorted(chosen))
+
+
+def norm_order(norms: np.ndarray) -> np.ndarray:
+    """Channels by decreasing norm (ties: lower index first)."""
+    return np.lexsort((np.arange(norms.size), -np.asarray(norms, dtype=np.float64)))
+
+
+def _finish(
+    d: np.ndarray,
+    norms: np.ndarray,
+    medoids: np.ndarray,
+    knee: KneeDecision,
+    *,
+    keep: str,
+    round_to: int,
+    curve: tuple[tuple[int, float], ...],
+    grid: str,
+) -> ChannelSelection:
+    """One channel per cluster, then align the count (filling with the highest-norm channels)."""
+    n = d.shape[0]
+    picked = _one_per_cluster(d, norms, medoids, keep)
+    alignment = align_count(len(picked), n, round_to)
+    kept = align_kept(picked, alignment.aligned, norm_order(norms))
     return ChannelSelection(
         kept=kept,
-        k=k,
+        k=knee.k,
         n_kept=len(kept),
         n_channels=n,
         keep=keep,
         round_to=round_to,
         medoids=tuple(int(m) for m in medoids),
         curve=curve,
-        fallback=fallback,
+        fallback=knee.fallback,
         grid=grid,
-        note=note,
+        note=knee.why if knee.fallback else None,
+        knee=knee,
+        alignment=alignment,
+        picked=picked,
     )
 
 
-def select_channels(
-    d: Any,
-    filter_norms: Any,
-    *,
-    k_grid: str = "auto",
-    round_to: int = 1,
-    keep: str = "max_l1",
-    seed: int = 0,
-    progress: ProgressFn | None = None,
-    exhaustive_max_n: int = 64,
-    coarse_points: int = 28,
-) -> ChannelSelection:
-    """Choose the channels to keep from their [N, N] profile distance matrix and L1 filter norms.
-
-    Degenerate inputs (documented, never NaN): N < 3 keeps every channel (``fallback=True``, grid "none");
-    an all-zero matrix (every profile identical, e.g. all channels dead) is one cluster: k = 1, keep the
-    channel of largest norm (or channel 0 for ``keep="medoid"``), then round up. If Kneedle finds no knee,
-    k is the evaluated k of maximum MSS (smallest such k) and ``fallback=True``.
-    ``progress(done, total)`` is called after each evaluated k; with the "auto" grid ``total`` grows once
-    the refinement bracket is known.
-    """
+def _check_args(d: Any, filter_norms: Any, k_grid: str, keep: str, round_to: Any, knee_rule: str) -> tuple[Any, ...]:
     dm = check_distance_matrix(d)
     n = dm.shape[0]
     norms = np.asarray(filter_norms, dtype=np.float64).ravel()
@@ -189,13 +184,67 @@ def select_channels(
         raise SeparabilityError(f"k_grid must be one of {K_GRIDS}, got {k_grid!r}")
     if keep not in KEEP_RULES:
         raise SeparabilityError(f"keep must be one of {KEEP_RULES}, got {keep!r}")
+    if knee_rule not in KNEE_RULES:
+        raise SeparabilityError(f"knee rule must be one of {KNEE_RULES}, got {knee_rule!r}")
     if isinstance(round_to, bool) or not isinstance(round_to, int | np.integer) or round_to < 1:
         raise SeparabilityError(f"round_to must be an int >= 1, got {round_to!r}")
-    round_to = int(round_to)
+    return dm, norms, int(round_to)
+
+
+def _sweep_knee(
+    sweep: _Sweep, n: int, k_grid: str, exhaustive_max_n: int, coarse_points: int, rule: str, bounds: KneeBounds
+) -> tuple[KneeDecision, str]:
+    if k_grid == "all" or n <= exhaustive_max_n:
+        sweep.total = n - 1
+        for k in range(2, n + 1):
+            sweep.eval(k)
+        return sweep.knee(n, rule, bounds, dense=False), "all"
+    coarse = coarse_k_grid(n, coarse_points)
+    sweep.total = len(coarse)
+    for k in coarse:
+        sweep.eval(k)
+    first = sweep.knee(n, rule, bounds, dense=True)
+    lo = max([c for c in coarse if c < first.k], default=2)
+    hi = min([c for c in coarse if c > first.k], default=n)
+    todo = [k for k in range(lo + 1, hi) if k not in sweep.mss]
+    sweep.total = len(coarse) + len(todo)
+    for k in todo:
+        sweep.eval(k)
+    knee = sweep.knee(n, rule, bounds, dense=True)
+    sweep.eval(knee.k)  # the final knee may fall outside the refined bracket
+    return knee, "coarse+refine"
+
+
+def select_channels(
+    d: Any,
+    filter_norms: Any,
+    *,
+    k_grid: str = "auto",
+    round_to: int = 1,
+    keep: str = "max_l1",
+    seed: int = 0,
+    knee_rule: str = "robust",
+    bounds: KneeBounds | None = None,
+    progress: ProgressFn | None = None,
+    exhaustive_max_n: int = 64,
+    coarse_points: int = 28,
+) -> ChannelSelection:
+    """Choose the channels to keep from their [N, N] profile distance matrix and L1 filter norms.
+
+    Degenerate inputs (documented, never NaN): N < 3 keeps every channel (``fallback=True``, grid "none");
+    an all-zero matrix (every profile identical, e.g. all channels dead) is one cluster: k = 1, keep the
+    channel of largest norm (or channel 0 for ``keep="medoid"``), then align. Otherwise the knee rule
+    (``knee_rule``, ``bounds``) sets k; see :mod:`cosep_deploy.separability.knee`.
+    ``progress(done, total)`` is called after each evaluated k; with the "auto" grid ``total`` grows once
+    the refinement bracket is known.
+    """
+    dm, norms, round_to = _check_args(d, filter_norms, k_grid, keep, round_to, knee_rule)
+    n = dm.shape[0]
     if n < 3:
-        note = f"{n} channel(s): too few to cluster (k-medoids needs k in 2..N-1); all kept"
+        why = f"{n} channel(s): too few to cluster; all kept"
+        every = tuple(range(n))
         return ChannelSelection(
-            kept=tuple(range(n)),
+            kept=every,
             k=n,
             n_kept=n,
             n_channels=n,
@@ -204,62 +253,23 @@ def select_channels(
             grid="none",
             keep=keep,
             round_to=round_to,
-            medoids=tuple(range(n)),
-            note=note,
+            medoids=every,
+            note=why,
+            knee=KneeDecision(n, knee_rule, None, why, True),
+            alignment=Alignment(round_to, n, n),
+            picked=every,
         )
     if float(dm.max()) == 0.0:
-        note = (
+        why = (
             "all profile distances are 0 (channels indistinguishable by class separability, e.g. all "
             "dead or constant): one cluster, k = 1"
         )
+        knee = KneeDecision(1, knee_rule, None, why, True)
         first = np.zeros(1, dtype=np.int64)
-        return _finish(
-            dm, norms, first, 1, keep=keep, round_to=round_to, curve=(), fallback=True, grid="none", note=note
-        )
-
+        return _finish(dm, norms, first, knee, keep=keep, round_to=round_to, curve=(), grid="none")
     sweep = _Sweep(dm, seed, progress)
-    if k_grid == "all" or n <= exhaustive_max_n:
-        grid = "all"
-        sweep.total = n - 2
-        for k in range(2, n):
-            sweep.eval(k)
-        ks, ys = sweep.curve()
-        knee = find_knee(ks, ys)
-    else:
-        grid = "coarse+refine"
-        coarse = coarse_k_grid(n, coarse_points)
-        sweep.total = len(coarse)
-        for k in coarse:
-            sweep.eval(k)
-        first_knee = sweep.dense_knee(n)
-        knee = first_knee
-        if first_knee is not None:
-            lo = max([c for c in coarse if c < first_knee], default=2)
-            hi = min([c for c in coarse if c > first_knee], default=n - 1)
-            todo = [k for k in range(lo + 1, hi) if k not in sweep.mss]
-            sweep.total = len(coarse) + len(todo)
-            for k in todo:
-                sweep.eval(k)
-            knee = sweep.dense_knee(n)
-            if knee is None:
-                knee = first_knee
-            sweep.eval(knee)  # the final knee may fall outside the refined bracket
+    knee, grid = _sweep_knee(sweep, n, k_grid, exhaustive_max_n, coarse_points, knee_rule, bounds or KneeBounds())
+    sweep.eval(knee.k)
     ks, ys = sweep.curve()
     curve = tuple((int(k), float(s)) for k, s in zip(ks, ys, strict=True))
-    reason = None
-    fallback = knee is None
-    if knee is None:
-        knee = int(ks[int(np.argmax(ys))])
-        reason = "Kneedle found no knee on the MSS curve: k of maximum MSS"
-    return _finish(
-        dm,
-        norms,
-        sweep.medoids[knee],
-        knee,
-        keep=keep,
-        round_to=round_to,
-        curve=curve,
-        fallback=fallback,
-        grid=grid,
-        note=reason,
-    )
+    return _finish(dm, norms, sweep.medoids[knee.k], knee, keep=keep, round_to=round_to, curve=curve, grid=grid)

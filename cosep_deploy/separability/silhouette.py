@@ -4,8 +4,9 @@ For a non-medoid point i with own medoid m(i):
     a(i) = d(i, m(i))                               distance to its own medoid
     b(i) = mean of d(i, m) over the k - 1 OTHER medoids
     s(i) = 1 - a(i) / b(i)                          (s(i) = 0 when b(i) = 0)
-MSS = mean of s(i) over the non-medoid points (the medoids, with a = 0, are left out, as in the authors'
-code). Note b(i) averages over all other medoids, unlike the classic silhouette's nearest other cluster.
+MSS = mean of s(i) over the points with a(i) > 0: the medoids and every exact duplicate of a medoid (a dead
+channel next to another dead one, say) are left out, as in the authors' code. Note b(i) averages over all
+other medoids, unlike the classic silhouette's nearest other cluster.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ def mean_simplified_silhouette(d: Any, medoids: Any, labels: Any) -> float:
     Ties: a point equidistant to several medoids has the same a(i) and the same sum over the other medoids
     whichever of them it is assigned to, so the score does not depend on how ties were broken (as long as
     each point is labelled with one of its nearest medoids). Degenerate cases never give NaN: k = 1 (no
-    other medoid) and b(i) = 0 give s(i) = 0; no non-medoid point (k = N) gives 0.0.
+    other medoid) and b(i) = 0 give s(i) = 0; no point with a(i) > 0 (k = N, or only duplicates) gives 0.0.
     """
     dm = np.asarray(d, dtype=np.float64)
     meds = np.asarray(medoids, dtype=np.int64).ravel()
@@ -45,6 +46,10 @@ def mean_simplified_silhouette(d: Any, medoids: Any, labels: Any) -> float:
     idx = np.flatnonzero(rest)
     to_meds = dm[np.ix_(idx, meds)]  # [M, k]
     a = to_meds[np.arange(idx.size), lab[idx]]
+    scored = a > 0  # the authors leave out every point sitting on its medoid, not only the medoids
+    if not scored.any():
+        return 0.0
+    idx, to_meds, a = idx[scored], to_meds[scored], a[scored]
     b = (to_meds.sum(axis=1) - a) / (k - 1)
     s = np.zeros(idx.size)
     ok = b > 0

@@ -137,11 +137,18 @@ def test_matched_counts_and_budget(trained_resnet20: nn.Module) -> None:
         assert 1.8 <= budget.macs_ratio < 2.1
 
 
-def test_round_to_aligns_every_group(trained_resnet20: nn.Module) -> None:
-    _, plan = prune(
-        trained_resnet20, _digits_loader(8, 1), example_inputs=torch.randn(2, 1, 8, 8), config=PruneConfig(round_to=8)
-    )
-    assert all(g["n_kept"] % 8 == 0 or g["n_kept"] == g["size"] for g in plan.groups)
+def test_alignment_never_overrules_the_knee(trained_resnet20: nn.Module) -> None:
+    loader, x = _digits_loader(8, 1), torch.randn(2, 1, 8, 8)
+    _, exact = prune(trained_resnet20, loader, example_inputs=x, config=PruneConfig(round_to=1))
+    assert all(g["n_kept"] == g["k"] and g["kept"] == g["picked"] for g in exact.groups)
+    _, plan = prune(trained_resnet20, loader, example_inputs=x, config=PruneConfig(round_to=8))
+    for g in plan.groups:
+        a = g["alignment"]
+        assert a["round_to"] == 8 and a["k"] == g["k"] and a["aligned"] == g["n_kept"]
+        assert (g["n_kept"] - g["k"]) / g["n_kept"] <= 0.25 and abs(g["n_kept"] - g["k"]) <= g["k"] // 4
+        assert g["n_kept"] % 8 == 0 or g["n_kept"] == g["size"] or a["skipped"]
+        assert set(g["picked"]) <= set(g["kept"]) or g["n_kept"] < g["k"]
+        assert g["knee"]["rule"] == "robust" and g["why"].startswith("cosep: mss_knee")
 
 
 def test_sequential_schedule_calls_back_between_layers(trained_resnet20: nn.Module) -> None:

@@ -212,6 +212,9 @@ def test_resolve_taps_on_resnet18() -> None:
     act = resolve_taps(model, convs, point="act")
     assert act["conv1"] == "relu" and act["layer1.0.conv1"] == "layer1.0.relu@0"
     assert act["layer1.0.conv2"] == "layer1.0.bn2" and "add" in act.notes["layer1.0.conv2"]
+    add = resolve_taps(model, convs, point="add")  # residual members: after the add (the block's 2nd relu)
+    assert add["layer1.0.conv2"] == "layer1.0.relu@1" and add["layer2.0.downsample.0"] == "layer2.0.relu@1"
+    assert add["layer1.0.conv1"] == "layer1.0.bn1"  # not a residual member: as "bn"
     # the resolved taps collect (shared relu by call index)
     data: list[Any] = [(torch.randn(4, 3, 64, 64), torch.tensor([0, 1, 0, 1]))]
     stats = collect_class_stats(model, data, [act["layer1.0.conv1"], bn["layer4.1.conv2"]], spatial="pool:2")

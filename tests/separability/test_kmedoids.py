@@ -125,10 +125,12 @@ def mss_oracle(d: np.ndarray, medoids: list[int], labels: list[int]) -> float:
         if i in medoids:
             continue
         a = d[i, medoids[labels[i]]]
+        if a == 0:
+            continue  # the authors leave out every point on its medoid (duplicates of a medoid too)
         others = [d[i, m] for j, m in enumerate(medoids) if j != labels[i]]
         b = sum(others) / len(others)
         scores.append(0.0 if b == 0 else 1 - a / b)
-    return sum(scores) / len(scores)
+    return sum(scores) / len(scores) if scores else 0.0
 
 
 def test_mss_matches_double_loop() -> None:
@@ -149,6 +151,15 @@ def test_mss_on_arbitrary_labels_and_degenerate_cases() -> None:
     assert mean_simplified_silhouette(d, meds, labels) == pytest.approx(mss_oracle(d, meds, labels))
     assert mean_simplified_silhouette(d, [0], [0] * n) == 0.0  # k = 1: no other medoid
     assert mean_simplified_silhouette(d, list(range(n)), list(range(n))) == 0.0  # no non-medoid point
-    assert mean_simplified_silhouette(np.zeros((4, 4)), [0, 1], [0, 1, 0, 0]) == 0.0  # b = 0
+    assert mean_simplified_silhouette(np.zeros((4, 4)), [0, 1], [0, 1, 0, 0]) == 0.0  # only a = 0 points
     with pytest.raises(SeparabilityError):
         mean_simplified_silhouette(d, [0, n], [0] * n)
+
+
+def test_mss_leaves_out_duplicates_of_a_medoid() -> None:
+    x = np.array([[0.0], [0.0], [0.0], [1.0], [10.0], [10.5]])  # points 1 and 2 duplicate medoid 0
+    d = cdist(x, x)
+    meds, labels = [0, 4], [0, 0, 0, 0, 1, 1]
+    got = mean_simplified_silhouette(d, meds, labels)
+    only_scored = np.mean([1 - 1.0 / 9.0, 1 - 0.5 / 10.5])  # points 3 and 5; the duplicates would score 1
+    assert got == pytest.approx(only_scored) and got == pytest.approx(mss_oracle(d, meds, labels))

@@ -7,7 +7,8 @@ import pytest
 from kneed import KneeLocator
 
 from cosep_deploy.errors import SeparabilityError
-from cosep_deploy.separability import find_knee
+from cosep_deploy.separability import KneeBounds, choose_knee, find_knee
+from cosep_deploy.separability.knee import isotonic_increasing
 
 
 def test_same_knee_as_kneed_with_paper_settings() -> None:
@@ -52,3 +53,56 @@ def test_bad_input_raises() -> None:
         find_knee([1, 2, 3], [0.1, 0.2])
     with pytest.raises(SeparabilityError, match="finite"):
         find_knee([1, 2, 3], [0.1, np.nan, 0.3])
+
+
+def _exp_curve(tau: float, n: int = 64) -> tuple[np.ndarray, np.ndarray]:
+    ks = np.arange(2, n + 1)  # the authors' grid: 2..N
+    return ks, 1 - np.exp(-ks / tau)
+
+
+def test_robust_rule_follows_the_curve() -> None:
+    """Issue 15's acceptance: on 1 - exp(-k/tau) with N = 64 the knee moves with tau."""
+    knees = {tau: choose_knee(*_exp_curve(tau), n=64).k for tau in (2, 4, 8, 16)}
+    assert knees[2] <= 12 and knees[16] - knees[2] >= 10
+    assert knees[2] < knees[4] < knees[8] < knees[16]
+    for tau in (2, 4, 8, 16):
+        d = choose_knee(*_exp_curve(tau), n=64)
+        assert d.rule == "robust" and not d.fallback and d.bound is None and d.kneedle == d.k
+
+
+def test_paper_rule_is_the_literal_setting_and_barely_moves() -> None:
+    knees = [choose_knee(*_exp_curve(tau), n=64, rule="paper").k for tau in (2, 4, 8, 16)]
+    assert all(26 <= k <= 34 for k in knees)  # the parabola's answer: around the middle of [2, 64]
+    ks, ys = _exp_curve(8)
+    assert choose_knee(ks, ys, n=64, rule="paper").k == find_knee(ks, ys)
+
+
+def test_robust_rule_ignores_the_end_jump_and_noise() -> None:
+    rng = np.random.default_rng(0)
+    ks, ys = _exp_curve(6)
+    noisy = ys + rng.normal(scale=0.01, size=ys.size)
+    noisy[-3:] = [1.2, 1.5, 2.0]  # MSS jumps where only near-duplicates remain outside the medoids
+    d = choose_knee(ks, noisy, n=64)
+    assert abs(d.k - choose_knee(ks, ys, n=64).k) <= 3
+    assert max(k for k, _ in d.used) <= 64 - 7  # k leaving fewer than 10% of N outside the medoids dropped
+
+
+def test_no_knee_never_keeps_everything_and_bounds_are_recorded() -> None:
+    ks = np.arange(2, 65)
+    convex = (ks / 64.0) ** 3  # no concave bend: Kneedle has no knee
+    d = choose_knee(ks, convex, n=64)
+    assert d.fallback and d.k == 56 and d.bound == "max_keep" and "no bend" in d.why  # rises evenly: upper bound
+    bent = np.minimum(ks, 20) / 20.0 + np.where(ks == 2, 0.5, 0.0)  # Kneedle's knee at k = 2 is refused
+    b = choose_knee(ks, bent, n=64)
+    assert b.fallback and "refused" in b.why and "difference curve" in b.why and 18 <= b.k <= 22
+    step = np.where(ks >= 3, 1.0, 0.0)  # everything at the first k: a knee at 2 the curve supports
+    low = choose_knee(ks, step, n=64, bounds=KneeBounds(min_keep=0.25))
+    assert low.k == 16 and low.bound == "min_keep" and "min_keep" in low.why
+    high = choose_knee(ks, np.minimum(ks, 60) / 60.0, n=64, bounds=KneeBounds(max_keep=0.5))
+    assert high.k == 32 and high.bound == "max_keep"
+    assert choose_knee(ks, np.ones(ks.size), n=64).fallback  # flat
+
+
+def test_isotonic_fit() -> None:
+    np.testing.assert_allclose(isotonic_increasing([1, 3, 2, 4, 0, 5]), [1, 2.25, 2.25, 2.25, 2.25, 5])
+    np.testing.assert_allclose(isotonic_increasing([0, 1, 2]), [0, 1, 2])
