@@ -23,9 +23,9 @@ from torch import nn
 
 from cosep_deploy.artifacts import provenance
 from cosep_deploy.errors import PruneError
-from cosep_deploy.latency.allocate import CostTerm, GroupCurve
+from cosep_deploy.latency.allocate import CostTerm, GroupCurve, total_cost
 from cosep_deploy.latency.layers import LayerSpec, layer_specs
-from cosep_deploy.latency.loop import closed_loop, measure_speedup
+from cosep_deploy.latency.loop import Calibration, check_reachable, closed_loop, measure_speedup
 from cosep_deploy.latency.order import cosep_order, coverage_curve
 from cosep_deploy.latency.request import LatencyRequest
 from cosep_deploy.latency.table import LatencyTable
@@ -102,20 +102,19 @@ def _orders(
     return orders, curves, decisions
 
 
-def _problem(
-    decisions: Sequence[dict[str, Any]],
-    curves: Mapping[str, np.ndarray],
-    layers: Sequence[LayerSpec],
-    table: LatencyTable,
-    sizes: Mapping[str, int],
-    mins: Mapping[str, int],
-    round_to: int,
-) -> tuple[list[GroupCurve], list[CostTerm]]:
-    group_curves = []
-    for d in decisions:
-        root, n = d["root"], d["size"]
-        allowed = sorted({c for c in range(mins[root], n + 1, round_to)} | {n})
-        group_curves.append(GroupCurve(root, tuple(allowed), tuple(n * float(curves[root][c]) for c in allowed)))
+def _curves(
+    groups: Sequence[ChannelGroup], values: Mapping[str, np.ndarray], mins: Mapping[str, int], round_to: int
+) -> list[GroupCurve]:
+    """Allowed counts (aligned, from the minimum to the dense width) and value ``width x V(count)``."""
+    out = []
+    for g in groups:
+        allowed = sorted(set(range(mins[g.root], g.size + 1, round_to)) | {g.size})
+        out.append(GroupCurve(g.root, tuple(allowed), tuple(g.size * float(values[g.root][c]) for c in allowed)))
+    return out
+
+
+def _terms(layers: Sequence[LayerSpec], table: LatencyTable, sizes: Mapping[str, int]) -> list[CostTerm]:
+    """One cost term per layer: its table time at the widths its groups' counts give."""
     terms = []
     for s in layers:
         deps = tuple(dict.fromkeys([*s.in_groups, *s.out_groups]))
@@ -124,7 +123,7 @@ def _problem(
             return table.layer_ms(s, *s.widths(counts, sizes))
 
         terms.append(CostTerm(s.name, deps, fn))
-    return group_curves, terms
+    return terms
 
 
 def _pruned_copy(
@@ -183,8 +182,17 @@ def prune_to_latency(
             if table_info["measurable"]
             else float(table.whole_model.get("dense_ms") or 0.0)
         )
+    terms = _terms(layers, table, sizes)
+    s_full, s_min = total_cost(terms, sizes), total_cost(terms, mins)  # refuse an unreachable request early
+    check_reachable(
+        Calibration(0.0, (dense_ms or 1.0) / s_full),
+        s_full,
+        s_min,
+        speedup=request.speedup,
+        budget_ms=request.budget_ms,
+    )
     orders, value_curves, decisions = _orders(work, graph, groups, loader, config, prog, example_inputs, classes)
-    curves, terms = _problem(decisions, value_curves, layers, table, sizes, mins, config.round_to)
+    curves = _curves([graph.group_of(d["root"]) for d in decisions], value_curves, mins, config.round_to)
 
     def measure(counts: Mapping[str, int]) -> dict[str, Any]:
         pruned, _ = _pruned_copy(work, example_inputs, orders, counts)
