@@ -47,7 +47,7 @@ def axis_grid(full: int, low: int, round_to: int, points: int) -> list[int]:
     if points < 2 or low >= full:
         return [full]
     raw = np.linspace(low, full, points)
-    snapped = {min(full, max(round_to, int(math.ceil(v / round_to) * round_to))) for v in raw[:-1]}
+    snapped = {min(full, max(round_to, int(math.ceil(v / round_to) * round_to))) for v in raw[1:-1]}
     return sorted(snapped | {full, max(1, min(full, low))})
 
 
@@ -83,11 +83,20 @@ def onnx_for_layer(spec: LayerSpec, cin: int, cout: int, batch: int, *, seed: in
             group=groups,
         )
         nodes = [conv, helper.make_node("Relu", ["c"], ["y"], name="act")]
-    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, None)
+    y = helper.make_tensor_value_info(
+        "y", TensorProto.FLOAT, [batch, cout, *_out_hw(spec)] if spec.kind != "linear" else [batch, cout]
+    )
     graph = helper.make_graph(nodes, "layer", [x], [y], [w, b])
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
     model.ir_version = 8
     return bytes(onnx.ModelProto.SerializeToString(model))
+
+
+def _out_hw(spec: LayerSpec) -> list[int]:
+    return [
+        (spec.input_hw[i] + 2 * spec.padding[i] - spec.dilation[i] * (spec.kernel[i] - 1) - 1) // spec.stride[i] + 1
+        for i in (0, 1)
+    ]
 
 
 def _kernel_ms_per_run(trace: str) -> list[float]:
