@@ -57,6 +57,7 @@ def latency_request_from(
     rebuild: bool,
     *,
     macs_ratio: float | None = None,
+    threads: int | None = None,
 ) -> Any:
     """A :class:`~cosep_deploy.latency.request.LatencyRequest`, or None when no latency option was given."""
     if speedup is None and budget_ms is None:
@@ -79,6 +80,7 @@ def latency_request_from(
         rounds=rounds if rounds is not None else 3,
         table=table,
         rebuild_table=rebuild,
+        threads=threads or 2,
     )
 
 

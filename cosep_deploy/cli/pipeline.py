@@ -7,6 +7,7 @@ import json
 import click
 
 from cosep_deploy.cli.context import Context
+from cosep_deploy.cli.latency_options import latency_options, latency_request_from
 from cosep_deploy.cli.options import bench_config_from, bench_options, threads_option
 
 __all__ = ["command"]
@@ -42,6 +43,7 @@ __all__ = ["command"]
     help="Channel alignment (default: the target profile's, 16 for cpu-onnxruntime).",
 )
 @click.option("--images-per-class", type=click.IntRange(2), default=32, show_default=True)
+@latency_options
 @bench_options
 @threads_option
 @click.option("--seed", type=int, default=0, show_default=True)
@@ -61,6 +63,12 @@ def command(
     target: str,
     round_to: int | None,
     images_per_class: int,
+    target_speedup: float | None,
+    latency_budget_ms: float | None,
+    latency_batch: int | None,
+    latency_table: str | None,
+    latency_rounds: int | None,
+    rebuild_table: bool,
     batch_sizes: str,
     iterations: int,
     min_seconds: float,
@@ -83,6 +91,17 @@ def command(
     from cosep_deploy.prune.api import PruneConfig
     from cosep_deploy.targets import get_target
 
+    latency = latency_request_from(
+        target,
+        None,
+        target_speedup,
+        latency_budget_ms,
+        latency_batch,
+        latency_table,
+        latency_rounds,
+        rebuild_table,
+        threads=threads,
+    )
     cfg = PipelineConfig(
         run=RunSpec(model=model, data=data, image_size=image_size, seed=seed),
         weights=weights,
@@ -95,6 +114,7 @@ def command(
         threads=threads,
         target=target,
         force=force,
+        latency=latency,
     )
     summary = run_pipeline(out_dir, cfg, progress=None if as_json else obj.progress())
     if not summary:  # a non-zero rank under torchrun: rank 0 reports

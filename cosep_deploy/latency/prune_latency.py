@@ -148,12 +148,15 @@ def prune_to_latency(
     base_spec: dict[str, Any] | None = None,
     data_info: dict[str, Any] | None = None,
     progress: Progress | None = None,
+    reuse: dict[str, Any] | None = None,
 ) -> tuple[nn.Module, PruningPlan]:
     """Prune a copy of ``model`` so its measured speed-up on the request's target meets the request.
 
     ``config`` is a :class:`~cosep_deploy.prune.api.PruneConfig` (method ``cosep`` or ``l1``, oneshot;
     its ``round_to`` is the alignment). Returns ``(pruned_model, plan)``; the plan's ``config["latency"]``
     holds the table key, the rounds (requested/predicted/measured) and the predicted per-layer times.
+    ``reuse``: a dict kept by the caller across calls on the same model, data and config (benchmarks
+    asking several speed-ups): the channel selection is computed once and taken from it afterwards.
     """
     from cosep_deploy.export import onnx_from_model
     from cosep_deploy.latency.measure_ort import whole_model_ms
@@ -191,7 +194,12 @@ def prune_to_latency(
         speedup=request.speedup,
         budget_ms=request.budget_ms,
     )
-    orders, value_curves, decisions = _orders(work, graph, groups, loader, config, prog, example_inputs, classes)
+    if reuse is not None and "selection" in reuse:
+        orders, value_curves, decisions = copy.deepcopy(reuse["selection"])
+    else:
+        orders, value_curves, decisions = _orders(work, graph, groups, loader, config, prog, example_inputs, classes)
+        if reuse is not None:
+            reuse["selection"] = copy.deepcopy((orders, value_curves, decisions))
     curves = _curves([graph.group_of(d["root"]) for d in decisions], value_curves, mins, config.round_to)
 
     def measure(counts: Mapping[str, int]) -> dict[str, Any]:

@@ -119,3 +119,33 @@ def test_foreign_and_stale_tables_are_refused(tmp_path: Path, dense_run: Path, c
         )
         _one_error(code, output, needle)
     assert (dense_run / "pruned" / "plan.json").read_bytes() == before
+
+
+@pytest.mark.parametrize(
+    ("args", "needles"),
+    [
+        (["--target-speedup", "1"], ["speed-up must be above 1"]),
+        (["--latency-rounds", "2"], ["needs --target-speedup"]),
+        (["--target-speedup", "1.5", "--latency-rounds", "4"], ["rounds must be 1 to 3"]),
+    ],
+)
+def test_pipeline_takes_the_same_options_and_refuses_bad_ones_before_writing(
+    tmp_path: Path, args: list[str], needles: list[str]
+) -> None:
+    out = tmp_path / "run"
+    code, output = _invoke(["pipeline", "--out", str(out), "--epochs", "0", *args])
+    _one_error(code, output, *needles)
+    assert not out.exists()
+
+
+def test_pipeline_prune_stage_fingerprint_includes_the_latency_request(tmp_path: Path) -> None:
+    from cosep_deploy.latency.request import LatencyRequest
+    from cosep_deploy.pipeline.layout import RunLayout
+    from cosep_deploy.pipeline.run import PipelineConfig, _stage_inputs
+
+    layout = RunLayout(tmp_path)
+    plain = _stage_inputs(layout, PipelineConfig(), "prune")
+    fast = _stage_inputs(layout, PipelineConfig(latency=LatencyRequest(speedup=1.5)), "prune")
+    faster = _stage_inputs(layout, PipelineConfig(latency=LatencyRequest(speedup=2.0)), "prune")
+    assert plain["latency"] is None and fast["latency"]["speedup"] == 1.5
+    assert len({json.dumps(x, sort_keys=True) for x in (plain, fast, faster)}) == 3  # each re-runs the prune
