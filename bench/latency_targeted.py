@@ -69,7 +69,13 @@ def _table_only(name: str, batch: int, args: argparse.Namespace, cache: str) -> 
         dense = Path(tmp) / "dense.onnx"
         onnx_from_model(work, example, dense)
         table, _ = resolve_table(
-            request, layers, mins=mins, sizes=sizes, round_to=args.round_to, dense_onnx=dense, progress=RichProgress()
+            request,
+            layers,
+            mins=mins,
+            sizes=sizes,
+            round_to=args.round_to,
+            dense_onnx=lambda: dense,
+            progress=RichProgress(),
         )
     return {
         "model": name,

@@ -137,6 +137,37 @@ def _pruned_copy(
     return model.eval(), graph
 
 
+def _table_for(
+    work: nn.Module,
+    sample: torch.Tensor,
+    layers: Sequence[LayerSpec],
+    request: LatencyRequest,
+    mins: Mapping[str, int],
+    sizes: Mapping[str, int],
+    round_to: int,
+    prog: Progress,
+) -> tuple[LatencyTable, dict[str, Any], float]:
+    """The run's table, its description for the plan, and the dense model's whole time (ms) here (from
+    the table when the target cannot be measured on this machine)."""
+    from cosep_deploy.export import onnx_from_model
+    from cosep_deploy.latency.measure_ort import whole_model_ms
+
+    with tempfile.TemporaryDirectory(prefix="cosep-latency-") as tmp:
+        dense_path = Path(tmp) / "dense.onnx"
+
+        def dense_onnx() -> Path:
+            if not dense_path.is_file():
+                onnx_from_model(work, sample, dense_path)
+            return dense_path
+
+        table, info = resolve_table(
+            request, layers, mins=mins, sizes=sizes, round_to=round_to, dense_onnx=dense_onnx, progress=prog
+        )
+        if not info["measurable"]:
+            return table, info, float(table.whole_model.get("dense_ms") or 0.0)
+        return table, info, whole_model_ms(dense_onnx(), request.batch, request.threads)
+
+
 def prune_to_latency(
     model: nn.Module,
     loader: Iterable[Any],
@@ -158,9 +189,6 @@ def prune_to_latency(
     ``reuse``: a dict kept by the caller across calls on the same model, data and config (benchmarks
     asking several speed-ups): the channel selection is computed once and taken from it afterwards.
     """
-    from cosep_deploy.export import onnx_from_model
-    from cosep_deploy.latency.measure_ort import whole_model_ms
-
     prog = resolve_progress(progress)
     start = time.perf_counter()
     if config.schedule != "oneshot":
@@ -174,17 +202,7 @@ def prune_to_latency(
     sizes = {g.root: g.size for g in groups}
     mins = {g.root: min_count(g.size, request.min_keep_ratio, config.round_to) for g in groups}
     sample = torch.randn(2, *input_shape, generator=torch.Generator().manual_seed(0))
-    with tempfile.TemporaryDirectory(prefix="cosep-latency-") as tmp:
-        dense_path = Path(tmp) / "dense.onnx"
-        onnx_from_model(work, sample, dense_path)
-        table, table_info = resolve_table(
-            request, layers, mins=mins, sizes=sizes, round_to=config.round_to, dense_onnx=dense_path, progress=prog
-        )
-        dense_ms = (
-            whole_model_ms(dense_path, request.batch, request.threads)
-            if table_info["measurable"]
-            else float(table.whole_model.get("dense_ms") or 0.0)
-        )
+    table, table_info, dense_ms = _table_for(work, sample, layers, request, mins, sizes, config.round_to, prog)
     terms = _terms(layers, table, sizes)
     s_full, s_min = total_cost(terms, sizes), total_cost(terms, mins)  # refuse an unreachable request early
     check_reachable(
@@ -232,7 +250,6 @@ def prune_to_latency(
             knee_n_kept=d.get("n_kept"), kept=sorted(orders[d["root"]][:c]), n_kept=c, count_rule="latency_allocation"
         )
         d["retained_separability"] = round(float(value_curves[d["root"]][c]), 4)
-    after = count_macs_params(pruned, input_shape)
     latency = {
         "request": request.to_json(),
         "table": table_info,
@@ -251,7 +268,7 @@ def prune_to_latency(
         groups=list(decisions),
         history=pgraph.history(),
         cost_before=before.to_json(),
-        cost_after=after.to_json(),
+        cost_after=count_macs_params(pruned, input_shape).to_json(),
         data=data_info or {},
         seconds=round(time.perf_counter() - start, 3),
         provenance=provenance(),

@@ -12,7 +12,7 @@ from __future__ import annotations
 import hashlib
 import importlib.util
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -101,11 +101,12 @@ def resolve_table(
     mins: Mapping[str, int],
     sizes: Mapping[str, int],
     round_to: int,
-    dense_onnx: Path,
+    dense_onnx: Callable[[], Path],
     progress: Progress,
 ) -> tuple[LatencyTable, dict[str, Any]]:
     """The table for this run and a description for the plan (source, path, key, ``measurable``: whether
-    the closed loop can measure on this machine)."""
+    the closed loop can measure on this machine). ``dense_onnx()`` exports the dense model (only called
+    when a table is measured: its whole time gives the share the table explains)."""
     from cosep_deploy.targets import get_target
 
     target = get_target(request.target)
@@ -126,7 +127,7 @@ def resolve_table(
         return table, {"source": "cache", "path": str(path), "key": table.key, "measurable": True}
     from cosep_deploy.latency.measure_ort import build_table_ort, whole_model_ms
 
-    dense_ms = whole_model_ms(dense_onnx, request.batch, request.threads)
+    dense_ms = whole_model_ms(dense_onnx(), request.batch, request.threads)
     table = build_table_ort(
         layers,
         key,
