@@ -2,10 +2,11 @@
 
 The table predicts the sum ``S`` of the layers' times; the whole model's time is modelled as ``T = a + b S``
 (initially ``a = 0``, ``b = dense time / S at dense widths``: the time the table does not explain scales
-with it). After each measured round the line is refitted through the measured (dense and pruned) points,
-which corrects the table's systematic error (kernel fusion, layout changes, additions and pooling it does
-not see), and the counts are allocated again. At most ``rounds`` rounds; the round closest to the request
-is kept, and every round's requested, predicted and measured speed-up goes into the plan.
+with it). After each measured round the line is refitted through the dense point and every round's
+measured pruned/dense time ratio (each ratio from one interleaved run, so load that differs between rounds
+cancels), which corrects the table's systematic error (kernel fusion, layout changes, additions and
+pooling it does not see), and the counts are allocated again. At most ``rounds`` rounds; the round closest
+to the request is kept, and every round's requested, predicted and measured speed-up goes into the plan.
 """
 
 from __future__ import annotations
@@ -38,15 +39,17 @@ class Calibration:
         return (ms - self.a) / self.b
 
     @staticmethod
-    def fit(points: Sequence[tuple[float, float]]) -> Calibration:
-        """Least squares through ``(S, measured ms)`` points; proportional when they cannot fix a line."""
-        s = np.array([p[0] for p in points])
-        t = np.array([p[1] for p in points])
-        if len(points) >= 2 and np.ptp(s) > 1e-9 * max(float(s.max()), 1.0):
-            b, a = np.polyfit(s, t, 1)
-            if b > 0:
-                return Calibration(float(a), float(b))
-        return Calibration(0.0, float(t.mean() / s.mean()))
+    def through_dense(points: Sequence[tuple[float, float]], s_full: float, dense_ms: float) -> Calibration:
+        """The line through the dense model (``S = s_full``, time ``dense_ms``) that best fits the measured
+        ``(S, pruned time / dense time)`` points (least squares on the slope). Relative times are taken from
+        one interleaved run each, so load that changes between rounds cancels out. Proportional
+        (``a = 0``) when the points cannot fix a positive slope."""
+        x = np.array([s_full - p[0] for p in points])
+        y = np.array([1.0 - p[1] for p in points])
+        slope = float(x @ y / (x @ x)) if len(points) and float(x @ x) > 0 else 0.0
+        if slope <= 0:
+            slope = 1.0 / s_full
+        return Calibration(dense_ms * (1.0 - slope * s_full), dense_ms * slope)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -110,7 +113,7 @@ def closed_loop(
     minimum = {c.root: c.counts[0] for c in curves}
     s_full, s_min = total_cost(terms, full), total_cost(terms, minimum)
     cal = Calibration(0.0, dense_ms / s_full)
-    points: list[tuple[float, float]] = [(s_full, dense_ms)]
+    points: list[tuple[float, float]] = []  # (S, measured pruned / dense time) per round
     history: list[Round] = []
     for _ in range(rounds if measure is not None else 1):
         dense_now = cal.ms(s_full)
@@ -125,10 +128,10 @@ def closed_loop(
         history.append(Round(alloc.counts, pred_ms, dense_now / pred_ms, measured))
         if measured is None:
             break
-        points += [(s_full, measured["dense_ms"]), (alloc.cost, measured["pruned_ms"])]
+        points.append((alloc.cost, 1.0 / float(measured["speedup"])))
         if abs(_achieved(measured, speedup, budget_ms) - 1) <= tolerance:
             break
-        cal = Calibration.fit(points)
+        cal = Calibration.through_dense(points, s_full, float(measured["dense_ms"]))
     best = min(history, key=lambda r: abs(_achieved(r.measured, speedup, budget_ms) - 1) if r.measured else 0.0)
     return best, history
 

@@ -72,11 +72,15 @@ def test_neighbour_coupling_is_priced_at_the_neighbours_counts() -> None:
         )
 
 
-def test_calibration_fit_recovers_a_line() -> None:
-    cal = Calibration.fit([(10.0, 7.0), (4.0, 4.0)])
-    assert cal.a == pytest.approx(2.0) and cal.b == pytest.approx(0.5)
-    prop = Calibration.fit([(10.0, 7.0)])
-    assert prop.a == 0 and prop.b == pytest.approx(0.7)
+def test_calibration_through_the_dense_point() -> None:
+    # true relative time t(S) = 0.4 + 0.06 S with S_full = 10: dense 1.0; measured ratios at S = 5 and 2
+    cal = Calibration.through_dense([(5.0, 0.7), (2.0, 0.52)], 10.0, 20.0)
+    assert cal.ms(10.0) == pytest.approx(20.0)  # passes through the dense model's measured time
+    assert cal.a == pytest.approx(8.0) and cal.b == pytest.approx(1.2)  # 20 x (0.4 + 0.06 S)
+    prop = Calibration.through_dense([(5.0, 0.4)], 10.0, 20.0)  # faster than proportional: a negative intercept
+    assert prop.ms(5.0) == pytest.approx(8.0)
+    flat = Calibration.through_dense([(5.0, 1.1)], 10.0, 20.0)  # pruning made it slower: no positive slope
+    assert flat.a == 0 and flat.b == pytest.approx(2.0)
 
 
 def test_closed_loop_corrects_a_wrong_table() -> None:
