@@ -25,14 +25,18 @@ def latency_prune_stage(
 ) -> tuple[PruningPlan, float]:
     """Prune the run's dense model to the requested speed-up on the target; write ``pruned/``. Returns the
     plan and the pruned model's validation top-1 before fine-tuning."""
+    from cosep_deploy import distributed as ddist
     from cosep_deploy.artifacts import sha256_file
     from cosep_deploy.data import ClassBalancedSubset, make_loader
+    from cosep_deploy.errors import ConfigError
     from cosep_deploy.finetune.loop import evaluate
     from cosep_deploy.latency.prune_latency import prune_to_latency
     from cosep_deploy.pipeline.layout import RunLayout
     from cosep_deploy.pipeline.stages import data_for_run, load_dense, load_run_spec
     from cosep_deploy.prune.plan import save_pruned
 
+    if ddist.is_distributed():  # the closed loop times engines: processes sharing the machine would skew it
+        raise ConfigError("latency-targeted pruning runs in one process: start it without torchrun")
     layout = RunLayout(Path(run))
     spec = load_run_spec(run)
     model, mspec = load_dense(run)

@@ -80,8 +80,10 @@ def _stage_inputs(layout: RunLayout, cfg: PipelineConfig, stage: str) -> dict[st
         weights = _hashes(Path(cfg.weights)) if cfg.weights else None
         return {"run": dataclasses.asdict(cfg.run), "train": cfg.train.to_json(), "weights": weights}
     if stage == "prune":
-        latency = cfg.latency.to_json() if cfg.latency is not None else None
-        return {"prune": cfg.prune.to_json(), "latency": latency, "dense": _hashes(layout.dense / "model.safetensors")}
+        inputs = {"prune": cfg.prune.to_json(), "dense": _hashes(layout.dense / "model.safetensors")}
+        if cfg.latency is not None:  # only then: plain runs keep their fingerprints
+            inputs["latency"] = cfg.latency.to_json()
+        return inputs
     if stage == "finetune":
         return {"finetune": cfg.finetune.to_json(), "pruned": _hashes(layout.pruned / "weights.safetensors")}
     if stage == "export":

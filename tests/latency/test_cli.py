@@ -147,5 +147,5 @@ def test_pipeline_prune_stage_fingerprint_includes_the_latency_request(tmp_path:
     plain = _stage_inputs(layout, PipelineConfig(), "prune")
     fast = _stage_inputs(layout, PipelineConfig(latency=LatencyRequest(speedup=1.5)), "prune")
     faster = _stage_inputs(layout, PipelineConfig(latency=LatencyRequest(speedup=2.0)), "prune")
-    assert plain["latency"] is None and fast["latency"]["speedup"] == 1.5
+    assert "latency" not in plain and fast["latency"]["speedup"] == 1.5
     assert len({json.dumps(x, sort_keys=True) for x in (plain, fast, faster)}) == 3  # each re-runs the prune
