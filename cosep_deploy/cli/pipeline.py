@@ -7,6 +7,7 @@ import json
 import click
 
 from cosep_deploy.cli.context import Context
+from cosep_deploy.cli.latency_options import latency_options, latency_request_from
 from cosep_deploy.cli.options import bench_config_from, bench_options, threads_option
 
 __all__ = ["command"]
@@ -77,6 +78,7 @@ __all__ = ["command"]
     show_default=True,
     help="Re-estimate BatchNorm statistics on this many batches after surgery (0: off).",
 )
+@latency_options
 @bench_options
 @threads_option
 @click.option("--seed", type=int, default=0, show_default=True)
@@ -102,6 +104,12 @@ def command(
     schedule: str,
     between_epochs: int | None,
     bn_recalibrate: int,
+    target_speedup: float | None,
+    latency_budget_ms: float | None,
+    latency_batch: int | None,
+    latency_table: str | None,
+    latency_rounds: int | None,
+    rebuild_table: bool,
     batch_sizes: str,
     iterations: int,
     min_seconds: float,
@@ -124,6 +132,17 @@ def command(
     from cosep_deploy.prune.api import PruneConfig
     from cosep_deploy.targets import get_target
 
+    latency = latency_request_from(
+        target,
+        None,
+        target_speedup,
+        latency_budget_ms,
+        latency_batch,
+        latency_table,
+        latency_rounds,
+        rebuild_table,
+        threads=threads,
+    )
     cfg = PipelineConfig(
         run=RunSpec(model=model, data=data, image_size=image_size, seed=seed),
         weights=weights,
@@ -144,6 +163,7 @@ def command(
         target=target,
         bench_precision=precision,
         force=force,
+        latency=latency,
     )
     summary = run_pipeline(out_dir, cfg, progress=None if as_json else obj.progress())
     if not summary:  # a non-zero rank under torchrun: rank 0 reports

@@ -7,6 +7,7 @@ from typing import Any
 import click
 
 from cosep_deploy.cli.context import Context
+from cosep_deploy.cli.latency_options import latency_options, latency_request_from
 from cosep_deploy.cli.options import run_option
 
 __all__ = ["command"]
@@ -108,6 +109,7 @@ __all__ = ["command"]
     default=None,
     help="Engine precision the alignment is for (default: the target's).",
 )
+@latency_options
 @click.option("--ignore", "ignored", multiple=True, help="Layer (qualified name) to leave alone; repeatable.")
 @click.option("--prune-stem", is_flag=True, help="Also prune the first convolution's group.")
 @click.option("--seed", type=int, default=0, show_default=True)
@@ -120,6 +122,12 @@ def command(
     target: str | None,
     precision: str | None,
     ignored: tuple[str, ...],
+    target_speedup: float | None,
+    latency_budget_ms: float | None,
+    latency_batch: int | None,
+    latency_table: str | None,
+    latency_rounds: int | None,
+    rebuild_table: bool,
     **options: Any,
 ) -> None:
     """Select channels and remove them physically (writes RUN/pruned/)."""
@@ -132,6 +140,8 @@ def command(
             f"--ratio does not apply to --method {options['method']} (it chooses each group's count itself); "
             "use --target-macs-ratio for a global budget"
         )
+    if target is None and (target_speedup is not None or latency_budget_ms is not None):
+        target = "cpu-onnxruntime"  # a speed-up is measured on a target: the embedded default
     if round_to is None:
         from cosep_deploy.targets import get_target
 
@@ -140,7 +150,27 @@ def command(
     if counts_from:
         plan_json = read_json(counts_from, what="plan to match")
         counts = {g["root"]: int(g["n_kept"]) for g in plan_json.get("groups", [])}
+    request = latency_request_from(
+        target,
+        precision,
+        target_speedup,
+        latency_budget_ms,
+        latency_batch,
+        latency_table,
+        latency_rounds,
+        rebuild_table,
+        macs_ratio=options.get("target_macs_ratio"),
+    )
+    if request is not None and options["method"] == "l1" and options["ratio"] is None and counts is None:
+        options["ratio"] = 1.0  # the allocation sets the counts; L1 only orders the channels
     cfg = PruneConfig(round_to=round_to, counts=counts, ignored_layers=tuple(ignored), **options)
+    if request is not None:
+        from cosep_deploy.cli.latency_options import echo_latency_result
+        from cosep_deploy.latency.stage import latency_prune_stage
+
+        plan, acc = latency_prune_stage(run_dir, cfg, request, progress=obj.progress())
+        echo_latency_result(obj, plan, acc, run_dir)
+        return
     plan, acc = prune_stage(run_dir, cfg, progress=obj.progress())
     obj.echo(
         f"{plan.method}: pruned {len(plan.groups)} groups, MACs {plan.cost_before['macs'] / 1e6:.2f}M -> "

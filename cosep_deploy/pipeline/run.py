@@ -16,7 +16,7 @@ import shutil
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from cosep_deploy import distributed as ddist
 from cosep_deploy.artifacts import read_json, sha256_file, write_json
@@ -33,6 +33,9 @@ from cosep_deploy.pipeline.stages import RunSpec, finetune_stage, layers_stage, 
 from cosep_deploy.progress import Progress, resolve_progress
 from cosep_deploy.prune.api import PruneConfig
 from cosep_deploy.rundir import writes_run
+
+if TYPE_CHECKING:
+    from cosep_deploy.latency.request import LatencyRequest
 
 __all__ = ["STAGES", "PipelineConfig", "run_pipeline"]
 
@@ -59,6 +62,7 @@ class PipelineConfig:
     bench_precision: str = "fp32"  # which exported and built precision the bench stage times
     threads: int | None = None
     force: bool = False  # re-run every stage even if its inputs did not change
+    latency: LatencyRequest | None = None  # prune to a measured speed-up on the target instead (issue 14)
 
 
 def _fingerprint(**parts: Any) -> str:
@@ -78,7 +82,10 @@ def _stage_inputs(layout: RunLayout, cfg: PipelineConfig, stage: str) -> dict[st
         weights = _hashes(Path(cfg.weights)) if cfg.weights else None
         return {"run": dataclasses.asdict(cfg.run), "train": cfg.train.to_json(), "weights": weights}
     if stage == "prune":
-        return {"prune": cfg.prune.to_json(), "dense": _hashes(layout.dense / "model.safetensors")}
+        inputs = {"prune": cfg.prune.to_json(), "dense": _hashes(layout.dense / "model.safetensors")}
+        if cfg.latency is not None:  # only then: plain runs keep their fingerprints
+            inputs["latency"] = cfg.latency.to_json()
+        return inputs
     if stage == "finetune":
         return {"finetune": cfg.finetune.to_json(), "pruned": _hashes(layout.pruned / "weights.safetensors")}
     if stage == "export":
@@ -141,6 +148,14 @@ def _up_to_date(layout: RunLayout, cfg: PipelineConfig, stage: str, record: Path
     return saved.get("fingerprint") == fingerprint and saved.get("outputs") == _output_hashes(layout, cfg, stage)
 
 
+def _prune(layout: RunLayout, cfg: PipelineConfig, prog: Progress) -> Any:
+    if cfg.latency is None:
+        return prune_stage(layout.root, cfg.prune, progress=prog)
+    from cosep_deploy.latency.stage import latency_prune_stage
+
+    return latency_prune_stage(layout.root, cfg.prune, cfg.latency, progress=prog)
+
+
 @writes_run(create=True)
 def run_pipeline(
     out: str | os.PathLike[str], config: PipelineConfig | None = None, *, progress: Progress | None = None
@@ -158,7 +173,7 @@ def run_pipeline(
     timings: dict[str, float | str] = {}
     actions: dict[str, Callable[[], Any]] = {
         "train": lambda: train_stage(layout.root, cfg.run, cfg.train, weights=cfg.weights, progress=prog),
-        "prune": lambda: prune_stage(layout.root, cfg.prune, progress=prog),
+        "prune": lambda: _prune(layout, cfg, prog),
         "finetune": lambda: finetune_stage(layout.root, cfg.finetune, progress=prog),
         "export": lambda: export_stage(layout.root, cfg.export, precision=cfg.precision, progress=prog),
         "build": lambda: build_stage(layout.root, target=cfg.target, threads=cfg.threads, progress=prog),

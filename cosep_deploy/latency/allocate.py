@@ -1,0 +1,144 @@
+"""Choose every group's kept count so predicted latency meets a budget while retained separability is largest.
+
+The problem: groups ``g`` with allowed counts (multiples of the alignment from a minimum up to the dense
+width) and a value curve ``V_g`` (retained separability, :mod:`.order`, weighted by the group's width);
+the cost is a sum of layer terms, each a function of the counts of the one or two groups that set its
+input and output widths (neighbouring groups interact, so costs are never summed per group).
+
+:func:`allocate_counts` is a greedy: from the dense widths, repeatedly lower by one step the group whose
+step loses the least value per millisecond saved (saving computed exactly from the layer terms at the
+neighbours' current counts) until the budget is met; then raise, while the budget still holds, the groups
+whose steps gain the most value per millisecond spent. :func:`allocate_exhaustive` enumerates every
+combination (small problems; the tests check the greedy against it).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import itertools
+from collections.abc import Callable, Mapping, Sequence
+
+__all__ = ["Allocation", "CostTerm", "GroupCurve", "allocate_counts", "allocate_exhaustive", "total_cost"]
+
+_EPS = 1e-12
+
+
+@dataclasses.dataclass(frozen=True)
+class GroupCurve:
+    """A group's allowed counts (ascending) and the value of keeping each."""
+
+    root: str
+    counts: tuple[int, ...]
+    values: tuple[float, ...]
+
+    def __post_init__(self) -> None:
+        if not self.counts or len(self.counts) != len(self.values) or list(self.counts) != sorted(set(self.counts)):
+            raise ValueError(f"group {self.root!r}: counts must be ascending and distinct, one value each")
+
+
+@dataclasses.dataclass(frozen=True)
+class CostTerm:
+    """One layer's predicted time as a function of the counts of the groups in ``groups``."""
+
+    name: str
+    groups: tuple[str, ...]
+    fn: Callable[[Mapping[str, int]], float]
+
+
+@dataclasses.dataclass(frozen=True)
+class Allocation:
+    counts: dict[str, int]
+    cost: float
+    value: float
+    feasible: bool
+
+
+def total_cost(terms: Sequence[CostTerm], counts: Mapping[str, int]) -> float:
+    return sum(t.fn(counts) for t in terms)
+
+
+def _value(curves: Sequence[GroupCurve], idx: Mapping[str, int]) -> float:
+    return sum(c.values[idx[c.root]] for c in curves)
+
+
+def allocate_counts(curves: Sequence[GroupCurve], terms: Sequence[CostTerm], budget: float) -> Allocation:
+    """Greedy allocation under ``budget`` (same unit as the terms); ``feasible`` False if even every
+    group at its minimum exceeds it (the counts are then all minimal)."""
+    by_root = {c.root: c for c in curves}
+    touching: dict[str, list[CostTerm]] = {c.root: [t for t in terms if c.root in t.groups] for c in curves}
+    idx = {c.root: len(c.counts) - 1 for c in curves}
+    counts = {c.root: c.counts[-1] for c in curves}
+
+    def local(root: str, at: Mapping[str, int]) -> float:
+        return sum(t.fn(at) for t in touching[root])
+
+    def step(root: str, delta: int) -> tuple[float, float]:
+        """(cost change, value change) of moving ``root`` one allowed count by ``delta`` (+1/-1)."""
+        c = by_root[root]
+        trial = {**counts, root: c.counts[idx[root] + delta]}
+        return local(root, trial) - local(root, counts), c.values[idx[root] + delta] - c.values[idx[root]]
+
+    cost = total_cost(terms, counts)
+    while cost > budget:
+        best: tuple[float, str, float] | None = None
+        for root in by_root:
+            if idx[root] == 0:
+                continue
+            dc, dv = step(root, -1)
+            if dc >= 0:
+                continue  # lowering this group does not save time (alignment, padding)
+            ratio = -dv / -dc  # value lost per ms saved
+            if best is None or ratio < best[0] - _EPS:
+                best = (ratio, root, dc)
+        if best is None:
+            break
+        _, root, dc = best
+        idx[root] -= 1
+        counts[root] = by_root[root].counts[idx[root]]
+        cost += dc
+    feasible = cost <= budget + _EPS
+    if feasible:  # spend the slack on the steps that gain most value per ms
+        while True:
+            best_up: tuple[float, str, float] | None = None
+            for root in by_root:
+                if idx[root] == len(by_root[root].counts) - 1:
+                    continue
+                dc, dv = step(root, +1)
+                if cost + dc > budget + _EPS:
+                    continue
+                ratio = dv / max(dc, _EPS)
+                if best_up is None or ratio > best_up[0] + _EPS:
+                    best_up = (ratio, root, dc)
+            if best_up is None:
+                break
+            _, root, dc = best_up
+            idx[root] += 1
+            counts[root] = by_root[root].counts[idx[root]]
+            cost += dc
+    cost = total_cost(terms, counts)  # exact, free of accumulated rounding
+    return Allocation(dict(counts), cost, _value(curves, idx), cost <= budget + 1e-9)
+
+
+def allocate_exhaustive(
+    curves: Sequence[GroupCurve], terms: Sequence[CostTerm], budget: float, *, limit: int = 200_000
+) -> Allocation:
+    """The best allocation by enumeration (at most ``limit`` combinations)."""
+    size = 1
+    for c in curves:
+        size *= len(c.counts)
+    if size > limit:
+        raise ValueError(f"{size} combinations exceed the exhaustive search limit {limit}")
+    best: Allocation | None = None
+    for choice in itertools.product(*(range(len(c.counts)) for c in curves)):
+        idx = {c.root: i for c, i in zip(curves, choice, strict=True)}
+        counts = {c.root: c.counts[i] for c, i in zip(curves, choice, strict=True)}
+        cost = total_cost(terms, counts)
+        if cost > budget + 1e-9:
+            continue
+        value = _value(curves, idx)
+        if best is None or value > best.value + 1e-12:
+            best = Allocation(counts, cost, value, True)
+    if best is None:
+        counts = {c.root: c.counts[0] for c in curves}
+        return Allocation(counts, total_cost(terms, counts), _value(curves, dict.fromkeys(counts, 0)), False)
+    return best
