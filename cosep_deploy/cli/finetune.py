@@ -6,17 +6,18 @@ import click
 
 from cosep_deploy.cli.context import Context
 from cosep_deploy.cli.options import run_option, train_config_from, train_options
+from cosep_deploy.finetune.config import FINETUNING
 
 __all__ = ["command"]
 
 
 @click.command("finetune")
 @run_option
-@train_options(default_epochs=8, default_lr=0.02)
+@train_options(FINETUNING)
 @click.option(
     "--distill",
     type=click.FloatRange(0, 1),
-    default=0.0,
+    default=FINETUNING.distill_alpha,
     show_default=True,
     help="Weight of knowledge distillation from the dense model (0 = off).",
 )

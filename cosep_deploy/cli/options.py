@@ -7,6 +7,8 @@ from typing import Any, TypeVar
 
 import click
 
+from cosep_deploy.finetune.config import TrainConfig
+
 __all__ = [
     "bench_config_from",
     "bench_options",
@@ -41,19 +43,20 @@ def threads_option(f: F) -> F:
     )(f)
 
 
-def train_options(default_epochs: int, default_lr: float) -> Callable[[F], F]:
+def train_options(defaults: TrainConfig) -> Callable[[F], F]:
+    """--epochs, --lr, --batch-size, --seed with the stage's defaults (finetune.config: one source)."""
+
     def deco(f: F) -> F:
-        f = click.option("--epochs", type=click.IntRange(0), default=default_epochs, show_default=True)(f)
-        f = click.option("--lr", type=click.FloatRange(min=0, min_open=True), default=default_lr, show_default=True)(f)
-        f = click.option("--batch-size", type=click.IntRange(1), default=64, show_default=True)(f)
-        return click.option("--seed", type=int, default=0, show_default=True)(f)
+        f = click.option("--epochs", type=click.IntRange(0), default=defaults.epochs, show_default=True)(f)
+        lr = click.FloatRange(min=0, min_open=True)
+        f = click.option("--lr", type=lr, default=defaults.lr, show_default=True)(f)
+        f = click.option("--batch-size", type=click.IntRange(1), default=defaults.batch_size, show_default=True)(f)
+        return click.option("--seed", type=int, default=defaults.seed, show_default=True)(f)
 
     return deco
 
 
 def train_config_from(epochs: int, lr: float, batch_size: int, seed: int, **extra: Any) -> Any:
-    from cosep_deploy.finetune.loop import TrainConfig
-
     return TrainConfig(epochs=epochs, lr=lr, batch_size=batch_size, seed=seed, **extra)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import click
@@ -9,6 +10,7 @@ import click
 from cosep_deploy.cli.context import Context
 from cosep_deploy.cli.latency_options import latency_options, latency_request_from
 from cosep_deploy.cli.options import bench_config_from, bench_options, threads_option
+from cosep_deploy.finetune.config import DENSE_TRAINING, FINETUNING
 
 __all__ = ["command"]
 
@@ -21,12 +23,14 @@ __all__ = ["command"]
 @click.option("--data", default="digits", show_default=True, help="Data spec (see `train --help`).")
 @click.option("--image-size", type=click.IntRange(8), default=None, help="Resize images.")
 @click.option("--weights", type=click.Path(dir_okay=False), default=None, help="Dense weights; skips training.")
-@click.option("--epochs", type=click.IntRange(0), default=15, show_default=True, help="Dense training epochs.")
-@click.option("--finetune-epochs", type=click.IntRange(0), default=12, show_default=True)
+@click.option(
+    "--epochs", type=click.IntRange(0), default=DENSE_TRAINING.epochs, show_default=True, help="Dense training epochs."
+)
+@click.option("--finetune-epochs", type=click.IntRange(0), default=FINETUNING.epochs, show_default=True)
 @click.option(
     "--distill",
     type=click.FloatRange(0, 1),
-    default=0.5,
+    default=FINETUNING.distill_alpha,
     show_default=True,
     help="Knowledge-distillation weight from the dense model during fine-tuning (0 = off).",
 )
@@ -127,7 +131,6 @@ def command(
     continues where it stopped).
     """
     from cosep_deploy.cli.report import print_summary
-    from cosep_deploy.finetune.loop import TrainConfig
     from cosep_deploy.pipeline import PipelineConfig, RunSpec, run_pipeline
     from cosep_deploy.prune.api import PruneConfig
     from cosep_deploy.targets import get_target
@@ -146,7 +149,7 @@ def command(
     cfg = PipelineConfig(
         run=RunSpec(model=model, data=data, image_size=image_size, seed=seed),
         weights=weights,
-        train=TrainConfig(epochs=epochs, seed=seed),
+        train=dataclasses.replace(DENSE_TRAINING, epochs=epochs, seed=seed),
         prune=PruneConfig(
             method=method,
             target_macs_ratio=target_macs_ratio,
@@ -157,7 +160,7 @@ def command(
             between_epochs=between_epochs,
             bn_recalibrate=bn_recalibrate,
         ),
-        finetune=TrainConfig(epochs=finetune_epochs, lr=0.02, seed=seed, distill_alpha=distill),
+        finetune=dataclasses.replace(FINETUNING, epochs=finetune_epochs, seed=seed, distill_alpha=distill),
         bench=bench_config_from(batch_sizes, iterations, min_seconds, warmup, mode, streams, seed),
         threads=threads,
         target=target,

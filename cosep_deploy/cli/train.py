@@ -6,6 +6,7 @@ import click
 
 from cosep_deploy.cli.context import Context
 from cosep_deploy.cli.options import run_option, train_config_from, train_options
+from cosep_deploy.finetune.config import DENSE_TRAINING
 
 __all__ = ["command"]
 
@@ -32,7 +33,7 @@ __all__ = ["command"]
     default=None,
     help="Load dense weights (safetensors or state dict) instead of training.",
 )
-@train_options(default_epochs=15, default_lr=0.05)
+@train_options(DENSE_TRAINING)
 @click.pass_obj
 def command(
     obj: Context,

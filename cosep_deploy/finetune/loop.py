@@ -16,39 +16,10 @@ import torch.nn.functional as F
 from torch import nn
 from torch.utils.data import DataLoader, Dataset, DistributedSampler
 
-from cosep_deploy.errors import ConfigError
+from cosep_deploy.finetune.config import TrainConfig
 from cosep_deploy.progress import Progress, resolve_progress
 
 __all__ = ["TrainConfig", "TrainResult", "evaluate", "train_model"]
-
-
-@dataclasses.dataclass(frozen=True, kw_only=True)
-class TrainConfig:
-    """How to train. ``None`` fields take the documented defaults in :meth:`resolved`."""
-
-    epochs: int = 20
-    batch_size: int = 64
-    lr: float = 0.05
-    momentum: float = 0.9
-    weight_decay: float = 5e-4
-    label_smoothing: float = 0.0
-    seed: int = 0
-    distill_alpha: float = 0.0  # weight of the KD loss when a teacher is given (0 = off)
-    distill_temperature: float = 4.0
-    warmup_epochs: int = 0
-
-    def __post_init__(self) -> None:
-        if self.epochs < 0:
-            raise ConfigError(f"epochs must be >= 0, got {self.epochs}")
-        if self.batch_size < 1:
-            raise ConfigError(f"batch size must be >= 1, got {self.batch_size}")
-        if not self.lr > 0:
-            raise ConfigError(f"learning rate must be > 0, got {self.lr}")
-        if not 0.0 <= self.distill_alpha <= 1.0:
-            raise ConfigError(f"distill_alpha must be in [0, 1], got {self.distill_alpha}")
-
-    def to_json(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
 
 
 @dataclasses.dataclass(frozen=True)

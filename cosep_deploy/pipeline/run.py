@@ -25,7 +25,7 @@ from cosep_deploy.bench.html_report import write_html_report
 from cosep_deploy.bench.report import write_report
 from cosep_deploy.export.onnx import ExportConfig
 from cosep_deploy.export.precision import PrecisionConfig
-from cosep_deploy.finetune.loop import TrainConfig
+from cosep_deploy.finetune.config import DENSE_TRAINING, FINETUNING, TrainConfig
 from cosep_deploy.pipeline.build import build_stage
 from cosep_deploy.pipeline.deploy import bench_stage, export_stage, summary_rows
 from cosep_deploy.pipeline.layout import RunLayout
@@ -49,12 +49,9 @@ class PipelineConfig:
 
     run: RunSpec = dataclasses.field(default_factory=lambda: RunSpec(model="resnet20", data="digits"))
     weights: str | None = None  # dense weights to load instead of training
-    train: TrainConfig = dataclasses.field(default_factory=TrainConfig)
+    train: TrainConfig = DENSE_TRAINING
     prune: PruneConfig = dataclasses.field(default_factory=PruneConfig)
-    # distillation from the dense model recovers more in the same epochs (bench/compare_methods.py)
-    finetune: TrainConfig = dataclasses.field(
-        default_factory=lambda: TrainConfig(epochs=12, lr=0.02, distill_alpha=0.5)
-    )
+    finetune: TrainConfig = FINETUNING
     export: ExportConfig = dataclasses.field(default_factory=ExportConfig)
     precision: PrecisionConfig = dataclasses.field(default_factory=PrecisionConfig)
     bench: BenchConfig = dataclasses.field(default_factory=BenchConfig)

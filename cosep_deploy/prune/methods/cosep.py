@@ -14,7 +14,6 @@ from cosep_deploy.prune.coupling import ChannelGroup
 from cosep_deploy.prune.decision import CountChoice
 from cosep_deploy.prune.group_stats import GroupStats
 from cosep_deploy.prune.methods.base import Picked, SelectionMethod, ratio_count
-from cosep_deploy.prune.methods.registry import register_method
 from cosep_deploy.separability.knee import KneeBounds
 from cosep_deploy.separability.selection import ChannelSelection
 
@@ -27,7 +26,6 @@ def _distances(stats: GroupStats, root: str) -> np.ndarray:
     return stats.distances
 
 
-@register_method
 class CosepMethod(SelectionMethod):
     """The count is the knee of the MSS curve; the channels, one per k-medoids cluster (largest L1 norm,
     or the medoid with ``keep="medoid"``). At a count set from outside (a MACs budget, given counts),
@@ -79,7 +77,6 @@ class CosepMethod(SelectionMethod):
         return tuple(sorted(set(kept))), {"keep": self.config.keep, "medoids": medoids}
 
 
-@register_method
 class RandomClustersMethod(SelectionMethod):
     """Control for CoSeP: channels split into ``count`` random clusters of near-equal size, the largest
     L1 channel of each kept. Same count rule as the norm baselines (ratio, given counts or a budget)."""

@@ -12,13 +12,11 @@ from cosep_deploy.prune.coupling import ChannelGroup
 from cosep_deploy.prune.decision import CountChoice
 from cosep_deploy.prune.group_stats import GroupStats
 from cosep_deploy.prune.methods.base import Picked, SelectionMethod, ratio_count
-from cosep_deploy.prune.methods.registry import register_method
 from cosep_deploy.prune.policy import emp_count, random_channels, random_order, top_l1
 
 __all__ = ["EmpMethod", "L1Method", "RandomMethod", "UniformMethod"]
 
 
-@register_method
 class L1Method(SelectionMethod):
     """The channels of largest L1 filter norm."""
 
@@ -32,7 +30,6 @@ class L1Method(SelectionMethod):
         return tuple(top_l1(stats.norms, count)), {"keep": "max_l1"}
 
 
-@register_method
 class UniformMethod(L1Method):
     """The same keep ratio in every group, channels by L1 norm."""
 
@@ -45,7 +42,6 @@ class UniformMethod(L1Method):
         super().check_config(config)
 
 
-@register_method
 class EmpMethod(L1Method):
     """EMP: keep floor(beta * N_eff) channels, N_eff the inverse Simpson index of the L1 norms."""
 
@@ -57,7 +53,6 @@ class EmpMethod(L1Method):
         return CountChoice(emp_count(stats.norms, beta=beta), f"emp(beta={beta})")
 
 
-@register_method
 class RandomMethod(L1Method):
     """Channels drawn uniformly at random (seeded per group); alignment fills at random too."""
 

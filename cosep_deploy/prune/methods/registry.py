@@ -26,8 +26,12 @@ def register_method(cls: M) -> M:
 
 
 def _load_builtins() -> None:
-    import cosep_deploy.prune.methods.cosep
-    import cosep_deploy.prune.methods.norms  # noqa: F401
+    """The built-in methods, registered here (their modules do not import the registry: no cycle)."""
+    from cosep_deploy.prune.methods.cosep import CosepMethod, RandomClustersMethod
+    from cosep_deploy.prune.methods.norms import EmpMethod, L1Method, RandomMethod, UniformMethod
+
+    for cls in (CosepMethod, RandomClustersMethod, L1Method, UniformMethod, EmpMethod, RandomMethod):
+        _METHODS.setdefault(cls.name, cls)
 
 
 def get_method(name: str) -> type[SelectionMethod]:
