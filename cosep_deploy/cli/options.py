@@ -13,6 +13,7 @@ __all__ = [
     "bench_config_from",
     "bench_options",
     "parse_batch_sizes",
+    "prune_options",
     "run_option",
     "threads_option",
     "train_config_from",
@@ -119,3 +120,43 @@ def bench_config_from(
         seed=seed,
         round_seconds=max(min_seconds / 6, 0.1),  # throughput mode: min_seconds spread over its 6 rounds
     )
+
+
+def prune_options(f: F) -> F:
+    """The selection options ``prune`` and ``pipeline`` share, so they mean the same in both."""
+    f = click.option(
+        "--method",
+        type=click.Choice(["cosep", "l1", "random", "uniform", "emp", "random_clusters"]),
+        default="cosep",
+        show_default=True,
+        help="CoSeP, or a baseline for comparisons (random_clusters: random clusters, largest-L1 member); "
+        "l1, random, uniform and random_clusters need a count (--ratio, --target-macs-ratio or --counts-from).",
+    )(f)
+    f = click.option(
+        "--schedule",
+        type=click.Choice(["oneshot", "sequential"]),
+        default="oneshot",
+        show_default=True,
+        help="sequential = the paper: layer by layer, statistics recomputed on the pruned network, a short "
+        "fine-tune after each layer.",
+    )(f)
+    f = click.option(
+        "--between-epochs",
+        type=click.IntRange(0),
+        default=None,
+        help="Fine-tune epochs after each pruned layer (sequential schedule; default: the paper's 2 there, else 0).",
+    )(f)
+    f = click.option(
+        "--bn-recalibrate",
+        type=click.IntRange(0),
+        default=0,
+        show_default=True,
+        help="Re-estimate BatchNorm statistics on this many batches after surgery (0: off).",
+    )(f)
+    f = click.option(
+        "--target-macs-ratio",
+        type=click.FloatRange(1, min_open=True),
+        default=None,
+        help="Global budget: scale every group's count until dense MACs / pruned MACs reaches this.",
+    )(f)
+    return click.option("--images-per-class", type=click.IntRange(2), default=32, show_default=True)(f)

@@ -9,7 +9,7 @@ import click
 
 from cosep_deploy.cli.context import Context
 from cosep_deploy.cli.latency_options import latency_options, latency_request_from
-from cosep_deploy.cli.options import bench_config_from, bench_options, threads_option
+from cosep_deploy.cli.options import bench_config_from, bench_options, prune_options, threads_option
 from cosep_deploy.finetune.config import DENSE_TRAINING, FINETUNING
 
 __all__ = ["command"]
@@ -46,20 +46,6 @@ __all__ = ["command"]
     default=None,
     help="Channel alignment (default: the target profile's, 16 for cpu-onnxruntime).",
 )
-@click.option("--images-per-class", type=click.IntRange(2), default=32, show_default=True)
-@click.option(
-    "--method",
-    type=click.Choice(["cosep", "l1", "random", "uniform", "emp"]),
-    default="cosep",
-    show_default=True,
-    help="Channel selection (see `prune --help`); l1, random and uniform need --target-macs-ratio.",
-)
-@click.option(
-    "--target-macs-ratio",
-    type=click.FloatRange(1, min_open=True),
-    default=None,
-    help="Global budget: dense MACs / pruned MACs (default: each method's own counts).",
-)
 @click.option(
     "--precision",
     type=click.Choice(["fp32", "fp16", "int8"]),
@@ -67,21 +53,7 @@ __all__ = ["command"]
     show_default=True,
     help="Precision the bench stage times (the target must run it; see `targets`).",
 )
-@click.option(
-    "--schedule",
-    type=click.Choice(["oneshot", "sequential"]),
-    default="oneshot",
-    show_default=True,
-    help="sequential = the paper: layer by layer, with a short fine-tune after each layer.",
-)
-@click.option("--between-epochs", type=click.IntRange(0), default=None, help="Fine-tune epochs between layers.")
-@click.option(
-    "--bn-recalibrate",
-    type=click.IntRange(0),
-    default=0,
-    show_default=True,
-    help="Re-estimate BatchNorm statistics on this many batches after surgery (0: off).",
-)
+@prune_options
 @latency_options
 @bench_options
 @threads_option

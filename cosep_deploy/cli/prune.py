@@ -8,27 +8,14 @@ import click
 
 from cosep_deploy.cli.context import Context
 from cosep_deploy.cli.latency_options import latency_options, latency_request_from
-from cosep_deploy.cli.options import run_option
+from cosep_deploy.cli.options import prune_options, run_option
 
 __all__ = ["command"]
 
 
 @click.command("prune")
 @run_option
-@click.option(
-    "--method",
-    type=click.Choice(["cosep", "l1", "random", "uniform", "emp", "random_clusters"]),
-    default="cosep",
-    show_default=True,
-    help="CoSeP, or a baseline for comparisons (random_clusters: random clusters, largest-L1 member).",
-)
-@click.option(
-    "--schedule",
-    type=click.Choice(["oneshot", "sequential"]),
-    default="oneshot",
-    show_default=True,
-    help="sequential = the paper: layer by layer, statistics recomputed on the pruned network.",
-)
+@prune_options
 @click.option(
     "--hook-point",
     type=click.Choice(["bn", "conv", "act", "add"]),
@@ -51,12 +38,6 @@ __all__ = ["command"]
     show_default=True,
     help="Keep-ratio bounds of the robust knee (recorded when they bind).",
 )
-@click.option(
-    "--between-epochs",
-    type=click.IntRange(0),
-    default=None,
-    help="Fine-tune epochs after each pruned layer (sequential schedule; default: the paper's 2 there, else 0).",
-)
 @click.option("--between-fraction", type=click.FloatRange(0, 1, min_open=True), default=0.25, show_default=True)
 @click.option(
     "--between-lr",
@@ -65,15 +46,7 @@ __all__ = ["command"]
     show_default=True,
     help="Between-layer fine-tune learning rate (halved after the first epoch, as in the paper).",
 )
-@click.option(
-    "--bn-recalibrate",
-    type=click.IntRange(0),
-    default=0,
-    show_default=True,
-    help="Re-estimate BatchNorm statistics on this many batches after surgery (0: off).",
-)
 @click.option("--spatial", default="gap", show_default=True, help="gap | pool:S | pixel (paper).")
-@click.option("--images-per-class", type=click.IntRange(2), default=32, show_default=True)
 @click.option("--pair-budget", type=click.IntRange(1), default=None, help="Sample class pairs above this many.")
 @click.option("--k-grid", type=click.Choice(["auto", "all"]), default="auto", show_default=True)
 @click.option("--keep", type=click.Choice(["max_l1", "medoid"]), default="max_l1", show_default=True)
@@ -90,12 +63,6 @@ __all__ = ["command"]
     help="A plan.json whose per-group kept counts a baseline should match (e.g. CoSeP's).",
 )
 @click.option("--emp-beta", type=click.FloatRange(0, min_open=True), default=1.0, show_default=True)
-@click.option(
-    "--target-macs-ratio",
-    type=click.FloatRange(1, min_open=True),
-    default=None,
-    help="Global budget: scale every group's count until dense/pruned MACs reaches this.",
-)
 @click.option(
     "--round-to",
     type=click.IntRange(1),

@@ -72,29 +72,37 @@ def allocate_counts(curves: Sequence[GroupCurve], terms: Sequence[CostTerm], bud
     def local(root: str, at: Mapping[str, int]) -> float:
         return sum(t.fn(at) for t in touching[root])
 
-    def step(root: str, delta: int) -> tuple[float, float]:
-        """(cost change, value change) of moving ``root`` one allowed count by ``delta`` (+1/-1)."""
+    def step(root: str, to: int) -> tuple[float, float]:
+        """(cost change, value change) of moving ``root`` to its allowed count at index ``to``."""
         c = by_root[root]
-        trial = {**counts, root: c.counts[idx[root] + delta]}
-        return local(root, trial) - local(root, counts), c.values[idx[root] + delta] - c.values[idx[root]]
+        trial = {**counts, root: c.counts[to]}
+        return local(root, trial) - local(root, counts), c.values[to] - c.values[idx[root]]
+
+    def cheapest_cut(root: str) -> tuple[float, float, int] | None:
+        """The nearest lower count that saves time: a measured table is not monotone everywhere (noise,
+        alignment plateaus), so a step that saves nothing is looked past rather than ending the search."""
+        for to in range(idx[root] - 1, -1, -1):
+            dc, dv = step(root, to)
+            if dc < 0:
+                return dc, dv, to
+        return None
 
     cost = total_cost(terms, counts)
     while cost > budget:
-        best: tuple[float, str, float] | None = None
+        best: tuple[float, str, float, int] | None = None
         for root in by_root:
-            if idx[root] == 0:
-                continue
-            dc, dv = step(root, -1)
-            if dc >= 0:
-                continue  # lowering this group does not save time (alignment, padding)
+            cut = cheapest_cut(root)
+            if cut is None:
+                continue  # no lower count of this group saves time
+            dc, dv, to = cut
             ratio = -dv / -dc  # value lost per ms saved
             if best is None or ratio < best[0] - _EPS:
-                best = (ratio, root, dc)
+                best = (ratio, root, dc, to)
         if best is None:
             break
-        _, root, dc = best
-        idx[root] -= 1
-        counts[root] = by_root[root].counts[idx[root]]
+        _, root, dc, to = best
+        idx[root] = to
+        counts[root] = by_root[root].counts[to]
         cost += dc
     feasible = cost <= budget + _EPS
     if feasible:  # spend the slack on the steps that gain most value per ms
@@ -103,7 +111,7 @@ def allocate_counts(curves: Sequence[GroupCurve], terms: Sequence[CostTerm], bud
             for root in by_root:
                 if idx[root] == len(by_root[root].counts) - 1:
                     continue
-                dc, dv = step(root, +1)
+                dc, dv = step(root, idx[root] + 1)
                 if cost + dc > budget + _EPS:
                     continue
                 ratio = dv / max(dc, _EPS)

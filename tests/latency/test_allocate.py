@@ -61,6 +61,16 @@ def test_unreachable_budget_is_reported_infeasible() -> None:
     assert not allocate_exhaustive(curves, terms, floor * 0.9).feasible
 
 
+def test_a_step_that_saves_no_time_is_looked_past() -> None:
+    # a measured table is not monotone: 32 -> 24 channels costs more here (a slower kernel), 24 -> 16 saves;
+    # the allocation must still reach the budget by jumping to 16, not stop above it
+    times = {8: 2.0, 16: 4.0, 24: 9.0, 32: 8.0}
+    curves = [GroupCurve("g", (8, 16, 24, 32), (0.2, 0.6, 0.9, 1.0))]
+    terms = [CostTerm("conv", ("g",), lambda c: times[c["g"]])]
+    got = allocate_counts(curves, terms, budget=4.5)
+    assert got.feasible and got.counts == {"g": 16} and got.cost == pytest.approx(4.0)
+
+
 def test_neighbour_coupling_is_priced_at_the_neighbours_counts() -> None:
     """Two groups, one layer coupling them (cost a*b): lowering a saves more when b is wide. The greedy must
     price each step at the other group's current count, which an additive per-group cost cannot."""
