@@ -71,7 +71,9 @@ def small_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     cfg = PipelineConfig(
         run=RunSpec(model="resnet20", data="digits"),
         train=TrainConfig(epochs=3),
-        finetune=TrainConfig(epochs=1, lr=0.02),
+        # 3 epochs: the knee prunes hard (3-15 channels a group here), and 1 epoch left the pruned model at 67%
+        # top-1, too weak for its int8 file to keep 95% top-1 agreement, the export's check
+        finetune=TrainConfig(epochs=3, lr=0.02),
         bench=BenchConfig(batch_sizes=(1,), iterations=5, warmup=1, min_seconds=0),
         threads=1,
     )

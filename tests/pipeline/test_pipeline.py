@@ -83,6 +83,7 @@ def test_pipeline_end_to_end(tmp_path: Path) -> None:
 
 def test_pipeline_resumes_and_reruns_only_what_changed(tmp_path: Path) -> None:
     from cosep_deploy.bench import BenchConfig
+    from cosep_deploy.export.precision import PrecisionConfig
     from cosep_deploy.finetune import TrainConfig
     from cosep_deploy.pipeline import PipelineConfig, RunSpec, run_pipeline
 
@@ -90,6 +91,9 @@ def test_pipeline_resumes_and_reruns_only_what_changed(tmp_path: Path) -> None:
         run=RunSpec(model="resnet20", data="digits"),
         train=TrainConfig(epochs=2),
         finetune=TrainConfig(epochs=1, lr=0.02),
+        # resumption is what this test checks: an fp16 variant only (a 1-epoch model is too weak for the int8
+        # file to pass the export's 95% top-1 agreement check; the int8 path is tested on small_run)
+        precision=PrecisionConfig(precisions=("fp16",)),
         bench=BenchConfig(batch_sizes=(1,), iterations=5, warmup=1, min_seconds=0),
         threads=1,
     )
