@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from cosep_deploy.board.onboard.parse import clocks_key, parse_jetson_clocks
+from cosep_deploy.board.onboard.parse import parse_nvpmodel_query as parse_nvpmodel  # one parser, host and board
 from cosep_deploy.errors import ConfigError, TargetMismatchError
 from cosep_deploy.targets import TargetProfile, list_targets
 
@@ -195,17 +196,6 @@ def check_board_matches(
     if not allow_other_device:
         raise TargetMismatchError(message + ", or pass --allow-other-device to build anyway")
     say(message + " (building anyway: --allow-other-device)")
-
-
-def parse_nvpmodel(text: str) -> tuple[str | None, int | None]:
-    """Mode name and id from ``nvpmodel -q`` (``NV Power Mode: MAXN`` then ``0`` on the next line)."""
-    lines = [line.strip() for line in text.splitlines() if line.strip()]
-    for i, line in enumerate(lines):
-        m = re.match(r"NV Power Mode:\s*(.+)$", line)
-        if m:
-            ident = int(lines[i + 1]) if i + 1 < len(lines) and lines[i + 1].isdigit() else None
-            return m.group(1).strip(), ident
-    return None, None
 
 
 @dataclasses.dataclass(frozen=True)

@@ -190,7 +190,25 @@ class CudaPython:
         return None
 
 
-class PyCuda:
+class _NoGraphs:
+    """For bindings without CUDA graph capture: every graph call says which binding has it."""
+
+    name: str
+
+    def capture_begin(self, stream: Any) -> None:
+        raise CudaError(f"CUDA graphs need cuda-python (pip install 'cosep-deploy[cuda12]'), not {self.name}")
+
+    def capture_end(self, stream: Any) -> Any:
+        self.capture_begin(stream)
+
+    def graph_launch(self, graph: Any, stream: Any) -> None:
+        self.capture_begin(stream)
+
+    def graph_destroy(self, graph: Any) -> None:
+        return None
+
+
+class PyCuda(_NoGraphs):
     """:class:`CudaApi` over PyCUDA (common on Jetson images). Shares the device's primary context with
     TensorRT. CUDA graphs are not offered here: use cuda-python for them."""
 
@@ -257,18 +275,6 @@ class PyCuda:
     def event_destroy(self, event: Any) -> None:
         return None
 
-    def capture_begin(self, stream: Any) -> None:
-        raise CudaError("CUDA graphs need cuda-python here (pip install 'cosep-deploy[cuda]'), not PyCUDA")
-
-    def capture_end(self, stream: Any) -> Any:
-        self.capture_begin(stream)
-
-    def graph_launch(self, graph: Any, stream: Any) -> None:
-        self.capture_begin(stream)
-
-    def graph_destroy(self, graph: Any) -> None:
-        return None
-
     def close(self) -> None:
         for alloc in self._allocs.values():
             alloc.free()
@@ -276,7 +282,7 @@ class PyCuda:
         self._ctx.pop()
 
 
-class TorchCuda:
+class TorchCuda(_NoGraphs):
     """:class:`CudaApi` over torch's CUDA API, the last resort when neither cuda-python nor PyCUDA can reach the
     GPU. Buffers are ``uint8`` tensors; copies go through pinned-free host tensors outside every timed region.
     No CUDA graphs here (use cuda-python for them)."""
@@ -342,18 +348,6 @@ class TorchCuda:
         return float(start.elapsed_time(end))
 
     def event_destroy(self, event: Any) -> None:
-        return None
-
-    def capture_begin(self, stream: Any) -> None:
-        raise CudaError("CUDA graphs need cuda-python here (pip install 'cosep-deploy[cuda12]'), not torch's API")
-
-    def capture_end(self, stream: Any) -> Any:
-        self.capture_begin(stream)
-
-    def graph_launch(self, graph: Any, stream: Any) -> None:
-        self.capture_begin(stream)
-
-    def graph_destroy(self, graph: Any) -> None:
         return None
 
     def close(self) -> None:
