@@ -33,7 +33,7 @@ from cosep_deploy.bench.stats import paired_speedup, summarize
 from cosep_deploy.errors import BenchError, ConfigError
 from cosep_deploy.progress import Progress, resolve_progress
 
-__all__ = ["BenchConfig", "BenchReport", "bench_runners"]
+__all__ = ["BenchConfig", "BenchReport", "bench_report", "bench_runners", "speedups_against"]
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -180,21 +180,49 @@ def bench_runners(
             "memory": runners[n].memory(),
             "results": results[n],
         }
+    speedups = speedups_against(base, series, cfg, macs, higher_is_better=cfg.mode == "throughput")
+    return bench_report(base, engines, speedups, settings, cfg, input_shape, start, mode=cfg.mode)
+
+
+def speedups_against(
+    base: str,
+    series: Mapping[str, Mapping[int, Sequence[float]]],
+    cfg: BenchConfig,
+    macs: Mapping[str, int] | None,
+    *,
+    higher_is_better: bool = False,
+) -> dict[str, Any]:
+    """Every engine's speed-up over ``base`` per batch size, from interleaved per-iteration series: the ratio
+    of medians with a pair bootstrap interval, and the latency efficiency (speed-up / MACs ratio) where MACs
+    are known. Series are seconds per call (baseline over candidate) or, ``higher_is_better``, images/s."""
     speedups: dict[str, Any] = {}
-    for n in names:
+    for n in series:
         if n == base:
             continue
         per_batch = {}
         for b in cfg.batch_sizes:
-            # latency: seconds per call, baseline over candidate; throughput: images/s, candidate over baseline
-            pair = (series[base][b], series[n][b]) if cfg.mode == "latency" else (series[n][b], series[base][b])
+            pair = (series[n][b], series[base][b]) if higher_is_better else (series[base][b], series[n][b])
             s = paired_speedup(*pair, resamples=cfg.bootstrap_resamples, seed=cfg.seed)
             if macs and macs.get(base) and macs.get(n):
-                ratio = macs[base] / macs[n]
-                s["macs_ratio"] = ratio
-                s["latency_efficiency"] = s["speedup"] / ratio
+                s["macs_ratio"] = macs[base] / macs[n]
+                s["latency_efficiency"] = s["speedup"] / s["macs_ratio"]
             per_batch[str(b)] = s
         speedups[n] = per_batch
+    return speedups
+
+
+def bench_report(
+    base: str,
+    engines: dict[str, Any],
+    speedups: dict[str, Any],
+    settings: dict[str, Any],
+    cfg: BenchConfig,
+    input_shape: Sequence[int],
+    start: float,
+    *,
+    mode: str,
+) -> BenchReport:
+    """The report every benchmark path writes, validated against ``bench.schema.json`` before it is returned."""
     report = BenchReport(
         baseline=base,
         engines=engines,
@@ -204,7 +232,7 @@ def bench_runners(
         environment=describe_environment(),
         input_shape=[int(d) for d in input_shape],
         seconds=round(time.perf_counter() - start, 3),
-        mode=cfg.mode,
+        mode=mode,
     )
     validate_bench_json(report.to_json())
     return report

@@ -12,7 +12,6 @@ Engines must carry the manifest cosep-deploy writes; one built by another Tensor
 
 from __future__ import annotations
 
-import dataclasses
 import math
 import tempfile
 import time
@@ -30,10 +29,8 @@ from cosep_deploy.backends.trtexec.command import (
     trtexec_version,
 )
 from cosep_deploy.backends.trtexec.parse import parse_export_times
-from cosep_deploy.bench.environment import describe_environment
-from cosep_deploy.bench.harness import BenchConfig, BenchReport
-from cosep_deploy.bench.schema import validate_bench_json
-from cosep_deploy.bench.stats import paired_speedup, summarize
+from cosep_deploy.bench.harness import BenchConfig, BenchReport, bench_report, speedups_against
+from cosep_deploy.bench.stats import summarize
 from cosep_deploy.engines.manifest import EngineManifest, manifest_path_for, verify_engine_file
 from cosep_deploy.errors import BenchError, EngineLoadError, MissingDependencyError
 from cosep_deploy.progress import Progress, resolve_progress
@@ -175,27 +172,5 @@ def bench_trtexec(
                 for b in cfg.batch_sizes
             },
         }
-    speedups: dict[str, Any] = {}
-    for n in names:
-        if n == base:
-            continue
-        speedups[n] = {}
-        for b in cfg.batch_sizes:
-            s = paired_speedup(times[base][b], times[n][b], resamples=cfg.bootstrap_resamples, seed=cfg.seed)
-            if macs and macs.get(base) and macs.get(n):
-                s["macs_ratio"] = macs[base] / macs[n]
-                s["latency_efficiency"] = s["speedup"] / s["macs_ratio"]
-            speedups[n][str(b)] = s
-    report = BenchReport(
-        baseline=base,
-        engines=report_engines,
-        speedups=speedups,
-        settings=settings,
-        config=dataclasses.asdict(cfg),
-        environment=describe_environment(),
-        input_shape=[int(d) for d in input_shape],
-        seconds=round(time.perf_counter() - start, 3),
-        mode="latency",
-    )
-    validate_bench_json(report.to_json())
-    return report
+    speedups = speedups_against(base, times, cfg, macs)
+    return bench_report(base, report_engines, speedups, settings, cfg, input_shape, start, mode="latency")
