@@ -48,16 +48,22 @@ def _one_error(code: int, output: str, *needles: str) -> None:
 COMMON = ["--round-to", "8", "--images-per-class", "4", "--latency-rounds", "1"]
 
 
+# A small request: what a tiny 8x8 model can reach depends on the table measured on this machine (per-op
+# overhead dominates its layers; 1.18x was the reachable maximum on one loaded run), and the test is about the
+# records and the cache, not about how far this model can be sped up.
+SPEEDUP = "1.05"
+
+
 def test_prune_to_a_speedup_records_the_rounds_and_caches_the_table(dense_run: Path, cache: Path) -> None:
-    code, output = _invoke(["prune", "--run", str(dense_run), "--target-speedup", "1.2", "--rebuild-table", *COMMON])
+    code, output = _invoke(["prune", "--run", str(dense_run), "--target-speedup", SPEEDUP, "--rebuild-table", *COMMON])
     assert code == 0, output
     plan = json.loads((dense_run / "pruned" / "plan.json").read_text())
     lat = plan["config"]["latency"]
-    assert lat["request"]["speedup"] == 1.2 and lat["request"]["target"] == "cpu-onnxruntime"
+    assert lat["request"]["speedup"] == float(SPEEDUP) and lat["request"]["target"] == "cpu-onnxruntime"
     assert lat["table"]["source"] == "measured" and Path(lat["table"]["path"]).parent == cache
     (only,) = lat["rounds"]
-    assert only["requested_speedup"] == 1.2
-    assert only["predicted_speedup"] >= 1.2 - 1e-6  # the allocation meets the request on the table
+    assert only["requested_speedup"] == float(SPEEDUP)
+    assert only["predicted_speedup"] >= float(SPEEDUP) - 1e-6  # the allocation meets the request on the table
     assert only["measured_speedup"] > 0 and only["measured"]["ci_low"] <= only["measured"]["ci_high"]
     for g in plan["groups"]:
         assert g["count_rule"] == "latency_allocation"
@@ -65,7 +71,7 @@ def test_prune_to_a_speedup_records_the_rounds_and_caches_the_table(dense_run: P
     table = json.loads(Path(lat["table"]["path"]).read_text())
     assert table["schema"] == "LatencyTable" and table["whole_model"]["explained_fraction"] > 0
     assert table["noise"]["points"] > 0
-    code, output = _invoke(["prune", "--run", str(dense_run), "--target-speedup", "1.2", *COMMON])
+    code, output = _invoke(["prune", "--run", str(dense_run), "--target-speedup", SPEEDUP, *COMMON])
     assert code == 0, output
     again = json.loads((dense_run / "pruned" / "plan.json").read_text())["config"]["latency"]["table"]
     assert again["source"] == "cache"
