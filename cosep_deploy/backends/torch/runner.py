@@ -30,7 +30,7 @@ from torch import nn
 from cosep_deploy.backends.base import Runner, RunnerInfo, TimedRun, process_memory
 from cosep_deploy.errors import ConfigError, EngineLoadError
 
-__all__ = ["TorchRunner"]
+__all__ = ["TorchRunner", "output_tuple"]
 
 
 class TorchRunner(Runner):
@@ -191,13 +191,7 @@ class TorchRunner(Runner):
     def _forward(self, x: torch.Tensor) -> tuple[torch.Tensor, ...]:
         with torch.inference_mode(), self._autocast():
             out = self.module(x)
-        outputs = (out,) if isinstance(out, torch.Tensor) else tuple(out)
-        if len(outputs) != len(self.output_names):
-            raise ConfigError(
-                f"the model returns {len(outputs)} outputs but output_names has {len(self.output_names)}: "
-                f"{', '.join(self.output_names)}"
-            )
-        return outputs
+        return output_tuple(out, self.output_names)
 
     def _autocast(self) -> Any:
         if self.precision != "fp16":
@@ -228,3 +222,14 @@ def _fp32_precision_flags() -> tuple[Any, Any]:
     """PyTorch's fp32 math settings for cuDNN convolutions and CUDA matmuls (``"ieee"`` or ``"tf32"``)."""
     cudnn: Any = torch.backends.cudnn  # its ``conv`` namespace is attached at run time, unknown to the stubs
     return cudnn.conv, torch.backends.cuda.matmul
+
+
+def output_tuple(out: Any, output_names: Sequence[str]) -> tuple[torch.Tensor, ...]:
+    """A module's result as a tuple of tensors, one per declared output name (a user error otherwise)."""
+    outputs = (out,) if isinstance(out, torch.Tensor) else tuple(out)
+    if len(outputs) != len(output_names):
+        raise ConfigError(
+            f"the model returns {len(outputs)} outputs but output_names has {len(output_names)}: "
+            f"{', '.join(output_names)}"
+        )
+    return outputs

@@ -35,6 +35,7 @@ import torch
 from torch import nn
 
 from cosep_deploy.backends.base import Runner, RunnerInfo, TimedRun
+from cosep_deploy.backends.torch.runner import output_tuple
 from cosep_deploy.deps import require
 from cosep_deploy.errors import ConfigError, EngineBuildError, EngineLoadError
 
@@ -198,13 +199,7 @@ class TorchTensorRTRunner(Runner):
         compiled = self._require_active()
         with torch.no_grad():
             out = compiled(x)
-        outputs = (out,) if isinstance(out, torch.Tensor) else tuple(out)
-        if len(outputs) != len(self.output_names):
-            raise ConfigError(
-                f"the model returns {len(outputs)} outputs but output_names has {len(self.output_names)}: "
-                f"{', '.join(self.output_names)}"
-            )
-        return outputs
+        return output_tuple(out, self.output_names)
 
     def infer(self, feed: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
         self._require_active()
