@@ -7,7 +7,7 @@ On a machine with a GPU, within an 8-minute budget (sections that would not fit 
    (:class:`~cosep_deploy.backends.torch.runner.TorchRunner`), dense and pruned interleaved, speed-up with a
    bootstrap interval;
 2. when ``tensorrt`` is importable: fp16 engines built through the Python API
-   (:func:`~cosep_deploy.backends.tensorrt.build.engine_from_onnx`, a dynamic batch profile 1..8) and timed with
+   (:func:`~cosep_deploy.backends.tensorrt.engine.engine_from_onnx`, a dynamic batch profile 1..8) and timed with
    :class:`~cosep_deploy.backends.tensorrt.runner.TensorRTRunner` (CUDA graphs when cuda-python is there);
 3. when ``trtexec`` is found: the same ONNX files built and timed by trtexec
    (:func:`~cosep_deploy.bench.trtexec_bench.bench_trtexec`).
@@ -149,7 +149,9 @@ def _fp16_onnx(pair: dict[str, Any], tmp: Path) -> dict[str, Path]:
 
 
 def tensorrt_python_section(pair: dict[str, Any], onnx_files: dict[str, Path], tmp: Path) -> dict[str, Any]:
-    from cosep_deploy.backends.tensorrt.build import TensorRTBuildConfig, TensorRTRunner, engine_from_onnx
+    from cosep_deploy.backends.tensorrt.engine import engine_from_onnx
+    from cosep_deploy.backends.tensorrt.plan import TensorRTBuildConfig
+    from cosep_deploy.backends.tensorrt.runner import TensorRTRunner
     from cosep_deploy.bench import bench_runners
     from cosep_deploy.deps import is_available
 

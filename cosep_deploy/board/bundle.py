@@ -23,7 +23,7 @@ from typing import Any
 
 from cosep_deploy._version import __version__
 from cosep_deploy.artifacts import sha256_file, staged_dir, write_json
-from cosep_deploy.backends.tensorrt.build import summarize_onnx
+from cosep_deploy.backends.tensorrt.plan import summarize_onnx
 from cosep_deploy.backends.trtexec.command import TrtexecConfig, trtexec_command
 from cosep_deploy.backends.trtexec.parse import TrtexecVersion
 from cosep_deploy.engines.manifest import EngineManifest, utc_now

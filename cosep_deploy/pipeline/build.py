@@ -180,7 +180,8 @@ def _build_tensorrt(
     variants: dict[str, dict[str, Path]], out: Path, profile: TargetProfile, cache: EngineCache | None, prog: Progress
 ) -> tuple[dict[str, Any], dict[str, Any]]:
     """TensorRT engines through the engine cache; returns the manifests and, per engine, the cache's part."""
-    from cosep_deploy.backends.tensorrt.build import TensorRTBuildConfig, cached_engine_from_onnx
+    from cosep_deploy.backends.tensorrt.cache import cached_engine_from_onnx
+    from cosep_deploy.backends.tensorrt.plan import TensorRTBuildConfig
 
     cache_use: dict[str, Any] = {}
 
@@ -216,7 +217,8 @@ def _record_and_bench_on_board(
 ) -> dict[str, Any]:
     """On the board: its L4T release and power state, then dense vs pruned per precision with the TensorRT
     runner, one ``bench.<precision>.json`` per precision beside the engines. GPU only: tested on a board."""
-    from cosep_deploy.backends.tensorrt.build import TensorRTRunner, summarize_onnx
+    from cosep_deploy.backends.tensorrt.plan import summarize_onnx
+    from cosep_deploy.backends.tensorrt.runner import TensorRTRunner
     from cosep_deploy.bench.harness import bench_runners
     from cosep_deploy.board.jetson import power_state
 

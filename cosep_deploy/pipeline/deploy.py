@@ -129,7 +129,7 @@ def bench_stage(
                 raise ConfigError(f"--device picks a GPU for TensorRT engines; {target}'s engines run on the CPU")
             runners[n] = OnnxRuntimeRunner(onnx_engine, threads=threads, precision=precision, name=n)
         elif trt_engine.is_file():
-            from cosep_deploy.backends.tensorrt.build import TensorRTRunner
+            from cosep_deploy.backends.tensorrt.runner import TensorRTRunner
 
             runners[n] = TensorRTRunner(trt_engine, device=device)
         else:
@@ -180,7 +180,7 @@ def _bench_with_trtexec(
     progress: Progress | None,
     sources: dict[str, Any],
 ) -> BenchReport:
-    from cosep_deploy.backends.tensorrt.build import summarize_onnx
+    from cosep_deploy.backends.tensorrt.plan import summarize_onnx
     from cosep_deploy.bench.trtexec_bench import bench_trtexec
 
     files = {n: engines / f"{n}{suffix}.engine" for n in ("dense", "pruned")}

@@ -18,20 +18,20 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from cosep_deploy.backends.tensorrt.build import (
+from cosep_deploy.backends.tensorrt.cuda import CudaError, CudaPython, check_cuda
+from cosep_deploy.backends.tensorrt.engine import engine_from_onnx
+from cosep_deploy.backends.tensorrt.plan import (
     OnnxSummary,
     TensorRTBuildConfig,
-    TensorRTRunner,
     TrtCapabilities,
     dla_refusal,
-    engine_from_onnx,
+    parse_version,
     plan_build,
     resolve_profile,
     summarize_onnx,
     trt_capabilities,
 )
-from cosep_deploy.backends.tensorrt.cuda import CudaError, CudaPython, check_cuda
-from cosep_deploy.backends.tensorrt.plan import parse_version
+from cosep_deploy.backends.tensorrt.runner import TensorRTRunner
 from cosep_deploy.deps import is_available
 from cosep_deploy.engines.manifest import EngineManifest, manifest_path_for
 from cosep_deploy.errors import (

@@ -15,9 +15,10 @@ from pathlib import Path
 import pytest
 
 from cosep_deploy.artifacts import sha256_file
-from cosep_deploy.backends.tensorrt.build import TensorRTBuildConfig, cached_engine_from_onnx, tensorrt_cache_key
+from cosep_deploy.backends.tensorrt.cache import cached_engine_from_onnx, tensorrt_cache_key
 from cosep_deploy.backends.tensorrt.cuda import CudaError, DeviceInfo, device_info
 from cosep_deploy.backends.tensorrt.identity import device_identity
+from cosep_deploy.backends.tensorrt.plan import TensorRTBuildConfig
 from cosep_deploy.deps import is_available
 from cosep_deploy.engines.manifest import EngineCache, EngineManifest, manifest_path_for
 from cosep_deploy.errors import ConfigError, MissingDependencyError

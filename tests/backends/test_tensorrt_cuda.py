@@ -17,9 +17,10 @@ from typing import Any
 
 import pytest
 
-from cosep_deploy.backends.tensorrt.build import TensorRTBuildConfig, engine_from_onnx
 from cosep_deploy.backends.tensorrt.cuda import CudaError, DeviceInfo, cuda_api, device_info
+from cosep_deploy.backends.tensorrt.engine import engine_from_onnx
 from cosep_deploy.backends.tensorrt.identity import device_identity
+from cosep_deploy.backends.tensorrt.plan import TensorRTBuildConfig
 from tests.backends.cuda_double import make_cuda_runtime
 from tests.backends.test_tensorrt_engine import conv_onnx
 from tests.backends.trt_double import Gpu, make_double

@@ -16,7 +16,9 @@ import pytest
 
 from cosep_deploy.artifacts import sha256_file
 from cosep_deploy.backends.base import TimedRun
-from cosep_deploy.backends.tensorrt.build import TensorRTBuildConfig, TensorRTRunner, engine_from_onnx
+from cosep_deploy.backends.tensorrt.engine import engine_from_onnx
+from cosep_deploy.backends.tensorrt.plan import TensorRTBuildConfig
+from cosep_deploy.backends.tensorrt.runner import TensorRTRunner
 from cosep_deploy.engines.manifest import EngineManifest, manifest_path_for
 from cosep_deploy.errors import ConfigError, EngineBuildError, EngineLoadError, TargetMismatchError
 from tests.backends.trt_double import RELEASES, Gpu, install_double

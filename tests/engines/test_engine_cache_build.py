@@ -17,9 +17,10 @@ from typing import Any
 import pytest
 
 from cosep_deploy.artifacts import sha256_file
-from cosep_deploy.backends.tensorrt.build import TensorRTBuildConfig, tensorrt_cache_key
+from cosep_deploy.backends.tensorrt.cache import tensorrt_cache_key
 from cosep_deploy.backends.tensorrt.cuda import DeviceInfo
 from cosep_deploy.backends.tensorrt.identity import DeviceIdentity
+from cosep_deploy.backends.tensorrt.plan import TensorRTBuildConfig
 from cosep_deploy.deps import is_available
 from cosep_deploy.engines.manifest import (
     CACHE_ENV_VAR,
@@ -239,7 +240,7 @@ def test_real_tensorrt_build_is_cached(tmp_path: Path) -> None:
     onnx = pytest.importorskip("onnx")
     from onnx import TensorProto, helper
 
-    from cosep_deploy.backends.tensorrt.build import cached_engine_from_onnx
+    from cosep_deploy.backends.tensorrt.cache import cached_engine_from_onnx
 
     x = helper.make_tensor_value_info("input", TensorProto.FLOAT, ["batch", 4])
     y = helper.make_tensor_value_info("output", TensorProto.FLOAT, ["batch", 4])

@@ -33,7 +33,7 @@ def test_jetson_target_gets_deploy_bundles(small_run: Path, target: str) -> None
 
 
 def test_tensorrt_target_without_tensorrt_is_a_clear_error(small_run: Path) -> None:
-    pytest.importorskip("cosep_deploy.backends.tensorrt.build")
+    pytest.importorskip("cosep_deploy.backends.tensorrt.engine")
     from cosep_deploy.deps import is_available
 
     if is_available("tensorrt"):
