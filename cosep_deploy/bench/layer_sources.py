@@ -9,7 +9,8 @@ from pathlib import Path
 from typing import Any
 
 from cosep_deploy.artifacts import sha256_file
-from cosep_deploy.bench.layers import LayerProfile, LayersReport, compare_layer_profiles
+from cosep_deploy.bench.layer_profile import LayerProfile
+from cosep_deploy.bench.layers import LayersReport, compare_layer_profiles
 from cosep_deploy.errors import BenchError, ConfigError, EngineLoadError
 from cosep_deploy.progress import Progress, resolve_progress
 

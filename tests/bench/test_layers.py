@@ -13,9 +13,7 @@ import torch
 from torch import nn
 
 from cosep_deploy.backends.onnxruntime.runner import ort_session_options
-from cosep_deploy.bench.layer_sources import compare_trtexec_profiles, profile_onnxruntime
-from cosep_deploy.bench.layer_tables import kind_table, layer_table, layers_summary
-from cosep_deploy.bench.layers import (
+from cosep_deploy.bench.layer_profile import (
     CONV,
     DEPTHWISE,
     GEMM,
@@ -25,12 +23,12 @@ from cosep_deploy.bench.layers import (
     POOL,
     UNKNOWN,
     LayerProfile,
-    LayersReport,
     ProfiledLayer,
-    compare_layer_profiles,
     layer_kind,
-    normalise_layer_name,
 )
+from cosep_deploy.bench.layer_sources import compare_trtexec_profiles, profile_onnxruntime
+from cosep_deploy.bench.layer_tables import kind_table, layer_table, layers_summary
+from cosep_deploy.bench.layers import LayersReport, compare_layer_profiles, normalise_layer_name
 from cosep_deploy.errors import BenchError, ConfigError, CosepError, EngineLoadError
 from cosep_deploy.export import onnx_from_model
 from tests.backends.test_trtexec import LAYERS_DETAILED, PROFILE_8X, PROFILE_10X
