@@ -7,7 +7,9 @@ from pathlib import Path
 import pytest
 
 from cosep_deploy.errors import ConfigError
-from cosep_deploy.targets import TARGETS_DIR, get_target, list_targets, load_target, version_in_range
+from cosep_deploy.target_files import load_target
+from cosep_deploy.target_profile import version_in_range
+from cosep_deploy.targets import TARGETS_DIR, get_target, list_targets
 
 SHIPPED = [
     "cpu-onnxruntime",

@@ -29,7 +29,7 @@ from cosep_deploy.backends.trtexec.parse import TrtexecVersion
 from cosep_deploy.engines.manifest import EngineManifest, utc_now
 from cosep_deploy.errors import ConfigError, unknown_name
 from cosep_deploy.onnx_compat import require_compatible
-from cosep_deploy.targets import TargetProfile
+from cosep_deploy.target_profile import TargetProfile
 
 __all__ = ["BASELINE", "BUNDLE_SCHEMA_VERSION", "FAMILIES", "ONBOARD_DIR", "jetson_bundle_from_onnx"]
 

@@ -30,7 +30,8 @@ from typing import Any
 from cosep_deploy.board.onboard.parse import clocks_key, parse_jetson_clocks
 from cosep_deploy.board.onboard.parse import parse_nvpmodel_query as parse_nvpmodel  # one parser, host and board
 from cosep_deploy.errors import ConfigError, TargetMismatchError
-from cosep_deploy.targets import TargetProfile, list_targets
+from cosep_deploy.target_profile import TargetProfile
+from cosep_deploy.targets import list_targets
 
 __all__ = [
     "JETPACK_FOR_L4T",

@@ -32,7 +32,7 @@ if TYPE_CHECKING:
     from cosep_deploy.bench.harness import BenchConfig
     from cosep_deploy.board.jetson import JetsonInfo
     from cosep_deploy.engines.manifest import EngineCache
-    from cosep_deploy.targets import TargetProfile
+    from cosep_deploy.target_profile import TargetProfile
 
 __all__ = ["MODELS", "build_stage", "onnx_variants"]
 

@@ -12,7 +12,8 @@ import pytest
 
 from cosep_deploy.board.bundle import FAMILIES, jetson_bundle_from_onnx
 from cosep_deploy.errors import ConfigError, ExportError
-from cosep_deploy.targets import get_target, list_targets, load_target
+from cosep_deploy.target_files import load_target
+from cosep_deploy.targets import get_target, list_targets
 from tests.board.onboard_fixtures import BASH, board_tools, conv_model, model_pair, run_bundle
 
 JETSONS = [t.name for t in list_targets() if t.kind == "jetson"]

@@ -25,7 +25,8 @@ from cosep_deploy.board.jetson import (
     target_for_model,
 )
 from cosep_deploy.errors import ConfigError, TargetMismatchError
-from cosep_deploy.targets import get_target, list_targets, load_target
+from cosep_deploy.target_files import load_target
+from cosep_deploy.targets import get_target, list_targets
 
 ORIN_NANO_RELEASE = (
     "# R36 (release), REVISION: 4.3, GCID: 38968081, BOARD: generic, EABI: aarch64, "

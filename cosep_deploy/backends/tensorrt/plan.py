@@ -17,7 +17,7 @@ from typing import Any, Literal
 
 from cosep_deploy.deps import require
 from cosep_deploy.errors import ConfigError, EngineBuildError, InternalError, unknown_name
-from cosep_deploy.targets import TargetProfile
+from cosep_deploy.target_profile import TargetProfile
 
 __all__ = [
     "BuildPlan",
