@@ -12,6 +12,7 @@ Engines must carry the manifest cosep-deploy writes; one built by another Tensor
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import tempfile
 import time
@@ -63,6 +64,103 @@ def _manifests(engines: Mapping[str, Path], version: tuple[int, int, int]) -> di
     return out
 
 
+def _check_request(cfg: BenchConfig, rounds: int, paths: Mapping[str, Path], baseline: str | None) -> str:
+    """The baseline's name, once the request is one trtexec can answer fairly."""
+    if cfg.mode != "latency":
+        raise BenchError("trtexec benchmarks run in latency mode (for multi-stream throughput use trtexec --streams)")
+    if rounds < 2:
+        raise BenchError(f"at least 2 rounds are needed to interleave, got {rounds}")
+    if not paths:
+        raise BenchError("nothing to benchmark: give at least one engine")
+    base = baseline or next(iter(paths))
+    if base not in paths:
+        raise BenchError(f"baseline {base!r} is not among the engines {list(paths)}")
+    return base
+
+
+@dataclasses.dataclass(frozen=True)
+class _Rounds:
+    """Interleaved trtexec rounds over the engines, one batch size at a time; ``tmp`` holds the exported times."""
+
+    exe: Path
+    version: tuple[int, int, int]
+    paths: Mapping[str, Path]
+    manifests: Mapping[str, EngineManifest]
+    cfg: BenchConfig
+    rounds: int
+    tmp: Path
+
+    def batch(self, shape: dict[str, tuple[int, ...]], batch: int) -> tuple[dict[str, list[float]], str | None]:
+        """Seconds per iteration of every engine (iteration ``i`` of a round paired across engines), and the
+        device trtexec last named."""
+        names = list(self.paths)
+        times: dict[str, list[float]] = {n: [] for n in names}
+        device = None
+        for r in range(self.rounds):
+            got: dict[str, np.ndarray] = {}
+            for n in names if r % 2 == 0 else names[::-1]:
+                got[n], named = self._run(n, shape, batch, r)
+                device = named or device
+            keep = min(len(v) for v in got.values())  # pair iteration i of this round across engines
+            if keep == 0:
+                raise BenchError(f"trtexec exported no GPU compute times at batch {batch}")
+            for n in names:
+                times[n] += [float(t) / 1e3 for t in got[n][:keep]]
+        return times, device
+
+    def _run(self, name: str, shape: dict[str, tuple[int, ...]], batch: int, r: int) -> tuple[np.ndarray, str | None]:
+        """One ``trtexec --loadEngine`` of one engine: its finite GPU compute times (ms) and the device name."""
+        export = self.tmp / f"{name}.b{batch}.r{r}.times.json"
+        tconf = TrtexecConfig(
+            load_engine=self.paths[name],
+            shapes=shape,
+            dla_core=self.manifests[name].dla_core,
+            iterations=max(math.ceil(self.cfg.iterations / self.rounds), 1),
+            duration_s=self.cfg.min_seconds / self.rounds,
+            warmup_ms=max(self.cfg.warmup_seconds * 1e3, 1.0),
+            export_times=export,
+            profiling_verbosity_detailed=False,
+        )
+        result = run_trtexec(trtexec_command(tconf, version=self.version, executable=self.exe))
+        compute = parse_export_times(export).compute_ms
+        return compute[np.isfinite(compute)], result.summary.device_name
+
+
+def _report_engines(
+    paths: Mapping[str, Path],
+    times: Mapping[str, Mapping[int, list[float]]],
+    settings: Mapping[str, Any],
+    input_name: str,
+    cfg: BenchConfig,
+    macs: Mapping[str, int] | None,
+) -> dict[str, Any]:
+    """Each engine's entry of the report: what ran (as a runner's info would say) and its times per batch."""
+    report_engines: dict[str, Any] = {}
+    for n in paths:
+        info = {
+            "backend": "trtexec",
+            "runtime_version": settings["runtime_version"],
+            "device": settings["device"],
+            "precision": settings["precision"],
+            "settings": {
+                k: v for k, v in settings.items() if k not in ("backend", "runtime_version", "device", "precision")
+            },
+            "input_names": [input_name],
+            "output_names": [],
+            "input_shapes": {},
+        }
+        report_engines[n] = {
+            "info": info,
+            "macs": (macs or {}).get(n),
+            "memory": {"engine_file_bytes": paths[n].stat().st_size},
+            "results": {
+                str(b): {**summarize(times[n][b], b), "times_ms": [t * 1e3 for t in times[n][b]]}
+                for b in cfg.batch_sizes
+            },
+        }
+    return report_engines
+
+
 def bench_trtexec(
     engines: Mapping[str, str | Path],
     input_name: str,
@@ -81,67 +179,33 @@ def bench_trtexec(
     ``config.min_seconds / rounds`` seconds, after ``config.warmup_seconds`` of warm-up (trtexec --warmUp).
     """
     cfg = config or BenchConfig()
-    if cfg.mode != "latency":
-        raise BenchError("trtexec benchmarks run in latency mode (for multi-stream throughput use trtexec --streams)")
-    if rounds < 2:
-        raise BenchError(f"at least 2 rounds are needed to interleave, got {rounds}")
     paths = {name: Path(p) for name, p in engines.items()}
-    if not paths:
-        raise BenchError("nothing to benchmark: give at least one engine")
-    base = baseline or next(iter(paths))
-    if base not in paths:
-        raise BenchError(f"baseline {base!r} is not among the engines {list(paths)}")
+    base = _check_request(cfg, rounds, paths, baseline)
     exe = Path(executable) if executable is not None else find_trtexec()
     if exe is None:
         raise MissingDependencyError("trtexec not found (it ships with JetPack and NVIDIA's TensorRT packages)")
     version = trtexec_version(exe)
     manifests = _manifests(paths, version)
     prog = resolve_progress(progress)
-    names = list(paths)
-    per_round = max(math.ceil(cfg.iterations / rounds), 1)
-    seconds = cfg.min_seconds / rounds
-    times: dict[str, dict[int, list[float]]] = {n: {} for n in names}
+    times: dict[str, dict[int, list[float]]] = {n: {} for n in paths}
     device = "unknown"
     start = time.perf_counter()
     with (
         tempfile.TemporaryDirectory() as tmp,
-        prog.task("trtexec " + " vs ".join(names), total=len(cfg.batch_sizes)) as task,
+        prog.task("trtexec " + " vs ".join(paths), total=len(cfg.batch_sizes)) as task,
     ):
+        timing = _Rounds(exe, version, paths, manifests, cfg, rounds, Path(tmp))
         for batch in cfg.batch_sizes:
-            shape = {input_name: (batch, *(int(d) for d in input_shape))}
-            for n in names:
-                times[n][batch] = []
-            for r in range(rounds):
-                got: dict[str, np.ndarray] = {}
-                for n in names if r % 2 == 0 else names[::-1]:
-                    export = Path(tmp) / f"{n}.b{batch}.r{r}.times.json"
-                    dla = manifests[n].dla_core
-                    tconf = TrtexecConfig(
-                        load_engine=paths[n],
-                        shapes=shape,
-                        dla_core=dla,
-                        iterations=per_round,
-                        duration_s=seconds,
-                        warmup_ms=max(cfg.warmup_seconds * 1e3, 1.0),
-                        export_times=export,
-                        profiling_verbosity_detailed=False,
-                    )
-                    result = run_trtexec(trtexec_command(tconf, version=version, executable=exe))
-                    device = result.summary.device_name or device
-                    compute = parse_export_times(export).compute_ms
-                    got[n] = compute[np.isfinite(compute)]
-                keep = min(len(v) for v in got.values())  # pair iteration i of this round across engines
-                if keep == 0:
-                    raise BenchError(f"trtexec exported no GPU compute times at batch {batch}")
-                for n in names:
-                    times[n][batch] += [float(t) / 1e3 for t in got[n][:keep]]
+            got, named = timing.batch({input_name: (batch, *(int(d) for d in input_shape))}, batch)
+            device = named or device
+            for n, seconds in got.items():
+                times[n][batch] = seconds
             task.advance()
-    precision = manifests[base].precision
     settings = {
         "backend": "trtexec",
         "runtime_version": ".".join(map(str, version)),
         "device": device,
-        "precision": precision,
+        "precision": manifests[base].precision,
         "cuda_graph": True,
         "spin_wait": True,
         "data_transfers": False,
@@ -149,28 +213,6 @@ def bench_trtexec(
         "rounds": rounds,
         "dla_core": manifests[base].dla_core,
     }
-    report_engines: dict[str, Any] = {}
-    for n in names:
-        info = {
-            "backend": "trtexec",
-            "runtime_version": settings["runtime_version"],
-            "device": device,
-            "precision": precision,
-            "settings": {
-                k: v for k, v in settings.items() if k not in ("backend", "runtime_version", "device", "precision")
-            },
-            "input_names": [input_name],
-            "output_names": [],
-            "input_shapes": {},
-        }
-        report_engines[n] = {
-            "info": info,
-            "macs": (macs or {}).get(n),
-            "memory": {"engine_file_bytes": paths[n].stat().st_size},
-            "results": {
-                str(b): {**summarize(times[n][b], b), "times_ms": [t * 1e3 for t in times[n][b]]}
-                for b in cfg.batch_sizes
-            },
-        }
+    report_engines = _report_engines(paths, times, settings, input_name, cfg, macs)
     speedups = speedups_against(base, times, cfg, macs)
     return bench_report(base, report_engines, speedups, settings, cfg, input_shape, start, mode="latency")
