@@ -83,6 +83,38 @@ def jetson_bundle_from_onnx(
     """Write one bundle ``out_dir`` for ``target`` holding every model ({"dense": {precision: onnx}, "pruned":
     {...}}); returns ``out_dir``. Written whole or not at all; every ONNX must parse on every TensorRT release
     in the target's range."""
+    sizes = _check_request(models, target, batch_sizes, rounds)
+    engines: list[dict[str, Any]] = []
+    sources: dict[str, Path] = {}
+    for model, files in models.items():
+        if not files:
+            raise ConfigError(f"no ONNX files given for {model!r} (expected {{precision: path}})")
+        for precision, path in files.items():
+            src = _checked_onnx(Path(path), model, precision, target)
+            onnx_name = f"{model}.{precision}.onnx"
+            sources[onnx_name] = src
+            engines += _engine_entries(src, model, onnx_name, precision, sizes, target, seconds_per_round, warmup_ms)
+    plan = _bundle_plan(models, target, sources, sizes, rounds, engines)
+    with staged_dir(out_dir, overwrite=overwrite) as tmp:
+        (tmp / "onnx").mkdir()
+        for name, src in sources.items():
+            shutil.copyfile(src, tmp / "onnx" / name)
+        (tmp / "target.toml").write_text(target.to_toml(), encoding="utf-8")
+        write_json(tmp / "bundle.json", plan)
+        shutil.copytree(
+            ONBOARD_DIR, tmp / "cosep_onboard", ignore=shutil.ignore_patterns("__pycache__", "*.pyc", "ruff.toml")
+        )
+        script = tmp / "build_and_bench.sh"
+        script.write_text(_SCRIPT.replace("@TARGET@", target.name), encoding="utf-8")
+        script.chmod(0o755)
+        (tmp / "README.md").write_text(_readme(target, Path(out_dir).name, engines), encoding="utf-8")
+    return Path(out_dir)
+
+
+def _check_request(
+    models: Mapping[str, Mapping[str, Any]], target: TargetProfile, batch_sizes: Sequence[int], rounds: int
+) -> list[int]:
+    """The batch sizes, sorted, once the target, the model names and the timing plan make a bundle."""
     if target.backend != "tensorrt":
         raise ConfigError(f"target {target.name!r} runs {target.backend}, there is no engine to build on a board")
     if BASELINE not in models:
@@ -95,23 +127,30 @@ def jetson_bundle_from_onnx(
         raise ConfigError(f"batch_sizes must be positive integers, found {list(batch_sizes)}")
     if rounds < 2 or rounds % 2:
         raise ConfigError(f"rounds must be an even number >= 2 (dense, pruned, pruned, dense ...), found {rounds}")
-    engines: list[dict[str, Any]] = []
-    sources: dict[str, Path] = {}
-    for model, files in models.items():
-        if not files:
-            raise ConfigError(f"no ONNX files given for {model!r} (expected {{precision: path}})")
-        for precision, path in files.items():
-            if precision not in target.precisions:
-                raise ConfigError(unknown_name(f"precision for target {target.name!r}", precision, target.precisions))
-            src = Path(path)
-            if not src.is_file():
-                raise ConfigError(f"ONNX file for {model} {precision} not found: {src}")
-            require_compatible(src, target.tensorrt_releases, what=f"{src} ({model}, {precision})")
-            onnx_name = f"{model}.{precision}.onnx"
-            sources[onnx_name] = src
-            engines += _engine_entries(src, model, onnx_name, precision, sizes, target, seconds_per_round, warmup_ms)
+    return sizes
+
+
+def _checked_onnx(src: Path, model: str, precision: str, target: TargetProfile) -> Path:
+    """``src``, once it exists, its precision is one of the target's, and every release of the target parses it."""
+    if precision not in target.precisions:
+        raise ConfigError(unknown_name(f"precision for target {target.name!r}", precision, target.precisions))
+    if not src.is_file():
+        raise ConfigError(f"ONNX file for {model} {precision} not found: {src}")
+    require_compatible(src, target.tensorrt_releases, what=f"{src} ({model}, {precision})")
+    return src
+
+
+def _bundle_plan(
+    models: Mapping[str, Any],
+    target: TargetProfile,
+    sources: Mapping[str, Path],
+    sizes: list[int],
+    rounds: int,
+    engines: list[dict[str, Any]],
+) -> dict[str, Any]:
+    """``bundle.json``: what the board reads (target facts, flag families, timing plan, engines)."""
     onnx_sha = {f"onnx/{name}": sha256_file(src) for name, src in sorted(sources.items())}
-    plan = {
+    return {
         "schema": "jetson_bundle",
         "schema_version": BUNDLE_SCHEMA_VERSION,
         "bundle_id": hashlib.sha256(json.dumps([target.name, onnx_sha, sizes, rounds]).encode()).hexdigest()[:16],
@@ -135,20 +174,6 @@ def jetson_bundle_from_onnx(
         "onnx": onnx_sha,
         "engines": engines,
     }
-    with staged_dir(out_dir, overwrite=overwrite) as tmp:
-        (tmp / "onnx").mkdir()
-        for name, src in sources.items():
-            shutil.copyfile(src, tmp / "onnx" / name)
-        (tmp / "target.toml").write_text(target.to_toml(), encoding="utf-8")
-        write_json(tmp / "bundle.json", plan)
-        shutil.copytree(
-            ONBOARD_DIR, tmp / "cosep_onboard", ignore=shutil.ignore_patterns("__pycache__", "*.pyc", "ruff.toml")
-        )
-        script = tmp / "build_and_bench.sh"
-        script.write_text(_SCRIPT.replace("@TARGET@", target.name), encoding="utf-8")
-        script.chmod(0o755)
-        (tmp / "README.md").write_text(_readme(target, Path(out_dir).name, engines), encoding="utf-8")
-    return Path(out_dir)
 
 
 def _batch_shapes(inputs: Mapping[str, tuple[int | str, ...]], batch: int, src: Path) -> dict[str, tuple[int, ...]]:
@@ -179,16 +204,14 @@ def _engine_entries(
     seconds_per_round: float,
     warmup_ms: float,
 ) -> list[dict[str, Any]]:
+    """The bundle's entries for one ONNX file: one engine per batch size, each with its trtexec commands per
+    flag family, the manifest the board completes, and the families that cannot build it (and why)."""
     summary = summarize_onnx(src)
-    if precision == "int8" and not summary.has_qdq:
-        raise ConfigError(f"{src}: the int8 variant needs Q/DQ nodes (post-training quantization); this ONNX has none")
-    if precision == "fp16" and not summary.has_fp16:
-        raise ConfigError(
-            f"{src}: the fp16 variant must be a mixed-precision ONNX (TensorRT 10/11 take the "
-            "precision from the file); this one is all fp32"
-        )
+    _check_precision_in_file(src, precision, summary.has_qdq, summary.has_fp16)
     dla_core = 0 if target.dla.use_dla else None
     onnx_sha = sha256_file(src)
+    refused = _refused_families(precision, dla_core)
+    timing = {"_seconds": seconds_per_round, "_warmup": warmup_ms}
     out = []
     for batch in sizes:
         ident = f"{model}.{precision}.b{batch}"
@@ -206,46 +229,73 @@ def _engine_entries(
             dla_core=dla_core,
             gpu_fallback=target.dla.gpu_fallback,
         )
-        timing = {"_seconds": seconds_per_round, "_warmup": warmup_ms}
-        commands = _commands_with(base, timing, ident, dla_core)
-        manifest = EngineManifest(
-            engine_file=f"{ident}.engine",
-            engine_sha256="",
-            engine_bytes=0,
-            onnx_file=onnx_name,
-            onnx_sha256=onnx_sha,
-            precision=precision,
-            target=target.name,
-            backend="trtexec",
-            runtime="TensorRT",
-            runtime_version="",
-            device_name="",
-            compute_capability="",
-            dla_core=dla_core,
-            build_options={"batch": batch, "shapes": {k: list(v) for k, v in shapes.items()}, "model": model},
-        ).to_json()
-        manifest.update(dict.fromkeys(_fill_on_board()))
-        refused = {
-            fam: "TensorRT 8.x cannot run explicitly quantized (Q/DQ) INT8 layers on DLA: use fp16 on DLA, "
-            "or a profile without DLA for int8"
-            for fam, (version, _) in FAMILIES.items()
-            if dla_core is not None and precision == "int8" and version.major < 10
-        }
+        build_options = {"batch": batch, "shapes": {k: list(v) for k, v in shapes.items()}, "model": model}
         out.append(
             {
                 "id": ident,
-                "refused": refused,
+                "refused": dict(refused),
                 "model": model,
                 "precision": precision,
                 "batch": batch,
                 "onnx": f"onnx/{onnx_name}",
                 "engine": f"engines/{ident}.engine",
                 "log": f"results/logs/{ident}.build.log",
-                "commands": commands,
-                "manifest": manifest,
+                "commands": _commands_with(base, timing, ident, dla_core),
+                "manifest": _board_manifest(ident, onnx_name, onnx_sha, precision, target, dla_core, build_options),
             }
         )
     return out
+
+
+def _check_precision_in_file(src: Path, precision: str, has_qdq: bool, has_fp16: bool) -> None:
+    """TensorRT 10/11 take the precision from the file: an int8 or fp16 variant must carry it."""
+    if precision == "int8" and not has_qdq:
+        raise ConfigError(f"{src}: the int8 variant needs Q/DQ nodes (post-training quantization); this ONNX has none")
+    if precision == "fp16" and not has_fp16:
+        raise ConfigError(
+            f"{src}: the fp16 variant must be a mixed-precision ONNX (TensorRT 10/11 take the "
+            "precision from the file); this one is all fp32"
+        )
+
+
+def _refused_families(precision: str, dla_core: int | None) -> dict[str, str]:
+    """Flag families that cannot build this engine, with the reason the board prints."""
+    return {
+        fam: "TensorRT 8.x cannot run explicitly quantized (Q/DQ) INT8 layers on DLA: use fp16 on DLA, "
+        "or a profile without DLA for int8"
+        for fam, (version, _) in FAMILIES.items()
+        if dla_core is not None and precision == "int8" and version.major < 10
+    }
+
+
+def _board_manifest(
+    ident: str,
+    onnx_name: str,
+    onnx_sha: str,
+    precision: str,
+    target: TargetProfile,
+    dla_core: int | None,
+    build_options: dict[str, Any],
+) -> dict[str, Any]:
+    """The engine's manifest as far as the host knows it; the board fills the ``fill_on_board`` fields."""
+    manifest = EngineManifest(
+        engine_file=f"{ident}.engine",
+        engine_sha256="",
+        engine_bytes=0,
+        onnx_file=onnx_name,
+        onnx_sha256=onnx_sha,
+        precision=precision,
+        target=target.name,
+        backend="trtexec",
+        runtime="TensorRT",
+        runtime_version="",
+        device_name="",
+        compute_capability="",
+        dla_core=dla_core,
+        build_options=build_options,
+    ).to_json()
+    manifest.update(dict.fromkeys(_fill_on_board()))
+    return manifest
 
 
 def _commands_with(
