@@ -122,22 +122,11 @@ def engine_from_onnx(
     summary = summarize_onnx(onnx_file)
     profile_shapes = resolve_profile(config, summary.inputs)
     require("tensorrt", purpose="building TensorRT engines")
-    import tensorrt as trt
-
     caps = trt_capabilities()
     plan = plan_build(caps, config, summary)
     say: Progress = progress or (lambda _msg: None)
     logger, errors = collecting_logger(progress)
-    try:  # no context managers around builder objects: that use warns in 11.x
-        builder = trt.Builder(logger)
-    except (TypeError, RuntimeError) as exc:  # "CUDA initialization failure with error: 35"
-        raise EngineBuildError(
-            f"TensorRT cannot create a builder (is a GPU and its driver present?): {logged_errors(errors)} ({exc})"
-        ) from exc
-    if config.dla_core is not None and config.dla_core >= builder.num_DLA_cores:
-        raise EngineBuildError(
-            f"DLA core {config.dla_core} requested but this device has {builder.num_DLA_cores} DLA core(s)"
-        )
+    builder = _new_builder(logger, errors, config.dla_core)
     say(f"parsing {onnx_file.name}")
     network, _parser = _network_from_onnx(builder, plan, onnx_file, logger, errors)
     bconfig = _builder_config(builder, plan, config, profile_shapes)
@@ -154,7 +143,38 @@ def engine_from_onnx(
     atomic_write_bytes(engine_file, bytes(serialized))
     if cache_file is not None:
         atomic_write_bytes(cache_file, bytes(bconfig.get_timing_cache().serialize()))
-    identity = _identity_fields(caps, say)
+    manifest = _engine_manifest(engine_file, onnx_file, config, plan, _identity_fields(caps, say), seconds)
+    manifest.save(manifest_path_for(engine_file))
+    say(f"built {engine_file} in {seconds:.1f} s")
+    return manifest
+
+
+def _new_builder(logger: trt.ILogger, errors: list[str], dla_core: int | None) -> trt.Builder:
+    """A builder on this machine's GPU, with the DLA core asked for, if any."""
+    import tensorrt as trt
+
+    try:  # no context managers around builder objects: that use warns in 11.x
+        builder = trt.Builder(logger)
+    except (TypeError, RuntimeError) as exc:  # "CUDA initialization failure with error: 35"
+        raise EngineBuildError(
+            f"TensorRT cannot create a builder (is a GPU and its driver present?): {logged_errors(errors)} ({exc})"
+        ) from exc
+    if dla_core is not None and dla_core >= builder.num_DLA_cores:
+        raise EngineBuildError(f"DLA core {dla_core} requested but this device has {builder.num_DLA_cores} DLA core(s)")
+    return builder
+
+
+def _engine_manifest(
+    engine_file: Path,
+    onnx_file: Path,
+    config: TensorRTBuildConfig,
+    plan: BuildPlan,
+    identity: dict[str, Any],
+    seconds: float,
+) -> EngineManifest:
+    """The manifest of a freshly written engine: its files, how it was built, and on which device."""
+    import tensorrt as trt
+
     options = {
         **config.cache_options(),
         "strongly_typed_network": plan.strongly_typed,
@@ -162,7 +182,7 @@ def engine_from_onnx(
         "builder_flags": plan.builder_flags,
     }
     options = json.loads(json.dumps(options))  # as the manifest file will hold them: tuples become lists
-    manifest = EngineManifest(
+    return EngineManifest(
         engine_file=engine_file.name,
         engine_sha256=sha256_file(engine_file),
         engine_bytes=engine_file.stat().st_size,
@@ -179,9 +199,6 @@ def engine_from_onnx(
         build_seconds=round(seconds, 3),
         created=utc_now(),
     )
-    manifest.save(manifest_path_for(engine_file))
-    say(f"built {engine_file} in {seconds:.1f} s")
-    return manifest
 
 
 def _identity_fields(caps: TrtCapabilities, say: Progress) -> dict[str, Any]:
