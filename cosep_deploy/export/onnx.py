@@ -79,14 +79,43 @@ def onnx_from_model(
 
     Writes ``out_path`` and ``out_path + '.json'`` atomically; on any failure neither exists.
     """
-    import onnx
-
     from cosep_deploy.artifacts import provenance
 
     cfg = config or ExportConfig()
     out = Path(out_path)
     model = model.eval()
     start = time.perf_counter()
+    proto = _checked_export(model, sample, cfg)
+    data = proto.SerializeToString()
+    errors = validate_onnx(data, model, sample, precision="fp32", input_name=cfg.input_name)
+    atomic_write_bytes(out, data)
+    dims = proto.graph.input[0].type.tensor_type.shape.dim
+    artifact = OnnxArtifact(
+        path=out.name,
+        sha256=sha256_file(out),
+        precision="fp32",
+        opset=cfg.opset,
+        input_name=cfg.input_name,
+        input_shape=[d.dim_param or int(d.dim_value) for d in dims],
+        output_names=[o.name for o in proto.graph.output],
+        source=source or {},
+        validation=errors,
+        seconds=round(time.perf_counter() - start, 3),
+        provenance=provenance(),
+    )
+    try:
+        artifact.save(str(out) + ".json")
+    except BaseException:
+        out.unlink(missing_ok=True)
+        raise
+    return artifact
+
+
+def _checked_export(model: nn.Module, sample: torch.Tensor, cfg: ExportConfig) -> Any:
+    """The model as an ONNX ``ModelProto`` at ``cfg.opset`` with a dynamic batch, passing the ONNX checker and,
+    where ``cfg.tensorrt_releases`` names some, parseable by each of them."""
+    import onnx
+
     batch = torch.export.Dim("batch", min=1, max=cfg.max_batch)
     with tempfile.TemporaryDirectory() as tmp:
         tmp_file = Path(tmp) / "model.onnx"
@@ -109,37 +138,15 @@ def onnx_from_model(
         except Exception as exc:  # the exporter raises many types; all mean "cannot export"
             raise ExportError(f"torch.onnx.export failed for {type(model).__name__}: {exc}".splitlines()[0]) from exc
         proto = _at_opset(onnx.load(str(tmp_file)), cfg.opset)
-        try:
-            onnx.checker.check_model(proto, full_check=True)
-        except Exception as exc:
-            raise ExportError(f"exported ONNX fails the checker: {exc}".splitlines()[0]) from exc
-        if cfg.tensorrt_releases:
-            from cosep_deploy.onnx_compat import require_compatible
-
-            require_compatible(proto, cfg.tensorrt_releases, what=f"the export of {type(model).__name__}")
-        data = proto.SerializeToString()
-        errors = validate_onnx(data, model, sample, precision="fp32", input_name=cfg.input_name)
-        atomic_write_bytes(out, data)
-    dims = proto.graph.input[0].type.tensor_type.shape.dim
-    artifact = OnnxArtifact(
-        path=out.name,
-        sha256=sha256_file(out),
-        precision="fp32",
-        opset=cfg.opset,
-        input_name=cfg.input_name,
-        input_shape=[d.dim_param or int(d.dim_value) for d in dims],
-        output_names=[o.name for o in proto.graph.output],
-        source=source or {},
-        validation=errors,
-        seconds=round(time.perf_counter() - start, 3),
-        provenance=provenance(),
-    )
     try:
-        artifact.save(str(out) + ".json")
-    except BaseException:
-        out.unlink(missing_ok=True)
-        raise
-    return artifact
+        onnx.checker.check_model(proto, full_check=True)
+    except Exception as exc:
+        raise ExportError(f"exported ONNX fails the checker: {exc}".splitlines()[0]) from exc
+    if cfg.tensorrt_releases:
+        from cosep_deploy.onnx_compat import require_compatible
+
+        require_compatible(proto, cfg.tensorrt_releases, what=f"the export of {type(model).__name__}")
+    return proto
 
 
 def _opset_of(proto: Any) -> int:
