@@ -20,7 +20,7 @@ from torch import nn
 
 from cosep_deploy.backends.onnxruntime.runner import OnnxRuntimeRunner
 from cosep_deploy.bench.compat import check_reports_comparable
-from cosep_deploy.bench.harness import BenchConfig, bench_runners
+from cosep_deploy.bench.harness import BenchConfig, BenchReport, bench_runners
 from cosep_deploy.errors import ConfigError, PruneError
 from cosep_deploy.export.onnx import onnx_from_model
 from cosep_deploy.progress import Progress, resolve_progress
@@ -86,15 +86,40 @@ def sweep_alignment(
                 continue
             path = Path(tmp) / f"pruned_r{c}.onnx"
             onnx_from_model(pruned, example_inputs, path)
-            runners = {
-                "dense": OnnxRuntimeRunner(dense_path, threads=threads, name="dense"),
-                f"round_to={c}": OnnxRuntimeRunner(path, threads=threads, name=f"round_to={c}"),
-            }
-            macs = {"dense": int(plan.cost_before["macs"]), f"round_to={c}": int(plan.cost_after["macs"])}
-            with runners["dense"], runners[f"round_to={c}"]:
-                report = bench_runners(runners, shape, bench_config, baseline="dense", macs=macs, progress=prog)
-            results.append(AlignmentResult(c, plan.macs_ratio, report.speedups[f"round_to={c}"]))
-            saved[f"round_to={c}"] = {**report.to_json(), "settings": report.settings}
+            name = f"round_to={c}"
+            macs = {"dense": int(plan.cost_before["macs"]), name: int(plan.cost_after["macs"])}
+            report = _bench_against_dense(dense_path, path, name, shape, macs, threads, bench_config, prog)
+            results.append(AlignmentResult(c, plan.macs_ratio, report.speedups[name]))
+            saved[name] = {**report.to_json(), "settings": report.settings}
+    return _recommendation(results, skipped, saved, candidates)
+
+
+def _bench_against_dense(
+    dense_path: Path,
+    pruned_path: Path,
+    name: str,
+    shape: list[int],
+    macs: dict[str, int],
+    threads: int | None,
+    bench_config: BenchConfig | None,
+    prog: Progress,
+) -> BenchReport:
+    """The dense and one pruned ONNX timed together in ONNX Runtime, the dense one as the baseline."""
+    runners = {
+        "dense": OnnxRuntimeRunner(dense_path, threads=threads, name="dense"),
+        name: OnnxRuntimeRunner(pruned_path, threads=threads, name=name),
+    }
+    with runners["dense"], runners[name]:
+        return bench_runners(runners, shape, bench_config, baseline="dense", macs=macs, progress=prog)
+
+
+def _recommendation(
+    results: list[AlignmentResult],
+    skipped: list[dict[str, Any]],
+    saved: dict[str, dict[str, Any]],
+    candidates: Sequence[int],
+) -> dict[str, Any]:
+    """The sweep's result: every timed candidate with its score, the skipped ones, and the best alignment."""
     if not results:
         raise PruneError(
             f"no alignment in {list(candidates)} reaches the run's MACs ratio: {skipped[0]['skipped']}; "
