@@ -172,10 +172,19 @@ def _pruning_section(plan: Mapping[str, Any]) -> list[str]:
 def _plots_section(
     plan: Mapping[str, Any], bench: Mapping[str, Any] | None, points: Sequence[Mapping[str, Any]]
 ) -> list[str]:
+    return [
+        '<section id="plots"><h2>Plots</h2>',
+        *_pruning_plots(plan),
+        *_latency_plots(bench),
+        *_accuracy_plot(points),
+        "</section>",
+    ]
+
+
+def _pruning_plots(plan: Mapping[str, Any]) -> list[str]:
     from cosep_deploy.bench import plots
 
-    parts = [
-        '<section id="plots"><h2>Plots</h2>',
+    return [
         _figure(
             "plot-kept-channels",
             plots.plot_kept_channels(plan),
@@ -191,29 +200,38 @@ def _plots_section(
             "the knee.",
         ),
     ]
-    if bench is not None:
-        parts += [
-            _figure(
-                "plot-latency",
-                plots.plot_latency_distributions(bench),
-                "latency distributions, dense vs pruned, per batch size",
-                "Every timed iteration of each engine (interleaved runs, same settings); box = quartiles.",
-            ),
-            _figure(
-                "plot-speedup",
-                plots.plot_speedup(bench),
-                "speed-up per batch size with confidence intervals",
-                "Ratio of median latencies with its bootstrap confidence interval (resampling interleaved "
-                "dense/pruned pairs); the dashed line is the MACs "
-                "ratio, the speed-up that counting arithmetic alone would predict.",
-            ),
-        ]
-    else:
-        parts.append(
+
+
+def _latency_plots(bench: Mapping[str, Any] | None) -> list[str]:
+    from cosep_deploy.bench import plots
+
+    if bench is None:
+        return [
             '<p class="missing" id="plot-latency">No benchmark in this run (bench/bench.json missing): '
             "no latency or speed-up plots. Run <code>cosep-deploy bench</code> first.</p>"
-        )
-    parts += [
+        ]
+    return [
+        _figure(
+            "plot-latency",
+            plots.plot_latency_distributions(bench),
+            "latency distributions, dense vs pruned, per batch size",
+            "Every timed iteration of each engine (interleaved runs, same settings); box = quartiles.",
+        ),
+        _figure(
+            "plot-speedup",
+            plots.plot_speedup(bench),
+            "speed-up per batch size with confidence intervals",
+            "Ratio of median latencies with its bootstrap confidence interval (resampling interleaved "
+            "dense/pruned pairs); the dashed line is the MACs "
+            "ratio, the speed-up that counting arithmetic alone would predict.",
+        ),
+    ]
+
+
+def _accuracy_plot(points: Sequence[Mapping[str, Any]]) -> list[str]:
+    from cosep_deploy.bench import plots
+
+    return [
         _figure(
             "plot-accuracy",
             plots.plot_accuracy_vs_macs(points),
@@ -233,9 +251,7 @@ def _plots_section(
                 for p in points
             ],
         ),
-        "</section>",
     ]
-    return parts
 
 
 def _layers_section(layers: Mapping[str, Any]) -> list[str]:
