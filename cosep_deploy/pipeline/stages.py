@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import shlex
+from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -243,18 +244,9 @@ def layers_stage(
     import onnxruntime as ort
 
     from cosep_deploy.bench.layer_sources import profile_onnxruntime
-    from cosep_deploy.bench.layers import LayersReport
-    from cosep_deploy.pipeline.chain import check_onnx_files
 
     layout = RunLayout(Path(run))
-    suffix = "" if precision == "fp32" else f".{precision}"
-    files = {n: layout.onnx / f"{n}{suffix}.onnx" for n in ("dense", "pruned")}
-    missing = [str(p) for p in files.values() if not p.is_file()]
-    if missing:
-        raise ArtifactError(
-            f"missing {', '.join(missing)}: run `cosep-deploy export --run {shlex.quote(str(layout.root))}` first"
-        )
-    check_onnx_files(layout, [p.name for p in files.values()])
+    files = _profiled_onnx(layout, precision)
     n_threads = threads or min(os.cpu_count() or 1, 2)
     wanted = {
         "batch": batch,
@@ -263,18 +255,9 @@ def layers_stage(
         "threads": n_threads,
         "runtime_version": str(ort.__version__),
     }
-    if not force and layout.layers_json.is_file():
-        try:
-            old: LayersReport | None = LayersReport.load(layout.layers_json)
-        except CosepError:
-            old = None  # unreadable or an older schema: profile again
-        hashes = {f"{n}_sha256": sha256_file(p) for n, p in files.items()}
-        if (
-            old is not None
-            and all(old.settings.get(k) == v for k, v in wanted.items())
-            and (old.provenance.get("inputs") or {}) == hashes
-        ):
-            return old
+    old = None if force else _current_layers(layout, files, wanted)
+    if old is not None:
+        return old
     report = profile_onnxruntime(
         files["dense"],
         files["pruned"],
@@ -286,3 +269,34 @@ def layers_stage(
     )
     report.save(layout.layers_json)
     return report
+
+
+def _profiled_onnx(layout: RunLayout, precision: str) -> dict[str, Path]:
+    """The run's dense and pruned ONNX files of ``precision``, once they exist and belong to the run's chain."""
+    from cosep_deploy.pipeline.chain import check_onnx_files
+
+    suffix = "" if precision == "fp32" else f".{precision}"
+    files = {n: layout.onnx / f"{n}{suffix}.onnx" for n in ("dense", "pruned")}
+    missing = [str(p) for p in files.values() if not p.is_file()]
+    if missing:
+        raise ArtifactError(
+            f"missing {', '.join(missing)}: run `cosep-deploy export --run {shlex.quote(str(layout.root))}` first"
+        )
+    check_onnx_files(layout, [p.name for p in files.values()])
+    return files
+
+
+def _current_layers(layout: RunLayout, files: Mapping[str, Path], wanted: Mapping[str, Any]) -> LayersReport | None:
+    """``bench/layers.json`` when it profiles these very files (by sha256) with these settings, else None."""
+    from cosep_deploy.bench.layers import LayersReport
+
+    if not layout.layers_json.is_file():
+        return None
+    try:
+        old = LayersReport.load(layout.layers_json)
+    except CosepError:
+        return None  # unreadable or an older schema: profile again
+    hashes = {f"{n}_sha256": sha256_file(p) for n, p in files.items()}
+    if all(old.settings.get(k) == v for k, v in wanted.items()) and (old.provenance.get("inputs") or {}) == hashes:
+        return old
+    return None
