@@ -33,7 +33,7 @@ from cosep_deploy.backends.tensorrt.plan import (
 )
 from cosep_deploy.backends.tensorrt.runner import TensorRTRunner
 from cosep_deploy.deps import is_available
-from cosep_deploy.engines.manifest import EngineManifest, manifest_path_for
+from cosep_deploy.engines.manifest import manifest_path_for
 from cosep_deploy.errors import (
     ConfigError,
     EngineBuildError,
@@ -42,6 +42,7 @@ from cosep_deploy.errors import (
 )
 from cosep_deploy.targets import get_target
 from tests.backends.trt_double import RELEASES, make_double
+from tests.engines.fake_engines import DGPU, write_engine
 
 onnx = pytest.importorskip("onnx")
 from onnx import TensorProto, helper  # noqa: E402
@@ -218,23 +219,8 @@ def test_missing_onnx_is_a_config_error(tmp_path: Path) -> None:
 
 def _write_engine(tmp_path: Path, *, version: str = "10.13.0.35", device: str = "Fake GPU") -> Path:
     engine = tmp_path / "m.engine"
-    engine.write_bytes(b"FAKE-ENGINE" * 10)
-    from cosep_deploy.artifacts import sha256_file
-
-    EngineManifest(
-        engine_file=engine.name,
-        engine_sha256=sha256_file(engine),
-        engine_bytes=engine.stat().st_size,
-        onnx_file="m.onnx",
-        onnx_sha256="0" * 64,
-        precision="fp32",
-        target="dgpu-ampere-plus",
-        backend="tensorrt",
-        runtime="TensorRT",
-        runtime_version=version,
-        device_name=device,
-        compute_capability="9.0",
-    ).save(manifest_path_for(engine))
+    fields = {**DGPU, "onnx_file": "m.onnx", "precision": "fp32", "runtime_version": version, "device_name": device}
+    write_engine(engine, b"FAKE-ENGINE" * 10, **fields)
     return engine
 
 

@@ -14,12 +14,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from cosep_deploy.artifacts import sha256_file
 from cosep_deploy.bench import BenchConfig
 from cosep_deploy.bench.schema import validate_bench_json
 from cosep_deploy.bench.trtexec_bench import bench_trtexec
-from cosep_deploy.engines.manifest import EngineManifest, manifest_path_for
+from cosep_deploy.engines.manifest import manifest_path_for
 from cosep_deploy.errors import BenchError, EngineLoadError
+from tests.engines.fake_engines import DGPU, write_engine
 
 STUB = r"""
 import json, sys
@@ -53,21 +53,8 @@ def stub(tmp_path: Path) -> Path:
 
 def _engine(tmp_path: Path, name: str, *, version: str = "10.13.0.35", precision: str = "fp16") -> Path:
     engine = tmp_path / f"{name}.engine"
-    engine.write_bytes(f"ENGINE {name}".encode() * 8)
-    EngineManifest(
-        engine_file=engine.name,
-        engine_sha256=sha256_file(engine),
-        engine_bytes=engine.stat().st_size,
-        onnx_file=f"{name}.onnx",
-        onnx_sha256="0" * 64,
-        precision=precision,
-        target="dgpu-ampere-plus",
-        backend="tensorrt",
-        runtime="TensorRT",
-        runtime_version=version,
-        device_name="NVIDIA Stub GPU",
-        compute_capability="9.0",
-    ).save(manifest_path_for(engine))
+    fields = {**DGPU, "onnx_file": f"{name}.onnx", "precision": precision, "runtime_version": version}
+    write_engine(engine, f"ENGINE {name}".encode() * 8, **{**fields, "device_name": "NVIDIA Stub GPU"})
     return engine
 
 

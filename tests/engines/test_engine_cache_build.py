@@ -16,7 +16,6 @@ from typing import Any
 
 import pytest
 
-from cosep_deploy.artifacts import sha256_file
 from cosep_deploy.backends.tensorrt.cache import tensorrt_cache_key
 from cosep_deploy.backends.tensorrt.cuda import DeviceInfo
 from cosep_deploy.backends.tensorrt.identity import DeviceIdentity
@@ -35,8 +34,9 @@ from cosep_deploy.engines.manifest import (
     verify_engine_file,
 )
 from cosep_deploy.errors import ConfigError, EngineBuildError
+from tests.engines.fake_engines import ORIN_FP16, write_engine
 
-ONNX_SHA = "ab" * 32
+ONNX_SHA = ORIN_FP16["onnx_sha256"]
 ORIN = DeviceInfo("Orin", "8.7")
 
 
@@ -50,27 +50,9 @@ class CountingBuild:
         self.calls += 1
         if self.fail:
             raise EngineBuildError("the builder ran out of workspace")
-        engine.parent.mkdir(parents=True, exist_ok=True)
-        engine.write_bytes(self.payload)
-        manifest = EngineManifest(
-            engine_file=engine.name,
-            engine_sha256=sha256_file(engine),
-            engine_bytes=engine.stat().st_size,
-            onnx_file="dense.fp16.onnx",
-            onnx_sha256=ONNX_SHA,
-            precision="fp16",
-            target="jetson-agx-orin",
-            backend="tensorrt",
-            runtime="TensorRT",
-            runtime_version="10.3.0.30",
-            device_name="Orin",
-            compute_capability="8.7",
-            build_options={"workspace_mib": 4096},
-            build_seconds=95.0,
-            created="2026-11-24T10:00:00+00:00",
+        return write_engine(
+            engine, self.payload, onnx_file="dense.fp16.onnx", build_options={"workspace_mib": 4096}, build_seconds=95.0
         )
-        manifest.save(manifest_path_for(engine))
-        return manifest
 
 
 def _key(options: dict[str, object] | None = None, device: str = "Orin (sm 8.7)") -> str:

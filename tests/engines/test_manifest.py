@@ -8,7 +8,6 @@ from pathlib import Path
 
 import pytest
 
-from cosep_deploy.artifacts import sha256_file
 from cosep_deploy.engines.manifest import (
     EngineCache,
     EngineManifest,
@@ -19,27 +18,13 @@ from cosep_deploy.engines.manifest import (
     verify_engine_file,
 )
 from cosep_deploy.errors import EngineLoadError, TargetMismatchError
+from tests.engines.fake_engines import write_engine
 
 
 def _engine(tmp_path: Path, payload: bytes = b"fake serialized engine bytes") -> tuple[Path, EngineManifest]:
     engine = tmp_path / "model.fp16.engine"
-    engine.write_bytes(payload)
-    manifest = EngineManifest(
-        engine_file=engine.name,
-        engine_sha256=sha256_file(engine),
-        engine_bytes=len(payload),
-        onnx_file="model.fp16.onnx",
-        onnx_sha256="ab" * 32,
-        precision="fp16",
-        target="jetson-agx-orin",
-        backend="tensorrt",
-        runtime="TensorRT",
-        runtime_version="10.3.0.30",
-        device_name="Orin",
-        compute_capability="8.7",
-        build_options={"workspace_mib": 4096, "batch": [1, 8, 40]},
-        build_seconds=12.5,
-        created="2026-11-24T10:00:00+00:00",
+    manifest = write_engine(
+        engine, payload, save=False, build_options={"workspace_mib": 4096, "batch": [1, 8, 40]}, build_seconds=12.5
     )
     return engine, manifest
 
