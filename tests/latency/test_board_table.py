@@ -16,6 +16,7 @@ from cosep_deploy.latency.request import LatencyRequest
 from cosep_deploy.latency.table import LatencyTable, LatencyTableError, TableKey
 from cosep_deploy.models import ModelSpec, build_model
 from cosep_deploy.prune import PruneConfig
+from tests.latency.table_fixtures import stand_in_table
 
 ROUND = 8  # jetson-agx-orin's fp16 alignment
 
@@ -42,15 +43,7 @@ def _board_table(layers: list[LayerSpec], mins: dict[str, int], sizes: dict[str,
             "rel_iqr": [[0.0] * len(out_grid) for _ in ms],
             "layers": [s.name],
         }
-    return LatencyTable(
-        key=dataclasses.asdict(key),
-        entries=entries,
-        whole_model={"dense_ms": 2.0, "explained_ms": 1.8, "explained_fraction": 0.9},
-        noise={"median_rel_iqr": 0.0, "max_rel_iqr": 0.0, "points": 1},
-        seconds=1.0,
-        source="trtexec --exportProfile (stand-in)",
-        provenance={},
-    )
+    return stand_in_table(key, entries, dense_ms=2.0, explained_ms=1.8, source="trtexec --exportProfile (stand-in)")
 
 
 @pytest.fixture(scope="module")

@@ -12,6 +12,7 @@ import pytest
 from cosep_deploy.latency.layers import LayerSpec
 from cosep_deploy.latency.order import cosep_order, coverage_curve
 from cosep_deploy.latency.table import LatencyTable, LatencyTableError, TableKey, interpolate, load_table
+from tests.latency.table_fixtures import stand_in_table
 
 
 def _clustered_distances() -> np.ndarray:
@@ -77,15 +78,7 @@ def _table() -> LatencyTable:
             "layers": ["dw"],
         },
     }
-    return LatencyTable(
-        key=dataclasses.asdict(KEY),
-        entries=entries,
-        whole_model={"dense_ms": 6.0, "explained_ms": 5.0, "explained_fraction": 0.833},
-        noise={"median_rel_iqr": 0.01, "max_rel_iqr": 0.01, "points": 6},
-        seconds=1.0,
-        source="test",
-        provenance={},
-    )
+    return stand_in_table(KEY, entries, dense_ms=6.0, explained_ms=5.0, source="test")
 
 
 def test_table_lookup_and_group_widths() -> None:
