@@ -28,6 +28,7 @@ from cosep_deploy.prune.group_stats import collect_group_stats
 from cosep_deploy.prune.macs import count_macs_params
 from cosep_deploy.prune.methods import SelectionMethod, get_method, method_names
 from cosep_deploy.prune.plan import PruningPlan
+from cosep_deploy.prune.stats_loader import statistics_loader
 from cosep_deploy.prune.support import refusal_reason
 from cosep_deploy.separability.collect import HOOK_POINTS
 
@@ -267,7 +268,9 @@ def prune(
     """Prune a copy of ``model`` and return ``(pruned_model, plan)``.
 
     ``loader`` yields ``(images, labels)``: a class-balanced sample of labelled data (statistics and BN
-    recalibration; it is iterated once per statistics pass). ``example_inputs`` is a batch of the input
+    recalibration; it is iterated once per statistics pass). A ``DataLoader`` is rebuilt over the same
+    samples with the evaluation transforms (random augmentation off, :mod:`.stats_loader`); random
+    transforms it cannot replace are refused. ``example_inputs`` is a batch of the input
     shape (tracing, MACs). ``between_layers(model, root)`` runs after each group in the ``sequential``
     schedule (the paper's short fine-tune).
     """
@@ -276,6 +279,7 @@ def prune(
     if reason is not None:
         raise PruneError(f"cannot prune: {reason}")
     start = time.perf_counter()
+    loader, stats_transforms = statistics_loader(loader)
     work = copy.deepcopy(model).eval()
     input_shape = [int(d) for d in example_inputs.shape[1:]]
     before = count_macs_params(work, input_shape)
@@ -310,6 +314,7 @@ def prune(
             **cfg.to_json(),
             "budget_factor": factor,
             "num_classes": classes,
+            "statistics_transforms": stats_transforms,
             "skipped_groups": skipped,
             "bn_recalibrated": recal,
             "between_layers": between if between_layers is not None else None,
