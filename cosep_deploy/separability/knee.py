@@ -13,12 +13,15 @@ nothing, the k of maximum MSS is used (our fallback; MSS rises with k, so this k
 2. Smooth: isotonic (non-decreasing) regression, then a centred moving average of ``window`` points
    (default: about a twentieth of the curve, odd; none on short curves, where it would blur a sharp knee).
 3. Normalise both axes to [0, 1] and take the difference curve (height above the chord from the first to
-   the last usable point): Kneedle's difference curve, without any polynomial fit.
+   the last usable point, 0 below it): Kneedle's difference curve, without any polynomial fit.
 4. The knee is the smallest k whose height is within one noise level of the largest height (the
    one-standard-error rule of model selection; the noise level is the root-mean-square scatter of the raw
    curve about its isotonic fit, in the same normalised units: 0 for a noise-free monotone curve). The first grid point has height 0 and is
-   never chosen. A curve that rises evenly (largest height below ``min_bend``: noise would choose any k)
-   takes the upper keep-ratio bound. Never "keep all". Kneedle's own answer on the smoothed curve is
+   never chosen. A curve that rises evenly (largest height within the noise level or below ``min_bend``)
+   has no bend: the smallest k (after step 1's first point) is taken, so the lower keep-ratio bound
+   usually sets it (MSS rises with k by construction, so an even rise is no evidence for more clusters),
+   and the decision is flagged as a fallback. Never "keep all". Kneedle's own answer
+   on the smoothed curve is
    recorded beside it (``kneedle``) for comparison.
 5. Clamp to the keep-ratio bounds ``[ceil(min_keep * N), floor(max_keep * N)]``; a bound that changes k is
    recorded.
@@ -48,7 +51,7 @@ class KneeBounds:
     min_keep: float = 0.125  # keep-ratio lower bound
     max_keep: float = 0.875  # keep-ratio upper bound
     min_rest: float = 0.1  # fraction of N that must remain outside the medoids for a k to count
-    min_bend: float = 0.05  # a fallback knee needs the curve this far above its chord (normalised units)
+    min_bend: float = 0.05  # a bend lower than this above the chord (normalised units) is flagged as no bend
     window: int = 0  # moving-average window after the isotonic fit; 0: auto (odd, about 1/20 of the points)
 
     def __post_init__(self) -> None:
@@ -221,19 +224,18 @@ def _robust(x: np.ndarray, y: np.ndarray, n: int, bounds: KneeBounds) -> KneeDec
         k, bound = _clamp(n, n, bounds)
         return KneeDecision(k, "robust", None, "flat MSS curve: upper keep bound", True, bound, used, bounds)
     xn = (x - x[0]) / (x[-1] - x[0])
-    diff = (smooth - smooth[0]) / rise - xn
+    diff = np.maximum((smooth - smooth[0]) / rise - xn, 0.0)  # points below the chord have no height
     noise = float(np.sqrt(np.mean((y - monotone) ** 2))) / rise  # the raw curve's scatter about its isotonic fit
     kneedle = _kneedle_interp(x, smooth)
     chosen, best, top = _parsimonious_peak(x, diff, noise)
-    fallback = False
-    if best >= bounds.min_bend:
-        why = (
-            f"largest height above the chord {best:.3f} at k = {top} (normalised, isotonic smoothed curve); "
-            f"smallest k within one noise level ({noise:.3f}) of it"
-        )
-    else:  # MSS rises evenly: every cluster still adds separability, and noise would pick any k
-        chosen, fallback = n, True
-        why = f"no bend (largest height above the chord {best:.3f} < {bounds.min_bend:g}): the upper keep-ratio bound"
+    why = (
+        f"largest height above the chord {best:.3f} at k = {top} (normalised, isotonic smoothed curve); "
+        f"smallest k within one noise level ({noise:.3f}) of it"
+    )
+    fallback = best <= max(noise, bounds.min_bend)
+    if fallback:  # MSS rises no faster than its by-construction trend: no evidence for more clusters
+        chosen = int(x[1])
+        why += f"; no bend above the noise (or below {bounds.min_bend:g}): the smallest k, {chosen}"
     k, bound = _clamp(chosen, n, bounds)
     if bound is not None:
         why += f"; keep-ratio bound {bound} moved k from {chosen} to {k}"
