@@ -70,7 +70,11 @@ def statistics_loader(loader: Iterable[Any]) -> tuple[Iterable[Any], str]:
     view, how = evaluation_view(loader.dataset)
     if view is loader.dataset:
         return loader, how
-    common = {"num_workers": loader.num_workers, "collate_fn": loader.collate_fn, "pin_memory": loader.pin_memory}
+    common: dict[str, Any] = {
+        "num_workers": loader.num_workers,
+        "collate_fn": loader.collate_fn,
+        "pin_memory": loader.pin_memory,
+    }
     if loader.batch_size is None:
         return DataLoader(view, batch_sampler=loader.batch_sampler, **common), how
     rebuilt = DataLoader(

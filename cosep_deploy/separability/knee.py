@@ -16,13 +16,12 @@ nothing, the k of maximum MSS is used (our fallback; MSS rises with k, so this k
    the last usable point, 0 below it): Kneedle's difference curve, without any polynomial fit.
 4. The knee is the smallest k whose height is within one noise level of the largest height (the
    one-standard-error rule of model selection; the noise level is the root-mean-square scatter of the raw
-   curve about its isotonic fit, in the same normalised units: 0 for a noise-free monotone curve). The first grid point has height 0 and is
-   never chosen. A curve that rises evenly (largest height within the noise level or below ``min_bend``)
-   has no bend: the smallest k (after step 1's first point) is taken, so the lower keep-ratio bound
-   usually sets it (MSS rises with k by construction, so an even rise is no evidence for more clusters),
-   and the decision is flagged as a fallback. Never "keep all". Kneedle's own answer
-   on the smoothed curve is
-   recorded beside it (``kneedle``) for comparison.
+   curve about its isotonic fit, in the same normalised units: 0 for a noise-free monotone curve). The
+   first grid point has height 0 and is never chosen. A curve that rises evenly (largest height within
+   the noise level or below ``min_bend``) has no bend: the smallest k (after step 1's first point) is
+   taken, so the lower keep-ratio bound usually sets it (MSS rises with k by construction, so an even
+   rise is no evidence for more clusters), and the decision is flagged as a fallback. Never "keep all".
+   Kneedle's own answer on the smoothed curve is recorded beside it (``kneedle``) for comparison.
 5. Clamp to the keep-ratio bounds ``[ceil(min_keep * N), floor(max_keep * N)]``; a bound that changes k is
    recorded.
 """
