@@ -315,18 +315,94 @@ def _trace_hooks(model: nn.Module, example_inputs: torch.Tensor) -> list[_Call]:
     return calls
 
 
-def _after_add(calls: list[_Call], at: int, consumer: Callable[..., Any], result: TapMap, c: str, tap: Any) -> int:
+class _CallGraph:
+    """Traced calls in execution order, with each module call's tap name and each call's consumers."""
+
+    def __init__(self, calls: list[_Call], names: dict[str, nn.Module], traced_by: str) -> None:
+        self.calls, self.names, self.traced_by = calls, names, traced_by
+        self.count: dict[str, int] = {}
+        self.index: dict[int, int] = {}
+        for pos, call in enumerate(calls):
+            if call.module is not None:
+                self.index[pos] = self.count.get(call.module, 0)
+                self.count[call.module] = self.index[pos] + 1
+
+    def tap(self, pos: int) -> str:
+        mod = self.calls[pos].module
+        assert mod is not None
+        return mod if self.count[mod] == 1 else f"{mod}@{self.index[pos]}"
+
+    def users(self, pos: int) -> list[int]:
+        return [q for q in range(pos + 1, len(self.calls)) if self.calls[pos].output in self.calls[q].inputs]
+
+    def consumer(self, pos: int, kinds: tuple[type[nn.Module], ...]) -> tuple[int | None, list[str]]:
+        """The first module of one of ``kinds`` that consumes call ``pos``'s output (or the consumers' labels)."""
+        users = self.users(pos)
+        for q in users:
+            mod = self.calls[q].module
+            if mod is not None and isinstance(self.names.get(mod), kinds):
+                return q, []
+        return None, [self.calls[q].label for q in users]
+
+
+def _trace(model: nn.Module, example_inputs: torch.Tensor | None) -> tuple[list[_Call], str]:
+    try:
+        return _trace_fx(model), "torch.fx"
+    except Exception as exc:  # fx fails on data-dependent control flow and many custom ops
+        if example_inputs is None:
+            raise SeparabilityError(
+                f"resolve_taps: torch.fx cannot trace {type(model).__name__} ({type(exc).__name__}: {exc}); "
+                "pass example_inputs=<one input batch> to trace a forward pass with hooks instead"
+            ) from exc
+        return _trace_hooks(model, example_inputs), "hooks"
+
+
+def _after_add(graph: _CallGraph, at: int, result: TapMap, c: str) -> int:
     """The residual stream after the add that ``calls[at]`` feeds: the activation module applied to the sum
     (the add itself is a function, which hooks cannot see). Unchanged, with a note, when no add follows."""
-    users = [q for q in range(at + 1, len(calls)) if calls[at].output in calls[q].inputs]
-    add = next((q for q in users if calls[q].module is None and calls[q].label in _ADDS), None)
+    calls = graph.calls
+    add = next((q for q in graph.users(at) if calls[q].module is None and calls[q].label in _ADDS), None)
     if add is None:
         return at  # not a residual member: as "bn"
-    act, _ = consumer(add, _ACTIVATIONS)
+    act, _ = graph.consumer(add, _ACTIVATIONS)
     if act is None:
-        result.notes[c] = f"no activation module follows the add after {tap(at)}; hooking {tap(at)} (before the add)"
+        result.notes[c] = (
+            f"no activation module follows the add after {graph.tap(at)}; hooking {graph.tap(at)} (before the add)"
+        )
         return at
     return int(act)
+
+
+def _note(result: TapMap, c: str, text: str) -> None:
+    result.notes[c] = (result.notes[c] + "; " if c in result.notes else "") + text
+
+
+def _resolve_one(graph: _CallGraph, c: str, point: str, result: TapMap) -> str:
+    """The tap of layer ``c`` for ``point`` ("bn", "act" or "add"), noting every fallback in ``result``."""
+    first = next((p for p, call in enumerate(graph.calls) if call.module == c), None)
+    if first is None:
+        result.notes[c] = f"{c} is not called in a forward pass ({graph.traced_by}); hooking it as is"
+        return c
+    at = first
+    bn, users = graph.consumer(first, (nn.modules.batchnorm._BatchNorm,))
+    if bn is None:
+        result.notes[c] = f"no BatchNorm directly consumes {c} (consumers: {users or 'none'}); hooking {c}"
+    else:
+        at = bn
+    if point == "add":
+        at = _after_add(graph, at, result, c)
+    if point == "act":
+        act, users = graph.consumer(at, _ACTIVATIONS)
+        if act is None:
+            _note(
+                result,
+                c,
+                f"no activation module follows {graph.tap(at)} (consumers: {users or 'none'}; a functional "
+                f"activation cannot be hooked); hooking {graph.tap(at)}",
+            )
+        else:
+            at = act
+    return graph.tap(at)
 
 
 def resolve_taps(
@@ -354,58 +430,9 @@ def resolve_taps(
             raise SeparabilityError("resolve_taps: " + unknown_name("layer", c, names))
     if point == "conv":
         return TapMap({c: c for c in conv_names}, traced_by="none")
-    try:
-        calls, traced_by = _trace_fx(model), "torch.fx"
-    except Exception as exc:  # fx fails on data-dependent control flow and many custom ops
-        if example_inputs is None:
-            raise SeparabilityError(
-                f"resolve_taps: torch.fx cannot trace {type(model).__name__} ({type(exc).__name__}: {exc}); "
-                "pass example_inputs=<one input batch> to trace a forward pass with hooks instead"
-            ) from exc
-        calls, traced_by = _trace_hooks(model, example_inputs), "hooks"
-    count: dict[str, int] = {}
-    index: dict[int, int] = {}
-    for pos, call in enumerate(calls):
-        if call.module is not None:
-            index[pos] = count.get(call.module, 0)
-            count[call.module] = index[pos] + 1
-
-    def tap(pos: int) -> str:
-        mod = calls[pos].module
-        assert mod is not None
-        return mod if count[mod] == 1 else f"{mod}@{index[pos]}"
-
-    def consumer(pos: int, kinds: tuple[type[nn.Module], ...]) -> tuple[int | None, list[str]]:
-        users = [q for q in range(pos + 1, len(calls)) if calls[pos].output in calls[q].inputs]
-        for q in users:
-            mod = calls[q].module
-            if mod is not None and isinstance(names.get(mod), kinds):
-                return q, []
-        return None, [calls[q].label for q in users]
-
+    calls, traced_by = _trace(model, example_inputs)
+    graph = _CallGraph(calls, names, traced_by)
     result = TapMap(traced_by=traced_by)
     for c in conv_names:
-        first = next((p for p, call in enumerate(calls) if call.module == c), None)
-        if first is None:
-            result[c] = c
-            result.notes[c] = f"{c} is not called in a forward pass ({traced_by}); hooking it as is"
-            continue
-        at = first
-        bn, users = consumer(first, (nn.modules.batchnorm._BatchNorm,))
-        if bn is None:
-            result.notes[c] = f"no BatchNorm directly consumes {c} (consumers: {users or 'none'}); hooking {c}"
-        else:
-            at = bn
-        if point == "add":
-            at = _after_add(calls, at, consumer, result, c, tap)
-        if point == "act":
-            act, users = consumer(at, _ACTIVATIONS)
-            if act is None:
-                result.notes[c] = (result.notes.get(c, "") + "; " if c in result.notes else "") + (
-                    f"no activation module follows {tap(at)} (consumers: {users or 'none'}; a functional "
-                    f"activation cannot be hooked); hooking {tap(at)}"
-                )
-            else:
-                at = act
-        result[c] = tap(at)
+        result[c] = _resolve_one(graph, c, point, result)
     return result
