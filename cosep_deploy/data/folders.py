@@ -258,6 +258,7 @@ def load_imagefolder_bundle(spec: DataSpec, *, size: int | None, channels: int |
         else eval_tf
     )
     train = _image_folder(root, "train", train_tf)
+    train.eval_transform = eval_tf  # the same images without augmentation (pruning statistics use it)
     val = _image_folder(root, "val", eval_tf)
     if list(train.classes) != list(val.classes):
         only_train = sorted(set(train.classes) - set(val.classes))[:5]

@@ -57,6 +57,63 @@ def _lr_at(step: int, total: int, warmup: int, base: float) -> float:
     return 0.5 * base * (1.0 + math.cos(math.pi * progress))
 
 
+def _train_loader(train_set: Dataset[Any], config: TrainConfig) -> tuple[DataLoader[Any], Any]:
+    """Shuffled training batches (seeded); under torchrun a shard per process. Returns (loader, sampler)."""
+    from cosep_deploy import distributed as ddist
+
+    if ddist.is_distributed():  # under torchrun: a shard per process, gradients averaged by DDP
+        sampler: DistributedSampler[Any] = DistributedSampler(train_set, shuffle=True, seed=config.seed)
+        return DataLoader(train_set, batch_size=config.batch_size, sampler=sampler), sampler
+    gen = torch.Generator().manual_seed(config.seed)
+    return DataLoader(train_set, batch_size=config.batch_size, shuffle=True, generator=gen), None
+
+
+def _wrapped(model: nn.Module, device: torch.device) -> nn.Module:
+    """``model``, in DistributedDataParallel under torchrun."""
+    from cosep_deploy import distributed as ddist
+
+    if not ddist.is_distributed():
+        return model
+    from torch.nn.parallel import DistributedDataParallel
+
+    return DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
+
+
+def _optimizer(model: nn.Module, config: TrainConfig) -> torch.optim.Optimizer:
+    """SGD with Nesterov momentum; no weight decay on biases and normalisation parameters."""
+    decay: list[nn.Parameter] = []
+    no_decay: list[nn.Parameter] = []
+    for p in model.parameters():
+        if p.requires_grad:
+            (no_decay if p.ndim <= 1 else decay).append(p)
+    return torch.optim.SGD(
+        [{"params": decay, "weight_decay": config.weight_decay}, {"params": no_decay, "weight_decay": 0.0}],
+        lr=config.lr,
+        momentum=config.momentum,
+        nesterov=True,
+    )
+
+
+def _loss(
+    net: nn.Module, images: torch.Tensor, labels: torch.Tensor, config: TrainConfig, teacher: nn.Module | None
+) -> torch.Tensor:
+    """Cross-entropy, blended with the distillation term when a teacher is given."""
+    logits = net(images)
+    loss = F.cross_entropy(logits, labels, label_smoothing=config.label_smoothing)
+    if teacher is None:
+        return loss
+    with torch.no_grad():
+        t_logits = teacher(images)
+    t = config.distill_temperature
+    kd = F.kl_div(
+        F.log_softmax(logits / t, 1),
+        F.log_softmax(t_logits / t, 1),
+        log_target=True,
+        reduction="batchmean",
+    ) * (t * t)
+    return (1 - config.distill_alpha) * loss + config.distill_alpha * kd
+
+
 def train_model(
     model: nn.Module,
     train_set: Dataset[Any],
@@ -72,39 +129,17 @@ def train_model(
     With a ``teacher`` and ``distill_alpha > 0`` the loss is ``(1-a) CE + a T^2 KL(student/T || teacher/T)``.
     Build the optimizer here, after any pruning, since pruning replaces parameters.
     """
-    from cosep_deploy import distributed as ddist
-
     prog = resolve_progress(progress)
     torch.manual_seed(config.seed)
-    gen = torch.Generator().manual_seed(config.seed)
-    sampler: DistributedSampler[Any] | None = None
-    if ddist.is_distributed():  # under torchrun: a shard per process, gradients averaged by DDP
-        sampler = DistributedSampler(train_set, shuffle=True, seed=config.seed)
-        loader: DataLoader[Any] = DataLoader(train_set, batch_size=config.batch_size, sampler=sampler)
-    else:
-        loader = DataLoader(train_set, batch_size=config.batch_size, shuffle=True, generator=gen)
+    loader, sampler = _train_loader(train_set, config)
     val_loader: DataLoader[Any] = DataLoader(val_set, batch_size=256)
     device = next((p.device for p in model.parameters()), torch.device("cpu"))
-    net: nn.Module = model
-    if ddist.is_distributed():
-        from torch.nn.parallel import DistributedDataParallel
-
-        net = DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
-    decay: list[nn.Parameter] = []
-    no_decay: list[nn.Parameter] = []
-    for p in model.parameters():
-        if p.requires_grad:
-            (no_decay if p.ndim <= 1 else decay).append(p)
-    opt = torch.optim.SGD(
-        [{"params": decay, "weight_decay": config.weight_decay}, {"params": no_decay, "weight_decay": 0.0}],
-        lr=config.lr,
-        momentum=config.momentum,
-        nesterov=True,
-    )
+    net = _wrapped(model, device)
+    opt = _optimizer(model, config)
     steps_per_epoch = len(loader)
     total_steps = steps_per_epoch * config.epochs
     warmup = steps_per_epoch * config.warmup_epochs
-    use_kd = teacher is not None and config.distill_alpha > 0
+    kd_teacher = teacher if teacher is not None and config.distill_alpha > 0 else None
     if teacher is not None:
         teacher.eval()
     history: list[dict[str, float]] = []
@@ -120,20 +155,7 @@ def train_model(
                 images, labels = images.to(device), labels.to(device)
                 for group in opt.param_groups:
                     group["lr"] = _lr_at(step, total_steps, warmup, config.lr)
-                logits = net(images)
-                loss = F.cross_entropy(logits, labels, label_smoothing=config.label_smoothing)
-                if use_kd:
-                    assert teacher is not None
-                    with torch.no_grad():
-                        t_logits = teacher(images)
-                    t = config.distill_temperature
-                    kd = F.kl_div(
-                        F.log_softmax(logits / t, 1),
-                        F.log_softmax(t_logits / t, 1),
-                        log_target=True,
-                        reduction="batchmean",
-                    ) * (t * t)
-                    loss = (1 - config.distill_alpha) * loss + config.distill_alpha * kd
+                loss = _loss(net, images, labels, config, kd_teacher)
                 opt.zero_grad(set_to_none=True)
                 loss.backward()
                 opt.step()

@@ -28,6 +28,7 @@ from cosep_deploy.prune.group_stats import collect_group_stats
 from cosep_deploy.prune.macs import count_macs_params
 from cosep_deploy.prune.methods import SelectionMethod, get_method, method_names
 from cosep_deploy.prune.plan import PruningPlan
+from cosep_deploy.prune.stats_loader import statistics_loader
 from cosep_deploy.prune.support import refusal_reason
 from cosep_deploy.separability.collect import HOOK_POINTS
 
@@ -252,6 +253,30 @@ def _run_schedule(
     return decisions, None
 
 
+def _prepare(model: nn.Module, example_inputs: torch.Tensor, cfg: PruneConfig) -> tuple[nn.Module, list[str]]:
+    """A refusal check, an eval-mode copy of ``model`` and its Conv2d/Linear call order."""
+    reason = refusal_reason(model)
+    if reason is not None:
+        raise PruneError(f"cannot prune: {reason}")
+    work = copy.deepcopy(model).eval()
+    names = dict(work.named_modules())
+    for layer in cfg.ignored_layers:
+        if layer not in names:
+            raise PruneError("ignored_layers: " + unknown_name("layer", layer, names))
+    order = _call_order(work, example_inputs)
+    if not order:
+        raise PruneError(f"{type(model).__name__} has no Conv2d or Linear layer to prune")
+    return work, order
+
+
+def _recalibrate(work: nn.Module, loader: Iterable[Any], cfg: PruneConfig) -> dict[str, Any] | None:
+    if not cfg.bn_recalibrate:
+        return None
+    from cosep_deploy.finetune.bn import recalibrate_batchnorm
+
+    return recalibrate_batchnorm(work, loader, max_batches=cfg.bn_recalibrate)
+
+
 def prune(
     model: nn.Module,
     loader: Iterable[Any],
@@ -267,25 +292,18 @@ def prune(
     """Prune a copy of ``model`` and return ``(pruned_model, plan)``.
 
     ``loader`` yields ``(images, labels)``: a class-balanced sample of labelled data (statistics and BN
-    recalibration; it is iterated once per statistics pass). ``example_inputs`` is a batch of the input
+    recalibration; it is iterated once per statistics pass). A ``DataLoader`` is rebuilt over the same
+    samples with the evaluation transforms (random augmentation off, :mod:`.stats_loader`); random
+    transforms it cannot replace are refused. ``example_inputs`` is a batch of the input
     shape (tracing, MACs). ``between_layers(model, root)`` runs after each group in the ``sequential``
     schedule (the paper's short fine-tune).
     """
     cfg = config or PruneConfig()
-    reason = refusal_reason(model)
-    if reason is not None:
-        raise PruneError(f"cannot prune: {reason}")
     start = time.perf_counter()
-    work = copy.deepcopy(model).eval()
+    work, order = _prepare(model, example_inputs, cfg)
+    loader, stats_transforms = statistics_loader(loader)
     input_shape = [int(d) for d in example_inputs.shape[1:]]
     before = count_macs_params(work, input_shape)
-    names = dict(work.named_modules())
-    for layer in cfg.ignored_layers:
-        if layer not in names:
-            raise PruneError("ignored_layers: " + unknown_name("layer", layer, names))
-    order = _call_order(work, example_inputs)
-    if not order:
-        raise PruneError(f"{type(model).__name__} has no Conv2d or Linear layer to prune")
     with torch.no_grad():
         classes = num_classes or int(work(example_inputs[:1]).shape[-1])
     method = get_method(cfg.method)(cfg)
@@ -296,12 +314,7 @@ def prune(
     stage = _Stage(work, graph, method, cfg, loader, example_inputs, classes, resolve_progress(progress), before.macs)
     between: list[Any] = []
     decisions, factor = _run_schedule(stage, groups, between_layers, between)
-    recal = None
-    if cfg.bn_recalibrate:
-        from cosep_deploy.finetune.bn import recalibrate_batchnorm
-
-        recal = recalibrate_batchnorm(work, loader, max_batches=cfg.bn_recalibrate)
-    after = count_macs_params(work, input_shape)
+    recal = _recalibrate(work, loader, cfg)
     plan = PruningPlan(
         base_model=base_spec or {},
         input_shape=input_shape,
@@ -310,6 +323,7 @@ def prune(
             **cfg.to_json(),
             "budget_factor": factor,
             "num_classes": classes,
+            "statistics_transforms": stats_transforms,
             "skipped_groups": skipped,
             "bn_recalibrated": recal,
             "between_layers": between if between_layers is not None else None,
@@ -317,7 +331,7 @@ def prune(
         groups=[d.to_json() for d in decisions],
         history=graph.history(),
         cost_before=before.to_json(),
-        cost_after=after.to_json(),
+        cost_after=count_macs_params(work, input_shape).to_json(),
         data=data_info or {},
         seconds=round(time.perf_counter() - start, 3),
         provenance=provenance(),

@@ -87,6 +87,109 @@ def _module_names(model: nn.Module) -> dict[str, nn.Module]:
     return {n: m for n, m in model.named_modules() if n}
 
 
+def _tap_plan(
+    model: nn.Module, taps: Sequence[str]
+) -> tuple[dict[str, nn.Module], dict[str, list[tuple[int | None, str]]]]:
+    """Module name -> [(call index or None, tap)] for the given taps (duplicates dropped, names checked)."""
+    names = _module_names(model)
+    plan: dict[str, list[tuple[int | None, str]]] = {}
+    for tap in dict.fromkeys(taps):
+        mod, call = _split_tap(tap)
+        if mod not in names:
+            raise SeparabilityError("tap " + unknown_name("module", mod, names))
+        plan.setdefault(mod, []).append((call, tap))
+    if not plan:
+        raise SeparabilityError("no taps given: name at least one module whose output to summarise")
+    return names, plan
+
+
+@dataclasses.dataclass
+class _Collector:
+    """The per-batch state the hooks share: call counters, finiteness flags and the batch's labels."""
+
+    stats: dict[str, ClassStats]
+    mode: str
+    size: int
+    calls: dict[str, int] = dataclasses.field(default_factory=dict)
+    flags: list[tuple[str, torch.Tensor]] = dataclasses.field(default_factory=list)
+    labels: torch.Tensor | None = None
+
+    def hook(self, mod_name: str, entries: list[tuple[int | None, str]]) -> Callable[..., None]:
+        def hook(module: nn.Module, inputs: Any, output: Any) -> None:
+            i = self.calls.get(mod_name, 0)
+            self.calls[mod_name] = i + 1
+            for call, tap in entries:
+                if call is None and i > 0:
+                    raise SeparabilityError(
+                        f"module {mod_name!r} runs more than once per forward pass (shared module); tap one "
+                        f"call with '{mod_name}@0', '{mod_name}@1', ... (resolve_taps does this)"
+                    )
+                if (call or 0) == i:
+                    self.add(module, tap, output)
+
+        return hook
+
+    def add(self, module: nn.Module, tap: str, output: Any) -> None:
+        if not isinstance(output, torch.Tensor):
+            raise SeparabilityError(f"tap {tap!r}: module output is {type(output).__name__}, not a tensor")
+        if output.ndim < 2:
+            raise SeparabilityError(f"tap {tap!r}: output shape {list(output.shape)} has no channel axis")
+        out = output.detach()
+        if isinstance(module, nn.Linear) and out.ndim > 2:
+            out = out.movedim(-1, 1)  # a Linear on channels-last features (ConvNeXt): features are last
+        x = _reduce(out, self.mode, self.size)
+        self.flags.append((tap, torch.isfinite(x).all()))
+        assert self.labels is not None
+        self.stats[tap]._accumulate(x, self.labels.to(x.device))
+
+    def start(self, labels: torch.Tensor) -> None:
+        self.labels = labels
+        self.calls.clear()
+        self.flags.clear()
+
+    def check_finite(self, batch: int) -> None:
+        """One device-to-host sync per batch for all taps."""
+        if not self.flags:
+            return
+        home = self.flags[0][1].device
+        ok = torch.stack([f.to(home) for _, f in self.flags]).cpu().tolist()
+        bad = [tap for (tap, _), good in zip(self.flags, ok, strict=True) if not good]
+        if bad:
+            raise DataError(
+                f"non-finite activations (NaN or inf) at layer {bad[0]!r} in batch {batch}: check "
+                "the inputs, the weights and the precision (fp16 overflow)"
+                + (f"; also at {bad[1:]}" if len(bad) > 1 else "")
+            )
+
+
+def _batch_labels(
+    batch: Any, done: int, device: torch.device, num_classes: int | None
+) -> tuple[Any, torch.Tensor, int]:
+    """(images on ``device``, labels, largest label or -1 when empty) of one loader batch, the labels
+    checked against ``num_classes``."""
+    if not isinstance(batch, list | tuple) or len(batch) < 2:
+        raise DataError("the loader must yield (images, labels) pairs")
+    images, labels = batch[0], batch[1]
+    if isinstance(images, torch.Tensor):
+        images = images.to(device, non_blocking=True)
+    n = images.shape[0] if isinstance(images, torch.Tensor) else len(labels)
+    lab = as_labels(labels, n, device)
+    if lab.numel() == 0:
+        return images, lab, -1
+    lo, hi = (int(v) for v in torch.stack([lab.min(), lab.max()]).cpu())
+    if lo < 0 or (num_classes is not None and hi >= num_classes):
+        top = num_classes if num_classes is not None else "inf"
+        raise DataError(f"batch {done}: class labels span [{lo}, {hi}], outside [0, {top}); check num_classes")
+    return images, lab, hi
+
+
+def _loader_length(loader: Iterable[Any], max_batches: int | None) -> int | None:
+    total = len(loader) if hasattr(loader, "__len__") else None  # type: ignore[arg-type]
+    if total is not None and max_batches is not None:
+        total = min(total, max_batches)
+    return total
+
+
 def collect_class_stats(
     model: nn.Module,
     loader: Iterable[Any],
@@ -108,52 +211,14 @@ def collect_class_stats(
     mode, size = parse_spatial(spatial)
     if max_batches is not None and max_batches < 1:
         raise ConfigError(f"max_batches must be >= 1 or None, got {max_batches}")
-    names = _module_names(model)
-    plan: dict[str, list[tuple[int | None, str]]] = {}
-    for tap in dict.fromkeys(taps):
-        mod, call = _split_tap(tap)
-        if mod not in names:
-            raise SeparabilityError("tap " + unknown_name("module", mod, names))
-        plan.setdefault(mod, []).append((call, tap))
-    if not plan:
-        raise SeparabilityError("no taps given: name at least one module whose output to summarise")
+    names, plan = _tap_plan(model, taps)
     stats = {tap: ClassStats(num_classes, name=tap) for entries in plan.values() for _, tap in entries}
     param = next(model.parameters(), None)
     device = param.device if param is not None else torch.device("cpu")
-    calls: dict[str, int] = {}
-    flags: list[tuple[str, torch.Tensor]] = []
-    batch_labels: list[torch.Tensor] = []
-
-    def make_hook(mod_name: str, entries: list[tuple[int | None, str]]) -> Callable[..., None]:
-        def hook(module: nn.Module, inputs: Any, output: Any) -> None:
-            i = calls.get(mod_name, 0)
-            calls[mod_name] = i + 1
-            for call, tap in entries:
-                if call is None and i > 0:
-                    raise SeparabilityError(
-                        f"module {mod_name!r} runs more than once per forward pass (shared module); tap one "
-                        f"call with '{mod_name}@0', '{mod_name}@1', ... (resolve_taps does this)"
-                    )
-                if (call or 0) != i:
-                    continue
-                if not isinstance(output, torch.Tensor):
-                    raise SeparabilityError(f"tap {tap!r}: module output is {type(output).__name__}, not a tensor")
-                if output.ndim < 2:
-                    raise SeparabilityError(f"tap {tap!r}: output shape {list(output.shape)} has no channel axis")
-                out = output.detach()
-                if isinstance(module, nn.Linear) and out.ndim > 2:
-                    out = out.movedim(-1, 1)  # a Linear on channels-last features (ConvNeXt): features are last
-                x = _reduce(out, mode, size)
-                flags.append((tap, torch.isfinite(x).all()))
-                stats[tap]._accumulate(x, batch_labels[0].to(x.device))
-
-        return hook
-
-    total = len(loader) if hasattr(loader, "__len__") else None  # type: ignore[arg-type]
-    if total is not None and max_batches is not None:
-        total = min(total, max_batches)
+    collector = _Collector(stats, mode, size)
+    total = _loader_length(loader, max_batches)
     modes = {m: m.training for m in model.modules()}
-    handles = [names[m].register_forward_hook(make_hook(m, e)) for m, e in plan.items()]
+    handles = [names[m].register_forward_hook(collector.hook(m, e)) for m, e in plan.items()]
     done = 0
     try:
         model.eval()
@@ -161,37 +226,14 @@ def collect_class_stats(
             for batch in loader:
                 if max_batches is not None and done >= max_batches:
                     break
-                if not isinstance(batch, list | tuple) or len(batch) < 2:
-                    raise DataError("the loader must yield (images, labels) pairs")
-                images, labels = batch[0], batch[1]
-                if isinstance(images, torch.Tensor):
-                    images = images.to(device, non_blocking=True)
-                n = images.shape[0] if isinstance(images, torch.Tensor) else len(labels)
-                lab = as_labels(labels, n, device)
-                if lab.numel() == 0:
+                images, lab, hi = _batch_labels(batch, done, device, num_classes)
+                if hi < 0:
                     continue  # an empty batch adds nothing (and has no min/max label)
-                lo, hi = (int(v) for v in torch.stack([lab.min(), lab.max()]).cpu())
-                if lo < 0 or (num_classes is not None and hi >= num_classes):
-                    top = num_classes if num_classes is not None else "inf"
-                    raise DataError(
-                        f"batch {done}: class labels span [{lo}, {hi}], outside [0, {top}); check num_classes"
-                    )
                 for st in stats.values():
                     st._grow(hi + 1)
-                batch_labels[:] = [lab]
-                calls.clear()
-                flags.clear()
+                collector.start(lab)
                 model(images)
-                if flags:
-                    home = flags[0][1].device  # one device-to-host sync per batch for all taps
-                    ok = torch.stack([f.to(home) for _, f in flags]).cpu().tolist()
-                    bad = [tap for (tap, _), good in zip(flags, ok, strict=True) if not good]
-                    if bad:
-                        raise DataError(
-                            f"non-finite activations (NaN or inf) at layer {bad[0]!r} in batch {done}: check "
-                            "the inputs, the weights and the precision (fp16 overflow)"
-                            + (f"; also at {bad[1:]}" if len(bad) > 1 else "")
-                        )
+                collector.check_finite(done)
                 done += 1
                 if progress is not None:
                     progress(done, total)
@@ -202,13 +244,17 @@ def collect_class_stats(
             m.training = training
     if done == 0:
         raise DataError("the loader yielded no batches: nothing to collect statistics from")
+    _check_all_seen(stats)
+    return stats
+
+
+def _check_all_seen(stats: dict[str, ClassStats]) -> None:
     for tap, st in stats.items():
         if st.shape is None:
             raise SeparabilityError(
                 f"tap {tap!r} never produced an output: the module is not called in forward, or is called "
                 "fewer times than its '@i' index"
             )
-    return stats
 
 
 @dataclasses.dataclass(frozen=True)
@@ -269,18 +315,94 @@ def _trace_hooks(model: nn.Module, example_inputs: torch.Tensor) -> list[_Call]:
     return calls
 
 
-def _after_add(calls: list[_Call], at: int, consumer: Callable[..., Any], result: TapMap, c: str, tap: Any) -> int:
+class _CallGraph:
+    """Traced calls in execution order, with each module call's tap name and each call's consumers."""
+
+    def __init__(self, calls: list[_Call], names: dict[str, nn.Module], traced_by: str) -> None:
+        self.calls, self.names, self.traced_by = calls, names, traced_by
+        self.count: dict[str, int] = {}
+        self.index: dict[int, int] = {}
+        for pos, call in enumerate(calls):
+            if call.module is not None:
+                self.index[pos] = self.count.get(call.module, 0)
+                self.count[call.module] = self.index[pos] + 1
+
+    def tap(self, pos: int) -> str:
+        mod = self.calls[pos].module
+        assert mod is not None
+        return mod if self.count[mod] == 1 else f"{mod}@{self.index[pos]}"
+
+    def users(self, pos: int) -> list[int]:
+        return [q for q in range(pos + 1, len(self.calls)) if self.calls[pos].output in self.calls[q].inputs]
+
+    def consumer(self, pos: int, kinds: tuple[type[nn.Module], ...]) -> tuple[int | None, list[str]]:
+        """The first module of one of ``kinds`` that consumes call ``pos``'s output (or the consumers' labels)."""
+        users = self.users(pos)
+        for q in users:
+            mod = self.calls[q].module
+            if mod is not None and isinstance(self.names.get(mod), kinds):
+                return q, []
+        return None, [self.calls[q].label for q in users]
+
+
+def _trace(model: nn.Module, example_inputs: torch.Tensor | None) -> tuple[list[_Call], str]:
+    try:
+        return _trace_fx(model), "torch.fx"
+    except Exception as exc:  # fx fails on data-dependent control flow and many custom ops
+        if example_inputs is None:
+            raise SeparabilityError(
+                f"resolve_taps: torch.fx cannot trace {type(model).__name__} ({type(exc).__name__}: {exc}); "
+                "pass example_inputs=<one input batch> to trace a forward pass with hooks instead"
+            ) from exc
+        return _trace_hooks(model, example_inputs), "hooks"
+
+
+def _after_add(graph: _CallGraph, at: int, result: TapMap, c: str) -> int:
     """The residual stream after the add that ``calls[at]`` feeds: the activation module applied to the sum
     (the add itself is a function, which hooks cannot see). Unchanged, with a note, when no add follows."""
-    users = [q for q in range(at + 1, len(calls)) if calls[at].output in calls[q].inputs]
-    add = next((q for q in users if calls[q].module is None and calls[q].label in _ADDS), None)
+    calls = graph.calls
+    add = next((q for q in graph.users(at) if calls[q].module is None and calls[q].label in _ADDS), None)
     if add is None:
         return at  # not a residual member: as "bn"
-    act, _ = consumer(add, _ACTIVATIONS)
+    act, _ = graph.consumer(add, _ACTIVATIONS)
     if act is None:
-        result.notes[c] = f"no activation module follows the add after {tap(at)}; hooking {tap(at)} (before the add)"
+        result.notes[c] = (
+            f"no activation module follows the add after {graph.tap(at)}; hooking {graph.tap(at)} (before the add)"
+        )
         return at
     return int(act)
+
+
+def _note(result: TapMap, c: str, text: str) -> None:
+    result.notes[c] = (result.notes[c] + "; " if c in result.notes else "") + text
+
+
+def _resolve_one(graph: _CallGraph, c: str, point: str, result: TapMap) -> str:
+    """The tap of layer ``c`` for ``point`` ("bn", "act" or "add"), noting every fallback in ``result``."""
+    first = next((p for p, call in enumerate(graph.calls) if call.module == c), None)
+    if first is None:
+        result.notes[c] = f"{c} is not called in a forward pass ({graph.traced_by}); hooking it as is"
+        return c
+    at = first
+    bn, users = graph.consumer(first, (nn.modules.batchnorm._BatchNorm,))
+    if bn is None:
+        result.notes[c] = f"no BatchNorm directly consumes {c} (consumers: {users or 'none'}); hooking {c}"
+    else:
+        at = bn
+    if point == "add":
+        at = _after_add(graph, at, result, c)
+    if point == "act":
+        act, users = graph.consumer(at, _ACTIVATIONS)
+        if act is None:
+            _note(
+                result,
+                c,
+                f"no activation module follows {graph.tap(at)} (consumers: {users or 'none'}; a functional "
+                f"activation cannot be hooked); hooking {graph.tap(at)}",
+            )
+        else:
+            at = act
+    return graph.tap(at)
 
 
 def resolve_taps(
@@ -308,58 +430,9 @@ def resolve_taps(
             raise SeparabilityError("resolve_taps: " + unknown_name("layer", c, names))
     if point == "conv":
         return TapMap({c: c for c in conv_names}, traced_by="none")
-    try:
-        calls, traced_by = _trace_fx(model), "torch.fx"
-    except Exception as exc:  # fx fails on data-dependent control flow and many custom ops
-        if example_inputs is None:
-            raise SeparabilityError(
-                f"resolve_taps: torch.fx cannot trace {type(model).__name__} ({type(exc).__name__}: {exc}); "
-                "pass example_inputs=<one input batch> to trace a forward pass with hooks instead"
-            ) from exc
-        calls, traced_by = _trace_hooks(model, example_inputs), "hooks"
-    count: dict[str, int] = {}
-    index: dict[int, int] = {}
-    for pos, call in enumerate(calls):
-        if call.module is not None:
-            index[pos] = count.get(call.module, 0)
-            count[call.module] = index[pos] + 1
-
-    def tap(pos: int) -> str:
-        mod = calls[pos].module
-        assert mod is not None
-        return mod if count[mod] == 1 else f"{mod}@{index[pos]}"
-
-    def consumer(pos: int, kinds: tuple[type[nn.Module], ...]) -> tuple[int | None, list[str]]:
-        users = [q for q in range(pos + 1, len(calls)) if calls[pos].output in calls[q].inputs]
-        for q in users:
-            mod = calls[q].module
-            if mod is not None and isinstance(names.get(mod), kinds):
-                return q, []
-        return None, [calls[q].label for q in users]
-
+    calls, traced_by = _trace(model, example_inputs)
+    graph = _CallGraph(calls, names, traced_by)
     result = TapMap(traced_by=traced_by)
     for c in conv_names:
-        first = next((p for p, call in enumerate(calls) if call.module == c), None)
-        if first is None:
-            result[c] = c
-            result.notes[c] = f"{c} is not called in a forward pass ({traced_by}); hooking it as is"
-            continue
-        at = first
-        bn, users = consumer(first, (nn.modules.batchnorm._BatchNorm,))
-        if bn is None:
-            result.notes[c] = f"no BatchNorm directly consumes {c} (consumers: {users or 'none'}); hooking {c}"
-        else:
-            at = bn
-        if point == "add":
-            at = _after_add(calls, at, consumer, result, c, tap)
-        if point == "act":
-            act, users = consumer(at, _ACTIVATIONS)
-            if act is None:
-                result.notes[c] = (result.notes.get(c, "") + "; " if c in result.notes else "") + (
-                    f"no activation module follows {tap(at)} (consumers: {users or 'none'}; a functional "
-                    f"activation cannot be hooked); hooking {tap(at)}"
-                )
-            else:
-                at = act
-        result[c] = tap(at)
+        result[c] = _resolve_one(graph, c, point, result)
     return result

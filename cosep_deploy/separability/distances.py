@@ -72,23 +72,10 @@ def _pair_indices(c: int, budget_pairs: int | None, seed: int) -> tuple[np.ndarr
     return ia[pick], ib[pick], True
 
 
-def profile_distances(
-    mean: Any,
-    var: Any,
-    *,
-    pair_budget: int | None = None,
-    seed: int = 0,
-    chunk_pairs: int | None = None,
-    precision: str = "float64",
-    var_floor: float = VAR_FLOOR,
-) -> ProfileDistances:
-    """Euclidean distances between the JM separability profiles of N components.
-
-    ``mean``, ``var``: per-class statistics [C, N] or [C, N, P] (P positions). ``pair_budget``: maximum
-    number of profile dimensions (class pairs x P); above it ``pair_budget // P`` class pairs are sampled
-    uniformly without replacement (seeded) and squared distances are scaled by total/used, which makes
-    them unbiased. ``chunk_pairs``: class pairs per Gram update (default: a ~64 MB block).
-    """
+def _checked_stats(
+    mean: Any, var: Any, precision: str, pair_budget: int | None, chunk_pairs: int | None
+) -> tuple[np.ndarray, np.ndarray]:
+    """Validated statistics as [C, N, P] arrays (P = 1 for [C, N] input)."""
     mean_a, var_a = _checked(mean, "mean"), _checked(var, "var")
     if mean_a.shape != var_a.shape:
         raise SeparabilityError(f"mean and var shapes differ: {list(mean_a.shape)} vs {list(var_a.shape)}")
@@ -110,11 +97,23 @@ def profile_distances(
         )
     if n < 1 or p < 1:
         raise SeparabilityError(f"no components to compare (shape {list(mean_a.shape)})")
-    pairs_total = c * (c - 1) // 2
-    budget = None if pair_budget is None or pairs_total * p <= pair_budget else max(1, pair_budget // p)
-    ia_np, ib_np, sampled = _pair_indices(c, budget, seed)
-    used = int(ia_np.size)
+    return mean_a, var_a
 
+
+def _profile_gram(
+    mean_a: np.ndarray,
+    var_a: np.ndarray,
+    ia_np: np.ndarray,
+    ib_np: np.ndarray,
+    *,
+    chunk_pairs: int | None,
+    precision: str,
+    var_floor: float,
+) -> np.ndarray:
+    """The symmetric [N, N] Gram matrix of the centred JM profiles over the given class pairs, accumulated
+    chunk by chunk (memory O(N^2 + chunk))."""
+    c, n, p = mean_a.shape
+    used = int(ia_np.size)
     dtype = np.float64 if precision == "float64" else np.float32
     m = p * n  # values per class pair, laid out [P, N] so a pair's block is P profile rows of N components
 
@@ -123,15 +122,12 @@ def profile_distances(
 
     floored = np.maximum(var_a, var_floor)
     mu_t, var_t, sd_t = layout(mean_a), layout(floored), layout(np.sqrt(floored))
-
-    chunk = chunk_pairs or max(1, _CHUNK_ELEMENTS // m)
-    chunk = min(chunk, used)
+    chunk = min(chunk_pairs or max(1, _CHUNK_ELEMENTS // m), used)
     sub = min(chunk, max(1, _KERNEL_ELEMENTS // m))
     jbuf = np.empty((chunk * p, n), dtype=dtype)
     scratch = [np.empty((sub, m), dtype=dtype) for _ in range(3)]
     gram = np.zeros((n, n), dtype=np.float64, order="F")
     part = np.zeros((n, n), dtype=np.float32, order="F") if precision == "float32" else None
-
     for start in range(0, used, chunk):
         stop = min(start + chunk, used)
         for s0 in range(start, stop, sub):
@@ -149,16 +145,47 @@ def profile_distances(
         else:
             part = blas.ssyrk(1.0, a, beta=0.0, c=part, trans=0, overwrite_c=1)
             gram += part
-
     upper = np.triu(gram)
-    gram = upper + np.triu(upper, 1).T
+    symmetric: np.ndarray = upper + np.triu(upper, 1).T
+    return symmetric
+
+
+def _gram_to_distances(gram: np.ndarray, scale: float) -> np.ndarray:
+    """||a - b|| = sqrt(||a||^2 + ||b||^2 - 2 a.b), squared distances scaled by ``scale``."""
     sq = np.diag(gram)
     d2 = sq[:, None] + sq[None, :] - 2.0 * gram
     np.maximum(d2, 0.0, out=d2)  # rounding can push a tiny squared distance below zero
-    if sampled:
-        d2 *= pairs_total / used
-    dist = np.sqrt(d2)
+    d2 *= scale
+    dist: np.ndarray = np.sqrt(d2)
     np.fill_diagonal(dist, 0.0)
+    return dist
+
+
+def profile_distances(
+    mean: Any,
+    var: Any,
+    *,
+    pair_budget: int | None = None,
+    seed: int = 0,
+    chunk_pairs: int | None = None,
+    precision: str = "float64",
+    var_floor: float = VAR_FLOOR,
+) -> ProfileDistances:
+    """Euclidean distances between the JM separability profiles of N components.
+
+    ``mean``, ``var``: per-class statistics [C, N] or [C, N, P] (P positions). ``pair_budget``: maximum
+    number of profile dimensions (class pairs x P); above it ``pair_budget // P`` class pairs are sampled
+    uniformly without replacement (seeded) and squared distances are scaled by total/used, which makes
+    them unbiased. ``chunk_pairs``: class pairs per Gram update (default: a ~64 MB block).
+    """
+    mean_a, var_a = _checked_stats(mean, var, precision, pair_budget, chunk_pairs)
+    c, _, p = mean_a.shape
+    pairs_total = c * (c - 1) // 2
+    budget = None if pair_budget is None or pairs_total * p <= pair_budget else max(1, pair_budget // p)
+    ia_np, ib_np, sampled = _pair_indices(c, budget, seed)
+    used = int(ia_np.size)
+    gram = _profile_gram(mean_a, var_a, ia_np, ib_np, chunk_pairs=chunk_pairs, precision=precision, var_floor=var_floor)
+    dist = _gram_to_distances(gram, pairs_total / used if sampled else 1.0)
     return ProfileDistances(distances=dist, pairs_used=used, pairs_total=pairs_total, sampled=sampled, positions=p)
 
 

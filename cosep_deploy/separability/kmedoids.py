@@ -211,6 +211,44 @@ class _Swapper:
         return swaps, passes
 
 
+def _check_args(n: int, k: Any, max_iter: int, init: Any, n_init: int | None) -> tuple[int, int]:
+    """Validated (k, number of starts)."""
+    if isinstance(k, bool) or not 1 <= int(k) <= n:
+        raise SeparabilityError(f"k must be in [1, {n}] for {n} points, got {k!r}")
+    if max_iter < 0:
+        raise SeparabilityError(f"max_iter must be >= 0, got {max_iter}")
+    starts = n_init if n_init is not None else (1 if init is not None or n > _MULTI_START_MAX_N else 10)
+    if isinstance(starts, bool) or starts < 1:
+        raise SeparabilityError(f"n_init must be >= 1, got {n_init!r}")
+    return int(k), starts
+
+
+def _check_init(init: Any, k: int, n: int) -> np.ndarray:
+    start = np.asarray(init, dtype=np.int64).ravel()
+    if start.size != k or np.unique(start).size != k or start.min() < 0 or start.max() >= n:
+        raise SeparabilityError(f"init must hold {k} distinct point indices in [0, {n}), got {start.tolist()}")
+    return start
+
+
+def _best_of_starts(
+    dm: np.ndarray, k: int, first: np.ndarray, starts: int, seed: int, max_iter: int
+) -> tuple[np.ndarray, int, int]:
+    """Swap search from ``first`` and from ``starts - 1`` seeded k-medoids++ draws; the lowest loss wins.
+    Returns (medoids, total swaps, total passes)."""
+    rng = np.random.default_rng(seed)
+    best: tuple[float, np.ndarray] | None = None
+    swaps = passes = 0
+    for attempt in range(starts):
+        swapper = _Swapper(dm, first if attempt == 0 else plusplus_medoids(dm, k, rng))
+        sw, ps = swapper.run(rng, max_iter)
+        swaps, passes = swaps + sw, passes + ps
+        loss = float(swapper.dn.sum())
+        if best is None or loss < best[0]:
+            best = (loss, swapper.med.copy())
+    assert best is not None
+    return best[1], swaps, passes
+
+
 def kmedoids(
     d: Any,
     k: int,
@@ -235,36 +273,16 @@ def kmedoids(
     """
     dm = check_distance_matrix(d)
     n = dm.shape[0]
-    if isinstance(k, bool) or not 1 <= int(k) <= n:
-        raise SeparabilityError(f"k must be in [1, {n}] for {n} points, got {k!r}")
-    k = int(k)
-    if max_iter < 0:
-        raise SeparabilityError(f"max_iter must be >= 0, got {max_iter}")
-    starts = n_init if n_init is not None else (1 if init is not None or n > _MULTI_START_MAX_N else 10)
-    if isinstance(starts, bool) or starts < 1:
-        raise SeparabilityError(f"n_init must be >= 1, got {n_init!r}")
+    k, starts = _check_args(n, k, max_iter, init, n_init)
     if init is not None:
-        start = np.asarray(init, dtype=np.int64).ravel()
-        if start.size != k or np.unique(start).size != k or start.min() < 0 or start.max() >= n:
-            raise SeparabilityError(f"init must hold {k} distinct point indices in [0, {n}), got {start.tolist()}")
+        start = _check_init(init, k, n)
     elif k == 1:
         start = np.asarray([int(np.argmin(dm.sum(axis=0)))])  # exact optimum for k = 1
     else:
         start = build_medoids(dm, k)
     swaps = passes = 0
     if 1 < k < n:
-        rng = np.random.default_rng(seed)
-        best: tuple[float, np.ndarray] | None = None
-        for attempt in range(starts):
-            first = start if attempt == 0 else plusplus_medoids(dm, k, rng)
-            swapper = _Swapper(dm, first)
-            sw, ps = swapper.run(rng, max_iter)
-            swaps, passes = swaps + sw, passes + ps
-            loss = float(swapper.dn.sum())
-            if best is None or loss < best[0]:
-                best = (loss, swapper.med.copy())
-        assert best is not None
-        start = best[1]
+        start, swaps, passes = _best_of_starts(dm, k, start, starts, seed, max_iter)
     elif k == 1 and init is not None:
         start = np.asarray([int(np.argmin(dm.sum(axis=0)))])
     medoids = np.sort(start)

@@ -12,13 +12,16 @@ nothing, the k of maximum MSS is used (our fallback; MSS rises with k, so this k
    over a handful of near-duplicates and jumps, whatever the layer.
 2. Smooth: isotonic (non-decreasing) regression, then a centred moving average of ``window`` points
    (default: about a twentieth of the curve, odd; none on short curves, where it would blur a sharp knee).
-3. Normalise both axes to [0, 1] and run Kneedle (S = 1, concave, increasing) on the smoothed points
-   without any polynomial fit.
-4. A knee at the first grid point is refused unless the curve supports it (at least half of the whole rise
-   happens in that first step); no knee, or a refused one, falls back to the k of maximum normalised
-   difference (y - x) among the interior points (the point farthest above the chord) when the curve bends
-   at least ``min_bend`` there; a curve that rises evenly (no bend: noise would choose any k) takes the
-   upper keep-ratio bound. Never "keep all".
+3. Normalise both axes to [0, 1] and take the difference curve (height above the chord from the first to
+   the last usable point, 0 below it): Kneedle's difference curve, without any polynomial fit.
+4. The knee is the smallest k whose height is within one noise level of the largest height (the
+   one-standard-error rule of model selection; the noise level is the root-mean-square scatter of the raw
+   curve about its isotonic fit, in the same normalised units: 0 for a noise-free monotone curve). The
+   first grid point has height 0 and is never chosen. A curve that rises evenly (largest height within
+   the noise level or below ``min_bend``) has no bend: the smallest k (after step 1's first point) is
+   taken, so the lower keep-ratio bound usually sets it (MSS rises with k by construction, so an even
+   rise is no evidence for more clusters), and the decision is flagged as a fallback. Never "keep all".
+   Kneedle's own answer on the smoothed curve is recorded beside it (``kneedle``) for comparison.
 5. Clamp to the keep-ratio bounds ``[ceil(min_keep * N), floor(max_keep * N)]``; a bound that changes k is
    recorded.
 """
@@ -47,7 +50,7 @@ class KneeBounds:
     min_keep: float = 0.125  # keep-ratio lower bound
     max_keep: float = 0.875  # keep-ratio upper bound
     min_rest: float = 0.1  # fraction of N that must remain outside the medoids for a k to count
-    min_bend: float = 0.05  # a fallback knee needs the curve this far above its chord (normalised units)
+    min_bend: float = 0.05  # a bend lower than this above the chord (normalised units) is flagged as no bend
     window: int = 0  # moving-average window after the isotonic fit; 0: auto (odd, about 1/20 of the points)
 
     def __post_init__(self) -> None:
@@ -177,44 +180,61 @@ def _paper(x: np.ndarray, y: np.ndarray) -> KneeDecision:
     return KneeDecision(best, "paper", None, "Kneedle found no knee: k of maximum MSS", True, used=used)
 
 
-def _robust(x: np.ndarray, y: np.ndarray, n: int, bounds: KneeBounds) -> KneeDecision:
+def _usable(x: np.ndarray, y: np.ndarray, n: int, bounds: KneeBounds) -> tuple[np.ndarray, np.ndarray]:
+    """Step 1: the points with at least ``max(2, ceil(min_rest * N))`` non-medoid points left."""
+    keep = (n - x) >= max(2, math.ceil(bounds.min_rest * n))
+    return x[keep], y[keep]
+
+
+def _kneedle_interp(x: np.ndarray, smooth: np.ndarray) -> int | None:
+    """Kneedle (S = 1, no polynomial fit) on the smoothed curve: recorded beside the rule's own k."""
     from kneed import KneeLocator
 
-    min_rest = max(2, math.ceil(bounds.min_rest * n))
-    keep = (n - x) >= min_rest
-    x, y = x[keep], y[keep]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        knee = KneeLocator(x, smooth, S=1.0, curve="concave", direction="increasing", interp_method="interp1d").knee
+    return None if knee is None or not np.isfinite(knee) else round(float(knee))
+
+
+def _parsimonious_peak(x: np.ndarray, diff: np.ndarray, noise: float) -> tuple[int, float, int]:
+    """The smallest interior k whose height above the chord is within one noise level of the largest.
+
+    Returns (k, largest height, k of the largest height). The one-standard-error rule of model selection:
+    among bends the curve cannot tell apart, the smallest count.
+    """
+    inner = np.arange(1, diff.size - 1) if diff.size > 2 else np.arange(diff.size)
+    top = inner[int(np.argmax(diff[inner]))]
+    best = float(diff[top])
+    first = inner[np.flatnonzero(diff[inner] >= best - noise)[0]]
+    return int(x[first]), best, int(x[top])
+
+
+def _robust(x: np.ndarray, y: np.ndarray, n: int, bounds: KneeBounds) -> KneeDecision:
+    x, y = _usable(x, y, n, bounds)
     if x.size < 3:
         k, bound = _clamp(n, n, bounds)
         return KneeDecision(k, "robust", None, "fewer than 3 usable k: upper keep bound", True, bound, (), bounds)
     window = bounds.window or 2 * (x.size // 40) + 1
-    smooth = _moving_average(isotonic_increasing(y), window)
+    monotone = isotonic_increasing(y)
+    smooth = _moving_average(monotone, window)
     used = tuple((int(a), float(b)) for a, b in zip(x, smooth, strict=True))
-    if np.ptp(smooth) <= 1e-12:
+    rise = float(smooth[-1] - smooth[0])
+    if rise <= 1e-12:
         k, bound = _clamp(n, n, bounds)
         return KneeDecision(k, "robust", None, "flat MSS curve: upper keep bound", True, bound, used, bounds)
     xn = (x - x[0]) / (x[-1] - x[0])
-    yn = (smooth - smooth[0]) / (smooth[-1] - smooth[0])
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        knee = KneeLocator(x, smooth, S=1.0, curve="concave", direction="increasing", interp_method="interp1d").knee
-    kneedle = None if knee is None or not np.isfinite(knee) else round(float(knee))
-    why = "Kneedle (S=1, no polynomial fit) on the isotonic, smoothed, normalised curve"
-    chosen, fallback = kneedle, False
-    if chosen is not None and chosen <= int(x[0]) and yn[1] < 0.5:
-        chosen, why = None, "Kneedle's knee at the first k is refused (less than half the rise there)"
-    if chosen is None:
-        diff = yn - xn
-        inner = diff[1:-1] if diff.size > 2 else diff
-        offset = 1 if diff.size > 2 else 0
-        best = offset + int(np.argmax(inner))
-        why = why if kneedle is not None else "Kneedle found no knee"
-        fallback = True
-        if diff[best] >= bounds.min_bend:
-            chosen = int(x[best])
-            why += "; maximum of the difference curve y - x"
-        else:  # MSS rises evenly: every cluster still adds separability, and noise would pick any k
-            chosen = n
-            why += f"; no bend (difference curve below {bounds.min_bend:g}): the upper keep-ratio bound"
+    diff = np.maximum((smooth - smooth[0]) / rise - xn, 0.0)  # points below the chord have no height
+    noise = float(np.sqrt(np.mean((y - monotone) ** 2))) / rise  # the raw curve's scatter about its isotonic fit
+    kneedle = _kneedle_interp(x, smooth)
+    chosen, best, top = _parsimonious_peak(x, diff, noise)
+    why = (
+        f"largest height above the chord {best:.3f} at k = {top} (normalised, isotonic smoothed curve); "
+        f"smallest k within one noise level ({noise:.3f}) of it"
+    )
+    fallback = best <= max(noise, bounds.min_bend)
+    if fallback:  # MSS rises no faster than its by-construction trend: no evidence for more clusters
+        chosen = int(x[1])
+        why += f"; no bend above the noise (or below {bounds.min_bend:g}): the smallest k, {chosen}"
     k, bound = _clamp(chosen, n, bounds)
     if bound is not None:
         why += f"; keep-ratio bound {bound} moved k from {chosen} to {k}"

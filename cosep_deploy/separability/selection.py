@@ -5,7 +5,8 @@ layers (``"auto"`` above ``exhaustive_max_n`` channels) we evaluate a coarse gri
 geometric, half linear), locate the knee, then evaluate every k between the coarse neighbours of the knee
 and locate it again. The knee is always taken on a curve over every integer k, with MSS linearly
 interpolated between evaluated points, so the k axis is weighed as in paper mode. Each k is warm-started
-from the previous one (one BUILD step for k + 1, farthest points for larger jumps). The knee rule
+from the previous one (one BUILD step for k + 1, farthest points for larger jumps); layers of up to 100
+channels also get 9 seeded k-medoids++ starts per k and keep the lowest-loss clustering. The knee rule
 (:mod:`.knee`: ``robust`` by default, ``paper`` for the literal setting) and the alignment
 (:mod:`.align`) are recorded with the selection.
 """
@@ -29,6 +30,8 @@ __all__ = ["KEEP_RULES", "K_GRIDS", "ChannelSelection", "coarse_k_grid", "norm_o
 K_GRIDS = ("auto", "all")
 KEEP_RULES = ("max_l1", "medoid")
 ProgressFn = Callable[[int, "int | None"], None]
+_RESTARTS = 10  # k-medoids starts per k for layers of up to _RESTARTS_MAX_N channels
+_RESTARTS_MAX_N = 100
 
 
 @dataclasses.dataclass(frozen=True)
@@ -54,6 +57,7 @@ class ChannelSelection:
     knee: KneeDecision | None = None
     alignment: Alignment | None = None
     picked: tuple[int, ...] = ()  # one channel per cluster at k, before alignment
+    starts: int = 1  # k-medoids starts per k (lowest loss kept)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -70,6 +74,7 @@ class ChannelSelection:
             "note": self.note,
             "knee": self.knee.to_json() if self.knee is not None else None,
             "alignment": self.alignment.to_json() if self.alignment is not None else None,
+            "kmedoids_starts": self.starts,
         }
 
 
@@ -91,6 +96,9 @@ class _Sweep:
         self.medoids: dict[int, np.ndarray] = {}
         self.mss: dict[int, float] = {}
         self.total: int | None = None
+        # several starts per k (the warm start and seeded k-medoids++ draws), lowest loss kept: the MSS curve
+        # then describes the best clustering found, not one scan order's local optimum
+        self.restarts = _RESTARTS if d.shape[0] <= _RESTARTS_MAX_N else 1
 
     def eval(self, k: int) -> None:
         if k in self.mss:
@@ -103,7 +111,7 @@ class _Sweep:
             # one greedy BUILD step is O(N^2), like a swap pass; farther jumps add farthest points (O(N) each)
             step = k - prev.size
             init = build_medoids(self.d, k, start=prev) if step == 1 else grow_medoids(self.d, prev, k)
-        res = kmedoids(self.d, k, seed=self.seed, init=init)
+        res = kmedoids(self.d, k, seed=self.seed, init=init, n_init=self.restarts)
         self.medoids[k] = res.medoids
         self.mss[k] = mean_simplified_silhouette(self.d, res.medoids, res.labels)
         if self.progress is not None:
@@ -148,6 +156,7 @@ def _finish(
     round_to: int,
     curve: tuple[tuple[int, float], ...],
     grid: str,
+    starts: int = 1,
 ) -> ChannelSelection:
     """One channel per cluster, then align the count (filling with the highest-norm channels)."""
     n = d.shape[0]
@@ -169,6 +178,7 @@ def _finish(
         knee=knee,
         alignment=alignment,
         picked=picked,
+        starts=starts,
     )
 
 
@@ -272,4 +282,5 @@ def select_channels(
     sweep.eval(knee.k)
     ks, ys = sweep.curve()
     curve = tuple((int(k), float(s)) for k, s in zip(ks, ys, strict=True))
-    return _finish(dm, norms, sweep.medoids[knee.k], knee, keep=keep, round_to=round_to, curve=curve, grid=grid)
+    meds = sweep.medoids[knee.k]
+    return _finish(dm, norms, meds, knee, keep=keep, round_to=round_to, curve=curve, grid=grid, starts=sweep.restarts)
