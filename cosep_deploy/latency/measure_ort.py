@@ -28,7 +28,15 @@ from cosep_deploy.latency.layers import LayerSpec
 from cosep_deploy.latency.table import LatencyTable, TableKey, noise_summary
 from cosep_deploy.progress import Progress, resolve_progress
 
-__all__ = ["axis_grid", "build_table_ort", "cpu_identity", "measure_point", "onnx_for_layer", "whole_model_ms"]
+__all__ = [
+    "axis_grid",
+    "build_table_ort",
+    "cpu_identity",
+    "measure_point",
+    "onnx_for_layer",
+    "out_hw",
+    "whole_model_ms",
+]
 
 _LAYOUT_OPS = ("ReorderInput", "ReorderOutput", "Transpose")
 
@@ -84,7 +92,7 @@ def onnx_for_layer(spec: LayerSpec, cin: int, cout: int, batch: int, *, seed: in
         )
         nodes = [conv, helper.make_node("Relu", ["c"], ["y"], name="act")]
     y = helper.make_tensor_value_info(
-        "y", TensorProto.FLOAT, [batch, cout, *_out_hw(spec)] if spec.kind != "linear" else [batch, cout]
+        "y", TensorProto.FLOAT, [batch, cout, *out_hw(spec)] if spec.kind != "linear" else [batch, cout]
     )
     graph = helper.make_graph(nodes, "layer", [x], [y], [w, b])
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
@@ -92,7 +100,8 @@ def onnx_for_layer(spec: LayerSpec, cin: int, cout: int, batch: int, *, seed: in
     return bytes(onnx.ModelProto.SerializeToString(model))
 
 
-def _out_hw(spec: LayerSpec) -> list[int]:
+def out_hw(spec: LayerSpec) -> list[int]:
+    """Output height and width of a convolution layer."""
     return [
         (spec.input_hw[i] + 2 * spec.padding[i] - spec.dilation[i] * (spec.kernel[i] - 1) - 1) // spec.stride[i] + 1
         for i in (0, 1)
