@@ -43,9 +43,9 @@ _LAYOUT_OPS = ("ReorderInput", "ReorderOutput", "Transpose")
 
 def cpu_identity() -> str:
     """This CPU as a table key: model name and the SIMD flags that select ONNX Runtime's kernels."""
-    from cosep_deploy.bench.environment import _cpu_model
+    from cosep_deploy.bench.environment import cpu_model
 
-    model, flags = _cpu_model()
+    model, flags = cpu_model()
     return f"{model} [{' '.join(flags)}]"
 
 

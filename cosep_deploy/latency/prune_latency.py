@@ -47,10 +47,10 @@ def min_count(size: int, ratio: float, round_to: int) -> int:
 def _setup(
     model: nn.Module, example: torch.Tensor, cfg: Any
 ) -> tuple[nn.Module, CouplingGraph, list[ChannelGroup], list[str]]:
-    from cosep_deploy.prune.api import _call_order
+    from cosep_deploy.prune.api import call_order
 
     work = copy.deepcopy(model).eval()
-    order = _call_order(work, example)
+    order = call_order(work, example)
     if not order:
         raise PruneError(f"{type(model).__name__} has no Conv2d or Linear layer to prune")
     ignored = [*cfg.ignored_layers, order[-1]]
@@ -78,7 +78,7 @@ def _orders(
 
     CoSeP: the group's decision at its own (knee) count through the selection seam, then its knee
     representatives first and the rest by separability coverage; L1: channels by filter norm."""
-    from cosep_deploy.prune.api import _check_loader
+    from cosep_deploy.prune.api import check_loader
     from cosep_deploy.prune.decision import CountChoice
     from cosep_deploy.prune.group_stats import collect_group_stats
     from cosep_deploy.prune.methods import get_method
@@ -87,7 +87,7 @@ def _orders(
         raise PruneError(f"latency-targeted pruning orders channels by 'cosep' or 'l1', not {cfg.method!r}")
     cosep = cfg.method == "cosep"
     if cosep:
-        _check_loader(loader, num_classes)
+        check_loader(loader, num_classes)
     stats = collect_group_stats(
         work, graph, groups, loader, cfg, prog, num_classes=num_classes, example_inputs=example, distances=cosep
     )

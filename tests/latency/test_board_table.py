@@ -9,11 +9,12 @@ from pathlib import Path
 import pytest
 import torch
 
+from cosep_deploy.errors import LatencyTableError
 from cosep_deploy.latency.layers import LayerSpec, layer_specs
 from cosep_deploy.latency.measure_ort import axis_grid
 from cosep_deploy.latency.prune_latency import _setup, min_count, prune_to_latency
 from cosep_deploy.latency.request import LatencyRequest
-from cosep_deploy.latency.table import LatencyTable, LatencyTableError, TableKey
+from cosep_deploy.latency.table import LatencyTable, TableKey
 from cosep_deploy.models import ModelSpec, build_model
 from cosep_deploy.prune import PruneConfig
 
