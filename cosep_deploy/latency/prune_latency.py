@@ -300,6 +300,13 @@ def _latency_record(
     }
 
 
+def _refuse_unreachable(terms: Sequence[CostTerm], p: _Problem, dense_ms: float, request: LatencyRequest) -> None:
+    """The open-loop check: the table (scaled to the dense model's time) says even the minimum counts miss."""
+    s_full = total_cost(terms, p.sizes)
+    cal = Calibration(0.0, (dense_ms or 1.0) / s_full)
+    check_reachable(cal, s_full, total_cost(terms, p.mins), speedup=request.speedup, budget_ms=request.budget_ms)
+
+
 def prune_to_latency(
     model: nn.Module,
     loader: Iterable[Any],
@@ -332,14 +339,7 @@ def prune_to_latency(
         p.work, p.sample, p.layers, request, p.mins, p.sizes, config.round_to, prog
     )
     terms = _terms(p.layers, table, p.sizes)
-    s_full = total_cost(terms, p.sizes)  # refuse an unreachable request before the selection's work
-    check_reachable(
-        Calibration(0.0, (dense_ms or 1.0) / s_full),
-        s_full,
-        total_cost(terms, p.mins),
-        speedup=request.speedup,
-        budget_ms=request.budget_ms,
-    )
+    _refuse_unreachable(terms, p, dense_ms, request)  # before the selection's work
     orders, values, decisions = _selection(p, loader, config, prog, reuse)
     curves = _curves([p.graph.group_of(d["root"]) for d in decisions], values, p.mins, config.round_to)
     with prog.task(f"closed loop (<= {request.rounds} rounds)", total=None):
