@@ -77,7 +77,10 @@ class _Seed:
         from cosep_deploy.prune import PruneConfig
 
         a = self.args
-        return PruneConfig(method=method, round_to=a.round_to, images_per_class=a.images_per_class, seed=self.seed)
+        ratio = 1.0 if method == "l1" else None  # as the CLI: the allocation sets the counts, L1 only orders
+        return PruneConfig(
+            method=method, ratio=ratio, round_to=a.round_to, images_per_class=a.images_per_class, seed=self.seed
+        )
 
 
 def _dense(args: argparse.Namespace, seed: int, bundle: Any, cache: str) -> _Seed:

@@ -67,3 +67,16 @@ def test_seed_summary_pairs_methods_by_seed() -> None:
     diff = summary["cosep_latency - cosep_macs"]["after_ft"]
     assert diff["mean"] == pytest.approx(0.0233333, rel=1e-4) and diff["n"] == 3 and diff["ci95"] is not None
     assert summary["cosep_latency - l1_latency"]["after_ft"]["n"] == 0  # no L1 rows: nothing paired
+
+
+@pytest.mark.parametrize("method", ["cosep", "l1"])
+def test_accuracy_script_configs_are_valid_for_the_latency_prune_and_the_macs_budget(method: str) -> None:
+    import dataclasses
+
+    from bench.latency_accuracy import _parser, _Seed
+
+    args = _parser().parse_args(["--out", "unused.json"])
+    s = _Seed(args, 3, None, 0.0, None, None, None, "", {})
+    cfg = s.config(method)  # a PruneConfig refuses a method without a count source
+    assert cfg.method == method and cfg.seed == 3 and cfg.round_to == args.round_to
+    assert dataclasses.replace(s.config("cosep"), target_macs_ratio=2.0).target_macs_ratio == 2.0
