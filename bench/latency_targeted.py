@@ -68,7 +68,7 @@ def _table_only(name: str, batch: int, args: argparse.Namespace, cache: str) -> 
     """Build (not read) the latency table of ``name`` at ``batch`` and time it."""
     from cosep_deploy.export import onnx_from_model
     from cosep_deploy.latency.layers import layer_specs
-    from cosep_deploy.latency.prune_latency import _setup, min_count
+    from cosep_deploy.latency.prune_latency import min_count, setup_groups
     from cosep_deploy.latency.request import LatencyRequest
     from cosep_deploy.latency.tables import resolve_table
     from cosep_deploy.progress import RichProgress
@@ -77,7 +77,7 @@ def _table_only(name: str, batch: int, args: argparse.Namespace, cache: str) -> 
     model, _ = _model_and_loader(name, args)
     example = torch.randn(2, 3, args.size, args.size)
     cfg = PruneConfig(round_to=args.round_to)
-    work, _, groups, _ = _setup(model, example, cfg)
+    work, _, groups, _ = setup_groups(model, example, cfg)
     layers = layer_specs(work, example, groups)
     sizes = {g.root: g.size for g in groups}
     mins = {g.root: min_count(g.size, args.min_keep_ratio, args.round_to) for g in groups}

@@ -36,7 +36,7 @@ from cosep_deploy.prune.coupling import ChannelGroup, CouplingGraph
 from cosep_deploy.prune.macs import count_macs_params
 from cosep_deploy.prune.plan import PruningPlan
 
-__all__ = ["min_count", "prune_to_latency"]
+__all__ = ["min_count", "prune_to_latency", "pruned_copy", "setup_groups"]
 
 
 def min_count(size: int, ratio: float, round_to: int) -> int:
@@ -44,9 +44,11 @@ def min_count(size: int, ratio: float, round_to: int) -> int:
     return min(size, max(round_to, math.ceil(math.ceil(size * ratio) / round_to) * round_to))
 
 
-def _setup(
+def setup_groups(
     model: nn.Module, example: torch.Tensor, cfg: Any
 ) -> tuple[nn.Module, CouplingGraph, list[ChannelGroup], list[str]]:
+    """A copy of ``model`` to prune, its coupling graph, the prunable groups in call order (stem and
+    classifier left alone as :func:`cosep_deploy.prune.prune` does) and the layers' call order."""
     from cosep_deploy.prune.api import call_order
 
     work = copy.deepcopy(model).eval()
@@ -133,9 +135,10 @@ def _terms(layers: Sequence[LayerSpec], table: LatencyTable, sizes: Mapping[str,
     return terms
 
 
-def _pruned_copy(
+def pruned_copy(
     work: nn.Module, example: torch.Tensor, orders: Mapping[str, list[int]], counts: Mapping[str, int]
 ) -> tuple[nn.Module, CouplingGraph]:
+    """A copy of ``work`` keeping the first ``counts[root]`` channels of each group's ``orders[root]``."""
     model = copy.deepcopy(work)
     graph = CouplingGraph(model, example)
     for root, c in counts.items():
@@ -197,7 +200,7 @@ class _Problem:
 def _problem(
     model: nn.Module, example: torch.Tensor, config: Any, request: LatencyRequest, num_classes: int | None
 ) -> _Problem:
-    work, graph, groups, _ = _setup(model, example, config)
+    work, graph, groups, _ = setup_groups(model, example, config)
     with torch.no_grad():
         classes = num_classes or int(work(example[:1]).shape[-1])
     return _Problem(
@@ -233,7 +236,7 @@ def _measure_fn(
     from cosep_deploy.latency.profile_ort import profile_layers_ort
 
     def measure(counts: Mapping[str, int]) -> dict[str, Any]:
-        pruned, _ = _pruned_copy(p.work, p.example, orders, counts)
+        pruned, _ = pruned_copy(p.work, p.example, orders, counts)
 
         def profile(onnx_path: Path) -> dict[str, Any]:
             times = profile_layers_ort(
@@ -353,7 +356,7 @@ def prune_to_latency(
             tolerance=request.tolerance,
             measure=_measure_fn(p, orders, request) if table_info["measurable"] else None,
         )
-    pruned, pgraph = _pruned_copy(p.work, p.example, orders, best.counts)
+    pruned, pgraph = pruned_copy(p.work, p.example, orders, best.counts)
     latency = _latency_record(p, request, table, table_info, dense_ms, rounds, best)
     plan = PruningPlan(
         base_model=base_spec or {},

@@ -73,18 +73,18 @@ def test_every_layer_of_a_real_pruned_model_is_measured(tmp_path: Path, name: st
     """Exported with the project's exporter, profiled under the benchmark's settings: every Conv2d/Linear
     layer of the dense and of a pruned model (counts off the NCHWc block) gets its own time."""
     from cosep_deploy.export import onnx_from_model
-    from cosep_deploy.latency.prune_latency import _pruned_copy, _setup
+    from cosep_deploy.latency.prune_latency import pruned_copy, setup_groups
     from cosep_deploy.models import ModelSpec, build_model
     from cosep_deploy.prune import PruneConfig
 
     model = build_model(ModelSpec(name=name, num_classes=10, in_channels=3, image_size=32), seed=0).eval()
     example = torch.randn(2, 3, 32, 32)
-    work, _, groups, _ = _setup(model, example, PruneConfig(round_to=4))
+    work, _, groups, _ = setup_groups(model, example, PruneConfig(round_to=4))
     layers = layer_specs(work, example, groups)
     sizes = {g.root: g.size for g in groups}
     counts = {g.root: max(4, round(g.size * keep / 4) * 4) for g in groups}
     assert any(c % 16 for c in counts.values())  # the padded-channel path is exercised
-    pruned, _ = _pruned_copy(work, example, {g.root: list(range(g.size)) for g in groups}, counts)
+    pruned, _ = pruned_copy(work, example, {g.root: list(range(g.size)) for g in groups}, counts)
     for label, net, at in (("dense", work, sizes), ("pruned", pruned, counts)):
         path = tmp_path / f"{label}.onnx"
         onnx_from_model(net, example, path)
