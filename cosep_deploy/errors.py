@@ -30,6 +30,7 @@ __all__ = [
     "ExportValidationError",
     "HardwareError",
     "InternalError",
+    "LatencyTableError",
     "MissingDependencyError",
     "ModelError",
     "PlanMismatchError",
@@ -125,6 +126,10 @@ class ArtifactError(CosepError):
 
 class StaleArtifactError(ArtifactError):
     """Artifacts in a run directory come from different chains (a stage re-ran and its consumers did not)."""
+
+
+class LatencyTableError(ArtifactError):
+    """A latency table that cannot be used: made for another device/runtime/batch, stale, or absent."""
 
 
 class RunDirError(CosepError):

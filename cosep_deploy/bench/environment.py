@@ -11,7 +11,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-__all__ = ["NVIDIA_SMI_QUERY", "describe_environment", "gpu_state", "parse_nvidia_smi"]
+__all__ = ["NVIDIA_SMI_QUERY", "cpu_model", "describe_environment", "gpu_state", "parse_nvidia_smi"]
 
 _FLAGS_OF_INTEREST = (
     "avx",
@@ -27,7 +27,8 @@ _FLAGS_OF_INTEREST = (
 )
 
 
-def _cpu_model() -> tuple[str, list[str]]:
+def cpu_model() -> tuple[str, list[str]]:
+    """This CPU's model name and the SIMD flags of interest it has (from /proc/cpuinfo where present)."""
     cpuinfo = Path("/proc/cpuinfo")
     model: str = platform.processor() or platform.machine()
     flags: list[str] = []
@@ -136,7 +137,7 @@ _LIBRARIES = (  # distributions whose versions decide timings (absent ones are l
 def describe_environment() -> dict[str, Any]:
     """CPU model, vector flags and frequency governor, cores, thread settings, library versions, and (when
     present) the GPU clocks and the Jetson power state."""
-    model, flags = _cpu_model()
+    model, flags = cpu_model()
     libs = {}
     for dist in _LIBRARIES:
         try:

@@ -356,6 +356,9 @@ def write_html_report(
         "the timed iterations; speed-up = dense median / pruned median.</p></section>",
     ]
     parts += _pruning_section(plan)
+    from cosep_deploy.bench.latency_report import latency_html_section  # a latency-targeted prune (else none)
+
+    parts += latency_html_section(plan, table=_table, figure=_figure)
     parts += _plots_section(plan, bench, points)
     if layers is not None:
         parts += _layers_section(layers)

@@ -101,6 +101,10 @@ def write_report(run: str | os.PathLike[str], summary: dict[str, Any]) -> Path:
     ]
     for g in plan["groups"]:
         lines.append(f"| `{g['root']}` | {g['size']} | {g['n_kept']} | {g['k']} | {g['fallback']} | {g['grid']} |")
+    from cosep_deploy.bench.latency_report import latency_md_section
+
+    latency = latency_md_section(plan)  # a latency-targeted prune's rounds (none otherwise)
+    lines += ["", *latency] if latency else []
     layers_file = root / "bench" / "layers.json"
     if layers_file.is_file():
         from cosep_deploy.bench.layers import LayersReport

@@ -11,12 +11,11 @@ meet a requested speed-up (or latency budget) while retaining the most class sep
 
 from cosep_deploy.latency.allocate import Allocation, allocate_counts, allocate_exhaustive
 from cosep_deploy.latency.layers import LayerSpec, layer_specs
-from cosep_deploy.latency.table import LatencyTable, LatencyTableError, TableKey
+from cosep_deploy.latency.table import LatencyTable, TableKey
 
 __all__ = [
     "Allocation",
     "LatencyTable",
-    "LatencyTableError",
     "LayerSpec",
     "TableKey",
     "allocate_counts",

@@ -61,70 +61,87 @@ def _value(curves: Sequence[GroupCurve], idx: Mapping[str, int]) -> float:
     return sum(c.values[idx[c.root]] for c in curves)
 
 
-def allocate_counts(curves: Sequence[GroupCurve], terms: Sequence[CostTerm], budget: float) -> Allocation:
-    """Greedy allocation under ``budget`` (same unit as the terms); ``feasible`` False if even every
-    group at its minimum exceeds it (the counts are then all minimal)."""
-    by_root = {c.root: c for c in curves}
-    touching: dict[str, list[CostTerm]] = {c.root: [t for t in terms if c.root in t.groups] for c in curves}
-    idx = {c.root: len(c.counts) - 1 for c in curves}
-    counts = {c.root: c.counts[-1] for c in curves}
+@dataclasses.dataclass
+class _Greedy:
+    """The greedy's state: every group's index into its allowed counts, and the counts themselves."""
 
-    def local(root: str, at: Mapping[str, int]) -> float:
-        return sum(t.fn(at) for t in touching[root])
+    by_root: dict[str, GroupCurve]
+    touching: dict[str, list[CostTerm]]  # per group: the layer terms its count changes
+    idx: dict[str, int]
+    counts: dict[str, int]
 
-    def step(root: str, to: int) -> tuple[float, float]:
+    @classmethod
+    def at_dense(cls, curves: Sequence[GroupCurve], terms: Sequence[CostTerm]) -> _Greedy:
+        return cls(
+            by_root={c.root: c for c in curves},
+            touching={c.root: [t for t in terms if c.root in t.groups] for c in curves},
+            idx={c.root: len(c.counts) - 1 for c in curves},
+            counts={c.root: c.counts[-1] for c in curves},
+        )
+
+    def _local(self, root: str, at: Mapping[str, int]) -> float:
+        return sum(t.fn(at) for t in self.touching[root])
+
+    def step(self, root: str, to: int) -> tuple[float, float]:
         """(cost change, value change) of moving ``root`` to its allowed count at index ``to``."""
-        c = by_root[root]
-        trial = {**counts, root: c.counts[to]}
-        return local(root, trial) - local(root, counts), c.values[to] - c.values[idx[root]]
+        c = self.by_root[root]
+        trial = {**self.counts, root: c.counts[to]}
+        return self._local(root, trial) - self._local(root, self.counts), c.values[to] - c.values[self.idx[root]]
 
-    def cheapest_cut(root: str) -> tuple[float, float, int] | None:
+    def _cheapest_cut(self, root: str) -> tuple[float, float, int] | None:
         """The nearest lower count that saves time: a measured table is not monotone everywhere (noise,
         alignment plateaus), so a step that saves nothing is looked past rather than ending the search."""
-        for to in range(idx[root] - 1, -1, -1):
-            dc, dv = step(root, to)
+        for to in range(self.idx[root] - 1, -1, -1):
+            dc, dv = self.step(root, to)
             if dc < 0:
                 return dc, dv, to
         return None
 
-    cost = total_cost(terms, counts)
-    while cost > budget:
+    def best_cut(self) -> tuple[str, int, float] | None:
+        """(group, index, cost change) of the cut losing the least value per ms saved; None if none saves."""
         best: tuple[float, str, float, int] | None = None
-        for root in by_root:
-            cut = cheapest_cut(root)
+        for root in self.by_root:
+            cut = self._cheapest_cut(root)
             if cut is None:
                 continue  # no lower count of this group saves time
             dc, dv, to = cut
             ratio = -dv / -dc  # value lost per ms saved
             if best is None or ratio < best[0] - _EPS:
                 best = (ratio, root, dc, to)
-        if best is None:
-            break
-        _, root, dc, to = best
-        idx[root] = to
-        counts[root] = by_root[root].counts[to]
-        cost += dc
-    feasible = cost <= budget + _EPS
-    if feasible:  # spend the slack on the steps that gain most value per ms
-        while True:
-            best_up: tuple[float, str, float] | None = None
-            for root in by_root:
-                if idx[root] == len(by_root[root].counts) - 1:
-                    continue
-                dc, dv = step(root, idx[root] + 1)
-                if cost + dc > budget + _EPS:
-                    continue
-                ratio = dv / max(dc, _EPS)
-                if best_up is None or ratio > best_up[0] + _EPS:
-                    best_up = (ratio, root, dc)
-            if best_up is None:
-                break
-            _, root, dc = best_up
-            idx[root] += 1
-            counts[root] = by_root[root].counts[idx[root]]
-            cost += dc
-    cost = total_cost(terms, counts)  # exact, free of accumulated rounding
-    return Allocation(dict(counts), cost, _value(curves, idx), cost <= budget + 1e-9)
+        return None if best is None else (best[1], best[3], best[2])
+
+    def best_raise(self, slack: float) -> tuple[str, int, float] | None:
+        """(group, index, cost change) of the one-step raise within ``slack`` gaining most value per ms."""
+        best: tuple[float, str, float] | None = None
+        for root, curve in self.by_root.items():
+            if self.idx[root] == len(curve.counts) - 1:
+                continue
+            dc, dv = self.step(root, self.idx[root] + 1)
+            if dc > slack + _EPS:
+                continue
+            ratio = dv / max(dc, _EPS)
+            if best is None or ratio > best[0] + _EPS:
+                best = (ratio, root, dc)
+        return None if best is None else (best[1], self.idx[best[1]] + 1, best[2])
+
+    def move(self, root: str, to: int, dc: float) -> float:
+        self.idx[root] = to
+        self.counts[root] = self.by_root[root].counts[to]
+        return dc
+
+
+def allocate_counts(curves: Sequence[GroupCurve], terms: Sequence[CostTerm], budget: float) -> Allocation:
+    """Greedy allocation under ``budget`` (same unit as the terms); ``feasible`` False if even every
+    group at its minimum exceeds it (the counts are then all minimal)."""
+    state = _Greedy.at_dense(curves, terms)
+    cost = total_cost(terms, state.counts)
+    while cost > budget and (cut := state.best_cut()) is not None:
+        cost += state.move(*cut)
+    if cost <= budget + _EPS:  # spend the slack on the steps that gain most value per ms
+        while (up := state.best_raise(budget - cost)) is not None:
+            cost += state.move(*up)
+    cost = total_cost(terms, state.counts)  # exact, free of accumulated rounding
+    return Allocation(dict(state.counts), cost, _value(curves, state.idx), cost <= budget + 1e-9)
 
 
 def allocate_exhaustive(

@@ -12,6 +12,7 @@ time, and the interquartile range over the median its noise.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import statistics
@@ -28,16 +29,24 @@ from cosep_deploy.latency.layers import LayerSpec
 from cosep_deploy.latency.table import LatencyTable, TableKey, noise_summary
 from cosep_deploy.progress import Progress, resolve_progress
 
-__all__ = ["axis_grid", "build_table_ort", "cpu_identity", "measure_point", "onnx_for_layer", "whole_model_ms"]
+__all__ = [
+    "axis_grid",
+    "build_table_ort",
+    "cpu_identity",
+    "measure_point",
+    "onnx_for_layer",
+    "out_hw",
+    "whole_model_ms",
+]
 
 _LAYOUT_OPS = ("ReorderInput", "ReorderOutput", "Transpose")
 
 
 def cpu_identity() -> str:
     """This CPU as a table key: model name and the SIMD flags that select ONNX Runtime's kernels."""
-    from cosep_deploy.bench.environment import _cpu_model
+    from cosep_deploy.bench.environment import cpu_model
 
-    model, flags = _cpu_model()
+    model, flags = cpu_model()
     return f"{model} [{' '.join(flags)}]"
 
 
@@ -84,7 +93,7 @@ def onnx_for_layer(spec: LayerSpec, cin: int, cout: int, batch: int, *, seed: in
         )
         nodes = [conv, helper.make_node("Relu", ["c"], ["y"], name="act")]
     y = helper.make_tensor_value_info(
-        "y", TensorProto.FLOAT, [batch, cout, *_out_hw(spec)] if spec.kind != "linear" else [batch, cout]
+        "y", TensorProto.FLOAT, [batch, cout, *out_hw(spec)] if spec.kind != "linear" else [batch, cout]
     )
     graph = helper.make_graph(nodes, "layer", [x], [y], [w, b])
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
@@ -92,7 +101,8 @@ def onnx_for_layer(spec: LayerSpec, cin: int, cout: int, batch: int, *, seed: in
     return bytes(onnx.ModelProto.SerializeToString(model))
 
 
-def _out_hw(spec: LayerSpec) -> list[int]:
+def out_hw(spec: LayerSpec) -> list[int]:
+    """Output height and width of a convolution layer."""
     return [
         (spec.input_hw[i] + 2 * spec.padding[i] - spec.dilation[i] * (spec.kernel[i] - 1) - 1) // spec.stride[i] + 1
         for i in (0, 1)
@@ -176,6 +186,40 @@ def _grids(
     return result
 
 
+@dataclasses.dataclass(frozen=True)
+class _Sweep:
+    """How each grid point is timed."""
+
+    batch: int
+    threads: int
+    warmup: int
+    repeats: int
+    min_ms: float
+
+    def entry(
+        self, spec: LayerSpec, in_grid: list[int], out_grid: list[int], names: list[str], task: Any
+    ) -> dict[str, Any]:
+        """A table entry: the layer timed at every (input, output) grid point (a tied layer: one row)."""
+        ms, iqr = [], []
+        for cin in in_grid or [0]:
+            row, row_iqr = [], []
+            for cout in out_grid:
+                m, r = measure_point(
+                    onnx_for_layer(spec, cin, cout, self.batch),
+                    _feed(spec, cin, cout, self.batch),
+                    threads=self.threads,
+                    warmup=self.warmup,
+                    repeats=self.repeats,
+                    min_ms=self.min_ms,
+                )
+                row.append(round(m, 5))
+                row_iqr.append(round(r, 4))
+                task.advance()
+            ms.append(row)
+            iqr.append(row_iqr)
+        return {"kind": spec.kind, "in_grid": in_grid, "out_grid": out_grid, "ms": ms, "rel_iqr": iqr, "layers": names}
+
+
 def build_table_ort(
     layers: Sequence[LayerSpec],
     key: TableKey,
@@ -195,38 +239,12 @@ def build_table_ort(
     start = time.perf_counter()
     grids = _grids(layers, min_counts, sizes, round_to, points)
     total = sum(max(len(gi), 1) * len(go) for _, gi, go, _ in grids.values())
-    entries: dict[str, dict[str, Any]] = {}
-    noise: list[float] = []
+    sweep = _Sweep(key.batch, key.threads, warmup, repeats, min_ms)
     with resolve_progress(progress).task(f"latency table: {len(grids)} layer shapes", total=total) as task:
-        for sig, (spec, in_grid, out_grid, names) in grids.items():
-            ms, iqr = [], []
-            for cin in in_grid or [0]:
-                row, row_iqr = [], []
-                for cout in out_grid:
-                    m, r = measure_point(
-                        onnx_for_layer(spec, cin, cout, key.batch),
-                        _feed(spec, cin, cout, key.batch),
-                        threads=key.threads,
-                        warmup=warmup,
-                        repeats=repeats,
-                        min_ms=min_ms,
-                    )
-                    row.append(round(m, 5))
-                    row_iqr.append(round(r, 4))
-                    noise.append(r)
-                    task.advance()
-                ms.append(row)
-                iqr.append(row_iqr)
-            entries[sig] = {
-                "kind": spec.kind,
-                "in_grid": in_grid,
-                "out_grid": out_grid,
-                "ms": ms,
-                "rel_iqr": iqr,
-                "layers": names,
-            }
+        entries = {sig: sweep.entry(spec, gi, go, names, task) for sig, (spec, gi, go, names) in grids.items()}
+    noise = [r for e in entries.values() for row in e["rel_iqr"] for r in row]
     table = LatencyTable(
-        key=_key_json(key),
+        key=dataclasses.asdict(key),
         entries=entries,
         whole_model={},
         noise=noise_summary(noise),
@@ -237,13 +255,7 @@ def build_table_ort(
     full = table.model_ms(layers, sizes, sizes)
     whole = {"dense_ms": dense_ms, "explained_ms": round(full, 4)}
     whole["explained_fraction"] = round(full / dense_ms, 4) if dense_ms else None
-    return LatencyTable(**{**table.__dict__, "whole_model": whole})
-
-
-def _key_json(key: TableKey) -> dict[str, Any]:
-    import dataclasses
-
-    return dataclasses.asdict(key)
+    return dataclasses.replace(table, whole_model=whole)
 
 
 def whole_model_ms(onnx_path: str | Path, batch: int, threads: int, *, iterations: int = 20) -> float:

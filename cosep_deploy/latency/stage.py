@@ -26,13 +26,12 @@ def latency_prune_stage(
     """Prune the run's dense model to the requested speed-up on the target; write ``pruned/``. Returns the
     plan and the pruned model's validation top-1 before fine-tuning."""
     from cosep_deploy import distributed as ddist
-    from cosep_deploy.artifacts import sha256_file
     from cosep_deploy.data import ClassBalancedSubset, make_loader
     from cosep_deploy.errors import ConfigError
     from cosep_deploy.finetune.loop import evaluate
     from cosep_deploy.latency.prune_latency import prune_to_latency
     from cosep_deploy.pipeline.layout import RunLayout
-    from cosep_deploy.pipeline.stages import data_for_run, load_dense, load_run_spec
+    from cosep_deploy.pipeline.stages import data_for_run, load_dense, load_run_spec, prune_data_info
     from cosep_deploy.prune.plan import save_pruned
 
     if ddist.is_distributed():  # the closed loop times engines: processes sharing the machine would skew it
@@ -50,11 +49,7 @@ def latency_prune_stage(
         config=config,
         request=request,
         base_spec=mspec.to_json(),
-        data_info={
-            "spec": spec.data,
-            "images_per_class": config.images_per_class,
-            "dense_weights_sha256": sha256_file(layout.dense / "model.safetensors"),
-        },
+        data_info=prune_data_info(layout, spec, config),
         progress=progress,
     )
     acc = evaluate(pruned, make_loader(bundle.val, batch_size=256))

@@ -33,14 +33,10 @@ from pathlib import Path
 from typing import Any
 
 from cosep_deploy.artifacts import JsonArtifact, read_json
-from cosep_deploy.errors import CosepError
+from cosep_deploy.errors import CosepError, LatencyTableError
 from cosep_deploy.latency.layers import LayerSpec
 
-__all__ = ["LatencyTable", "LatencyTableError", "TableKey", "interpolate", "load_table"]
-
-
-class LatencyTableError(CosepError):
-    """A latency table that cannot be used: made for another device/runtime/batch, stale, or absent."""
+__all__ = ["LatencyTable", "TableKey", "interpolate", "load_table"]
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)

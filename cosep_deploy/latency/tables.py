@@ -16,9 +16,10 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from cosep_deploy.errors import LatencyTableError
 from cosep_deploy.latency.layers import LayerSpec
 from cosep_deploy.latency.request import LatencyRequest, tensorrt_table_hint
-from cosep_deploy.latency.table import LatencyTable, LatencyTableError, TableKey, load_table
+from cosep_deploy.latency.table import LatencyTable, TableKey, load_table
 from cosep_deploy.progress import Progress
 
 __all__ = ["ort_table_key", "resolve_table", "table_cache_path"]

@@ -37,6 +37,7 @@ __all__ = [
     "load_dense",
     "load_final_pruned",
     "load_run_spec",
+    "prune_data_info",
     "prune_stage",
     "train_stage",
 ]
@@ -137,6 +138,15 @@ def load_dense(run: str | os.PathLike[str]) -> tuple[nn.Module, Any]:
     return model.eval(), mspec
 
 
+def prune_data_info(layout: RunLayout, spec: RunSpec, config: PruneConfig) -> dict[str, Any]:
+    """What the plan records of the data a prune read: the spec, the statistics sample, the dense weights."""
+    return {
+        "spec": spec.data,
+        "images_per_class": config.images_per_class,
+        "dense_weights_sha256": sha256_file(layout.dense / "model.safetensors"),
+    }
+
+
 @writes_run()
 def prune_stage(
     run: str | os.PathLike[str], config: PruneConfig, *, progress: Progress | None = None
@@ -170,11 +180,7 @@ def prune_stage(
         config=config,
         between_layers=between,
         base_spec=mspec.to_json(),
-        data_info={
-            "spec": spec.data,
-            "images_per_class": config.images_per_class,
-            "dense_weights_sha256": sha256_file(layout.dense / "model.safetensors"),
-        },
+        data_info=prune_data_info(layout, spec, config),
         progress=progress,
     )
     acc = evaluate(pruned, _val_loader(bundle))

@@ -32,7 +32,7 @@ from cosep_deploy.prune.stats_loader import statistics_loader
 from cosep_deploy.prune.support import refusal_reason
 from cosep_deploy.separability.collect import HOOK_POINTS
 
-__all__ = ["HOOK_POINTS", "KNEE_RULES", "METHODS", "SCHEDULES", "PruneConfig", "prune"]
+__all__ = ["HOOK_POINTS", "KNEE_RULES", "METHODS", "SCHEDULES", "PruneConfig", "call_order", "check_loader", "prune"]
 
 METHODS = method_names()  # the built-in methods (the registry may hold more)
 SCHEDULES = ("oneshot", "sequential")
@@ -128,7 +128,7 @@ class PruneConfig:
         return d
 
 
-def _call_order(model: nn.Module, example: torch.Tensor) -> list[str]:
+def call_order(model: nn.Module, example: torch.Tensor) -> list[str]:
     """Names of the Conv2d/Linear modules in the order a forward pass calls them."""
     order: list[str] = []
     handles = [
@@ -145,7 +145,7 @@ def _call_order(model: nn.Module, example: torch.Tensor) -> list[str]:
     return order
 
 
-def _check_loader(loader: Iterable[Any], num_classes: int) -> None:
+def check_loader(loader: Iterable[Any], num_classes: int) -> None:
     """The statistics loader must yield (images, labels) and cover every class of the model."""
     from cosep_deploy import distributed as ddist
 
@@ -263,7 +263,7 @@ def _prepare(model: nn.Module, example_inputs: torch.Tensor, cfg: PruneConfig) -
     for layer in cfg.ignored_layers:
         if layer not in names:
             raise PruneError("ignored_layers: " + unknown_name("layer", layer, names))
-    order = _call_order(work, example_inputs)
+    order = call_order(work, example_inputs)
     if not order:
         raise PruneError(f"{type(model).__name__} has no Conv2d or Linear layer to prune")
     return work, order
@@ -308,7 +308,7 @@ def prune(
         classes = num_classes or int(work(example_inputs[:1]).shape[-1])
     method = get_method(cfg.method)(cfg)
     if method.needs_distances:
-        _check_loader(loader, classes)
+        check_loader(loader, classes)
     graph = CouplingGraph(work, example_inputs)
     groups, skipped = _prunable_groups(graph, order, cfg, type(model).__name__)
     stage = _Stage(work, graph, method, cfg, loader, example_inputs, classes, resolve_progress(progress), before.macs)

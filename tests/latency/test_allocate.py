@@ -4,6 +4,7 @@ correction on a known time model."""
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import Any
 
 import numpy as np
 import pytest
@@ -121,3 +122,66 @@ def test_closed_loop_refuses_an_unreachable_request() -> None:
         closed_loop(
             curves, terms, dense_ms=s_full, speedup=50.0, budget_ms=None, rounds=1, tolerance=0.03, measure=None
         )
+
+
+def test_closed_loop_corrects_each_layer_with_its_measured_time() -> None:
+    """Every layer runs at its own factor of the table time (0.5x to 2x) in the whole model, plus a fixed
+    overhead no layer explains. The measurement reports each layer's time: round 2 predicts every layer at
+    its measured time, the residual takes the overhead, so its predicted speed-up is the measured one."""
+    curves, terms = _problem(3, n_groups=5)
+    factor = {t.name: f for t, f in zip(terms, np.linspace(0.5, 2.0, len(terms)), strict=True)}
+    full = {c.root: c.counts[-1] for c in curves}
+
+    def layer_ms(counts: Mapping[str, int]) -> dict[str, float]:
+        return {t.name: factor[t.name] * t.fn(counts) for t in terms}
+
+    overhead = 0.2 * sum(layer_ms(full).values())
+
+    def measure(counts: Mapping[str, int]) -> dict[str, Any]:
+        dense, pruned = overhead + sum(layer_ms(full).values()), overhead + sum(layer_ms(counts).values())
+        return {
+            "speedup": dense / pruned,
+            "ci_low": 0,
+            "ci_high": 0,
+            "dense_ms": dense,
+            "pruned_ms": pruned,
+            "layer_ms": layer_ms(counts),
+        }
+
+    best, rounds = closed_loop(
+        curves,
+        terms,
+        dense_ms=measure(full)["dense_ms"],
+        speedup=1.6,
+        budget_ms=None,
+        rounds=3,
+        tolerance=0.03,
+        measure=measure,
+    )
+    first = rounds[0]
+    assert first.correction["layers"] == 0 and first.correction["residual_ms"] == 0.0
+    assert all(row["table_ms"] == row["predicted_ms"] for row in first.layers.values())
+    assert all(row["measured_ms"] is not None for row in first.layers.values())
+    assert first.measured is not None and "layer_ms" not in first.measured  # rows carry them, not the result
+    assert len(rounds) >= 2
+    second = rounds[1]
+    assert second.correction["layers"] == len(terms) and second.correction["residual_ms"] > 0
+    for name, row in second.layers.items():
+        assert row["predicted_ms"] == pytest.approx(row["measured_ms"], rel=1e-3, abs=1e-4), name
+    assert second.measured is not None
+    assert second.predicted_speedup == pytest.approx(second.measured["speedup"], rel=1e-6)  # the model is exact
+    assert second.correction["residual_ms"] == pytest.approx(overhead, rel=1e-6)
+    assert best.measured is not None and abs(best.measured["speedup"] / 1.6 - 1) <= 0.03
+    assert second.to_json(1.6, None)["layers"] == second.layers
+
+
+def test_layer_correction_keeps_factors_in_bounds_and_unmeasured_layers() -> None:
+    from cosep_deploy.latency.loop import RATIO_BOUNDS, LayerCorrection
+
+    terms = [CostTerm("a", ("g",), lambda c: 1.0 * c["g"]), CostTerm("b", ("g",), lambda c: 2.0)]
+    corr = LayerCorrection().refit(terms, {"g": 4}, {"a": 400.0})
+    assert corr.ratios == {"a": RATIO_BOUNDS[1]}  # 100x is noise, not a layer: clamped
+    again = corr.refit(terms, {"g": 4}, {"b": 3.0})
+    assert again.ratios == {"a": RATIO_BOUNDS[1], "b": 1.5}
+    a, b = again.apply(terms)
+    assert a.fn({"g": 2}) == pytest.approx(2 * RATIO_BOUNDS[1]) and b.fn({"g": 2}) == pytest.approx(3.0)

@@ -9,11 +9,12 @@ from pathlib import Path
 import pytest
 import torch
 
+from cosep_deploy.errors import LatencyTableError
 from cosep_deploy.latency.layers import LayerSpec, layer_specs
 from cosep_deploy.latency.measure_ort import axis_grid
-from cosep_deploy.latency.prune_latency import _setup, min_count, prune_to_latency
+from cosep_deploy.latency.prune_latency import min_count, prune_to_latency, setup_groups
 from cosep_deploy.latency.request import LatencyRequest
-from cosep_deploy.latency.table import LatencyTable, LatencyTableError, TableKey
+from cosep_deploy.latency.table import LatencyTable, TableKey
 from cosep_deploy.models import ModelSpec, build_model
 from cosep_deploy.prune import PruneConfig
 from tests.latency.table_fixtures import stand_in_table
@@ -50,7 +51,7 @@ def _board_table(layers: list[LayerSpec], mins: dict[str, int], sizes: dict[str,
 def setup() -> tuple[torch.nn.Module, torch.Tensor, list[LayerSpec], dict[str, int], dict[str, int]]:
     model = build_model(ModelSpec(name="vgg16_cifar", num_classes=10, in_channels=1, image_size=8), seed=0).eval()
     example = torch.randn(2, 1, 8, 8)
-    work, _, groups, _ = _setup(model, example, PruneConfig(method="l1", ratio=1.0, round_to=ROUND))
+    work, _, groups, _ = setup_groups(model, example, PruneConfig(method="l1", ratio=1.0, round_to=ROUND))
     sizes = {g.root: g.size for g in groups}
     mins = {g.root: min_count(g.size, 0.1, ROUND) for g in groups}
     return model, example, layer_specs(work, example, groups), mins, sizes

@@ -65,6 +65,9 @@ def test_prune_to_a_speedup_records_the_rounds_and_caches_the_table(dense_run: P
     assert only["requested_speedup"] == float(SPEEDUP)
     assert only["predicted_speedup"] >= float(SPEEDUP) - 1e-6  # the allocation meets the request on the table
     assert only["measured_speedup"] > 0 and only["measured"]["ci_low"] <= only["measured"]["ci_high"]
+    # the pruned model was profiled whole: every layer has its table, predicted and measured time
+    assert only["measured"]["profile"]["unmatched_layers"] == [] and only["layers"]
+    assert all(r["measured_ms"] > 0 and r["table_ms"] == r["predicted_ms"] for r in only["layers"].values())
     for g in plan["groups"]:
         assert g["count_rule"] == "latency_allocation"
         assert g["n_kept"] == len(g["kept"]) and (g["n_kept"] % 8 == 0 or g["n_kept"] == g["size"])
@@ -75,6 +78,19 @@ def test_prune_to_a_speedup_records_the_rounds_and_caches_the_table(dense_run: P
     assert code == 0, output
     again = json.loads((dense_run / "pruned" / "plan.json").read_text())["config"]["latency"]["table"]
     assert again["source"] == "cache"
+
+
+def test_report_shows_the_rounds_and_the_per_layer_plot(dense_run: Path, cache: Path) -> None:
+    plan_file = dense_run / "pruned" / "plan.json"
+    if not plan_file.is_file() or "latency" not in json.loads(plan_file.read_text())["config"]:  # run alone
+        code, output = _invoke(["prune", "--run", str(dense_run), "--target-speedup", SPEEDUP, *COMMON])
+        assert code == 0, output
+    code, output = _invoke(["report", "--run", str(dense_run)])
+    assert code == 0, output
+    md = (dense_run / "report.md").read_text()
+    assert "## Latency target: requested vs measured" in md and f"| 1 | {float(SPEEDUP):.3f}x |" in md
+    page = (dense_run / "report.html").read_text()
+    assert '<section id="latency-target">' in page and 'id="plot-latency-layers"' in page
 
 
 @pytest.mark.parametrize(

@@ -8,7 +8,7 @@ import torch
 from torch import nn
 
 from cosep_deploy.latency.layers import layer_specs
-from cosep_deploy.latency.prune_latency import _pruned_copy, _setup, min_count
+from cosep_deploy.latency.prune_latency import min_count, pruned_copy, setup_groups
 from cosep_deploy.models import ModelSpec, build_model
 from cosep_deploy.prune import PruneConfig
 
@@ -27,7 +27,7 @@ from cosep_deploy.prune import PruneConfig
 def test_predicted_widths_match_the_pruned_model(name: str, size: int, channels: int) -> None:
     model = build_model(ModelSpec(name=name, num_classes=10, in_channels=channels, image_size=size), seed=0).eval()
     example = torch.randn(2, channels, size, size)
-    work, _, groups, _ = _setup(model, example, PruneConfig(method="l1", ratio=1.0))
+    work, _, groups, _ = setup_groups(model, example, PruneConfig(method="l1", ratio=1.0))
     specs = layer_specs(work, example, groups)
     assert {s.name for s in specs} == {n for n, m in work.named_modules() if isinstance(m, nn.Conv2d | nn.Linear)}
     if name == "mobilenetv2_cifar":
@@ -35,7 +35,7 @@ def test_predicted_widths_match_the_pruned_model(name: str, size: int, channels:
     rng = np.random.default_rng(0)
     sizes = {g.root: g.size for g in groups}
     counts = {g.root: int(rng.integers(min_count(g.size, 0.1, 1), g.size + 1)) for g in groups}
-    pruned, _ = _pruned_copy(work, example, {g.root: list(range(g.size)) for g in groups}, counts)
+    pruned, _ = pruned_copy(work, example, {g.root: list(range(g.size)) for g in groups}, counts)
     modules = dict(pruned.named_modules())
     for s in specs:
         mod = modules[s.name]

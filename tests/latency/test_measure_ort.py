@@ -102,13 +102,13 @@ def test_axis_grid() -> None:
 
 
 def test_table_of_a_small_model_covers_every_layer_shape() -> None:
-    from cosep_deploy.latency.prune_latency import _setup, min_count
+    from cosep_deploy.latency.prune_latency import min_count, setup_groups
     from cosep_deploy.models import ModelSpec, build_model
     from cosep_deploy.prune import PruneConfig
 
     model = build_model(ModelSpec(name="resnet20", num_classes=10, in_channels=1, image_size=8), seed=0)
     example = torch.randn(2, 1, 8, 8)
-    work, _, groups, _ = _setup(model.eval(), example, PruneConfig(round_to=8))
+    work, _, groups, _ = setup_groups(model.eval(), example, PruneConfig(round_to=8))
     layers = layer_specs(work, example, groups)
     sizes = {g.root: g.size for g in groups}
     mins = {g.root: min_count(g.size, 0.25, 8) for g in groups}

@@ -9,9 +9,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from cosep_deploy.errors import LatencyTableError
 from cosep_deploy.latency.layers import LayerSpec
 from cosep_deploy.latency.order import cosep_order, coverage_curve
-from cosep_deploy.latency.table import LatencyTable, LatencyTableError, TableKey, interpolate, load_table
+from cosep_deploy.latency.table import LatencyTable, TableKey, interpolate, load_table
 from tests.latency.table_fixtures import stand_in_table
 
 
