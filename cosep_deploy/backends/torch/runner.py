@@ -20,7 +20,7 @@ from __future__ import annotations
 import contextlib
 import copy
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -30,7 +30,7 @@ from torch import nn
 from cosep_deploy.backends.base import Runner, RunnerInfo, TimedRun, process_memory
 from cosep_deploy.errors import ConfigError, EngineLoadError
 
-__all__ = ["TorchRunner", "output_tuple"]
+__all__ = ["TorchRunner", "cuda_event_timed", "output_tuple"]
 
 
 class TorchRunner(Runner):
@@ -166,13 +166,8 @@ class TorchRunner(Runner):
         if self.device.type != "cuda":
             return super().time_once(feed)
         x = self._to_device(feed)  # the copy in stays outside the timed region
-        start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-        torch.cuda.synchronize(self.device)
-        start.record()
-        self._run(x)
-        end.record()
-        torch.cuda.synchronize(self.device)
-        return TimedRun(start.elapsed_time(end) / 1000.0, includes_copies=False)
+        events = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+        return cuda_event_timed(self.device, events, lambda: self._run(x))
 
     def _to_device(self, feed: Mapping[str, np.ndarray]) -> torch.Tensor:
         if self.input_name not in feed:
@@ -222,6 +217,19 @@ def _fp32_precision_flags() -> tuple[Any, Any]:
     """PyTorch's fp32 math settings for cuDNN convolutions and CUDA matmuls (``"ieee"`` or ``"tf32"``)."""
     cudnn: Any = torch.backends.cudnn  # its ``conv`` namespace is attached at run time, unknown to the stubs
     return cudnn.conv, torch.backends.cuda.matmul
+
+
+def cuda_event_timed(
+    device: torch.device, events: tuple[torch.cuda.Event, torch.cuda.Event], call: Callable[[], object]
+) -> TimedRun:
+    """Device time of ``call`` between two CUDA events on the current stream, the device idle before and after."""
+    start, end = events
+    torch.cuda.synchronize(device)
+    start.record()
+    call()
+    end.record()
+    torch.cuda.synchronize(device)
+    return TimedRun(start.elapsed_time(end) / 1000.0, includes_copies=False)
 
 
 def output_tuple(out: Any, output_names: Sequence[str]) -> tuple[torch.Tensor, ...]:

@@ -35,7 +35,7 @@ import torch
 from torch import nn
 
 from cosep_deploy.backends.base import Runner, RunnerInfo, TimedRun
-from cosep_deploy.backends.torch.runner import output_tuple
+from cosep_deploy.backends.torch.runner import cuda_event_timed, output_tuple
 from cosep_deploy.deps import require
 from cosep_deploy.errors import ConfigError, EngineBuildError, EngineLoadError
 
@@ -211,13 +211,7 @@ class TorchTensorRTRunner(Runner):
         self._require_active()
         assert self._events is not None  # set with the compiled module
         x = self._to_device(feed)
-        start, end = self._events
-        torch.cuda.synchronize(self.device)
-        start.record()
-        self._run(x)
-        end.record()
-        torch.cuda.synchronize(self.device)
-        return TimedRun(start.elapsed_time(end) / 1000.0, includes_copies=False)
+        return cuda_event_timed(self.device, self._events, lambda: self._run(x))
 
 
 def _installed_version() -> str:
