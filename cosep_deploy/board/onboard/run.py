@@ -97,13 +97,14 @@ class Runner:
         self.failed: list[str] = []
         self.skipped: dict[str, str] = {}  # engine id -> why this release cannot build it
         self.facts: dict[str, dict[str, Any]] = {}
+        self.verbose = False  # trtexec --verbose in every run (its logs land in results/logs/)
 
     def trtexec_run(self, args: list[str], log: str, timeout_s: float) -> tuple[bool, str]:
         path = os.path.join(self.bundle, log)
         os.makedirs(os.path.dirname(path), exist_ok=True)
         try:
             proc = subprocess.run(
-                [self.trtexec, *args],
+                [self.trtexec, *args, *(["--verbose"] if self.verbose else [])],
                 cwd=self.bundle,
                 stdout=subprocess.PIPE,
                 stderr=subprocess.STDOUT,
@@ -243,6 +244,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--rounds", type=int, default=None, help="interleaved rounds per pair (default: the bundle's)")
     ap.add_argument("--allow-other-release", action="store_true", help="run on a TensorRT outside the target's range")
     ap.add_argument("--root", default="/", help="where the board's /etc and /proc are (default /; for tests)")
+    ap.add_argument("--verbose", action="store_true", help="run trtexec --verbose (its full logs: results/logs/)")
     args = ap.parse_args(argv)
     bundle = os.path.abspath(args.bundle)
     with open(os.path.join(bundle, "bundle.json")) as fh:
@@ -290,6 +292,7 @@ def main(argv: list[str] | None = None) -> int:
     for tool, why in board["reasons"].items():
         print("%s: not recorded (%s)" % (tool, why))
     runner = Runner(bundle, plan, trtexec, version, family)
+    runner.verbose = args.verbose
     for engine in plan["engines"]:
         runner.build(engine, board, package)
     sampler = TegrastatsSampler().start()
