@@ -33,7 +33,14 @@ __all__ = ["command"]
     "other, like trtexec; nothing is written.",
 )
 @click.option("--target", default="cpu-onnxruntime", show_default=True)
-@click.option("--precision", type=click.Choice(["fp32", "fp16", "int8"]), default="fp32", show_default=True)
+@click.option(
+    "--precision",
+    type=click.Choice(["fp32", "fp16", "int8"]),
+    default="fp32",
+    show_default=True,
+    help="The engines' precision to time; with --files, the precision TensorRT engines without a manifest were "
+    "built at (trtexec's carry none).",
+)
 @bench_options
 @click.option(
     "--warmup-seconds",
@@ -94,7 +101,7 @@ def command(
     if (run_dir is None) == (not files):
         raise click.UsageError("give either --run RUN or --files BASELINE CANDIDATE")
     if files:
-        report = bench_files(files, cfg, threads=threads, progress=progress)
+        report = bench_files(files, cfg, threads=threads, device=device, precision=precision, progress=progress)
         if as_json:
             click.echo(json.dumps(bench_json_summary(report), indent=2))
         else:
@@ -130,7 +137,15 @@ def command(
     obj.echo(f"written to {run_dir}/bench/bench.json")
 
 
-def bench_files(files: tuple[str, str], cfg: Any, *, threads: int | None, progress: Any) -> Any:
+def bench_files(
+    files: tuple[str, str],
+    cfg: Any,
+    *,
+    threads: int | None,
+    device: int = 0,
+    precision: str | None = None,
+    progress: Any,
+) -> Any:
     """Two engine files outside any run directory, timed interleaved: the first is the baseline."""
     import contextlib
 
@@ -139,12 +154,16 @@ def bench_files(files: tuple[str, str], cfg: Any, *, threads: int | None, progre
     from cosep_deploy.errors import ConfigError
 
     names = ("baseline", "candidate")
-    runners = {n: runner_for(path, threads=threads) for n, path in zip(names, files, strict=True)}
+    runners = {
+        n: runner_for(path, threads=threads, device=device, precision=precision)
+        for n, path in zip(names, files, strict=True)
+    }
     with contextlib.ExitStack() as stack:
         for runner in runners.values():
             stack.enter_context(runner)
         shapes = {n: list(next(iter(r.info().input_shapes.values()), ()))[1:] for n, r in runners.items()}
-        if shapes["baseline"] != shapes["candidate"] or not all(isinstance(d, int) for d in shapes["baseline"]):
+        fixed = bool(shapes["baseline"]) and all(isinstance(d, int) for d in shapes["baseline"])
+        if shapes["baseline"] != shapes["candidate"] or not fixed:
             raise ConfigError(
                 f"input shapes differ or are not fixed: {files[0]} takes {shapes['baseline']} and {files[1]} "
                 f"takes {shapes['candidate']} (after the batch dim); time models with one fixed input shape"

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import click
 
 from cosep_deploy.cli.context import Context
@@ -70,8 +72,18 @@ def command(
     import torch
 
     from cosep_deploy.compare import compare_files
+    from cosep_deploy.engines.manifest import manifest_path_for
     from cosep_deploy.pipeline.stages import data_for_run, load_run_spec
 
+    bare_engine = Path(candidate).suffix in (".engine", ".plan") and not manifest_path_for(candidate).is_file()
+    if precision is None and bare_engine:
+        from cosep_deploy.deps import require
+
+        require("tensorrt", purpose="running TensorRT engines")  # a missing TensorRT is the first thing to say
+        raise click.UsageError(
+            f"{candidate} has no manifest saying what precision it was built at: give --precision fp32|fp16|int8 "
+            "for the tolerances"
+        )
     if run_dir is not None:
         bundle = data_for_run(load_run_spec(run_dir))
         n = min(samples, len(bundle.val))

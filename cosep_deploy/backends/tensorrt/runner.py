@@ -89,8 +89,10 @@ class TensorRTRunner(Runner):
         check_target: bool = True,
         device: int = 0,
         cuda: CudaApi | None = None,
+        precision: str | None = None,
     ) -> None:
         self.engine_path = Path(engine_path)
+        self.precision = precision  # what the engine was built at, where no manifest says it (trtexec's engines)
         self.cuda_graph, self.check_target, self.device = cuda_graph, check_target, device
         self._cuda_given = cuda
         self._manifest: EngineManifest | None = None
@@ -206,7 +208,7 @@ class TensorRTRunner(Runner):
             backend="tensorrt",
             runtime_version=self._trt_version or (m.runtime_version if m else "unknown"),
             device=self._device_name or (m.device_name if m else "unknown"),
-            precision=m.precision if m else "unknown",
+            precision=m.precision if m else self.precision or "unknown",
             settings={
                 "cuda_graph": self.cuda_graph,
                 "timer": "cuda-events",
@@ -216,7 +218,16 @@ class TensorRTRunner(Runner):
             },
             input_names=self._inputs,
             output_names=self._outputs,
+            input_shapes=self._input_shapes(),
         )
+
+    def _input_shapes(self) -> dict[str, tuple[Any, ...]]:
+        """Each input's shape as the engine declares it, a dynamic dim (-1) named "dynamic" (the contract of
+        :class:`RunnerInfo`: symbolic dims as strings); empty before the engine is loaded."""
+        if self._engine is None:
+            return {}
+        shapes = {n: dims_tuple(self._engine.get_tensor_shape(n)) for n in self._inputs}
+        return {n: tuple("dynamic" if d < 0 else d for d in s) for n, s in shapes.items()}
 
     def _errors(self) -> str:
         return logged_errors(self._log_errors)
