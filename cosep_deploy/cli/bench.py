@@ -9,20 +9,22 @@ from typing import Any
 import click
 
 from cosep_deploy.cli.context import Context
-from cosep_deploy.cli.options import bench_config_from, bench_options, parse_batch_sizes, threads_option
+from cosep_deploy.cli.options import (
+    BENCH,
+    bench_config_from,
+    bench_options,
+    json_option,
+    optional_run_option,
+    parse_batch_sizes,
+    precision_option,
+    threads_option,
+)
 
 __all__ = ["command"]
 
 
 @click.command("bench")
-@click.option(
-    "--run",
-    "--run-dir",
-    "run_dir",
-    default=None,
-    type=click.Path(file_okay=False),
-    help="Run directory whose engines to time (or give --files instead).",
-)
+@optional_run_option("Run directory whose engines to time (or give --files instead).")
 @click.option(
     "--files",
     nargs=2,
@@ -33,19 +35,16 @@ __all__ = ["command"]
     "other, like trtexec; nothing is written.",
 )
 @click.option("--target", default="cpu-onnxruntime", show_default=True)
-@click.option(
-    "--precision",
-    type=click.Choice(["fp32", "fp16", "int8"]),
-    default="fp32",
-    show_default=True,
-    help="The engines' precision to time; with --files, the precision TensorRT engines without a manifest were "
+@precision_option(
+    "fp32",
+    "The engines' precision to time; with --files, the precision TensorRT engines without a manifest were "
     "built at (trtexec's carry none).",
 )
 @bench_options
 @click.option(
     "--warmup-seconds",
     type=click.FloatRange(0),
-    default=0.2,
+    default=BENCH["warmup_seconds"],
     show_default=True,
     help="Least warm-up seconds per engine and batch size, besides --warmup calls (like trtexec --warmUp).",
 )
@@ -70,7 +69,7 @@ __all__ = ["command"]
     show_default=True,
     help="GPU index for TensorRT engines (like trtexec --device).",
 )
-@click.option("--json", "as_json", is_flag=True, help="Print the speed-ups as JSON.")
+@json_option("Print the speed-ups beside their medians, p99s and images/s as JSON.")
 @click.pass_obj
 def command(
     obj: Context,

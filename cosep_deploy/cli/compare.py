@@ -7,19 +7,15 @@ from pathlib import Path
 import click
 
 from cosep_deploy.cli.context import Context
+from cosep_deploy.cli.options import optional_run_option, precision_option
 
 __all__ = ["command"]
 
 
 @click.command("compare")
-@click.option(
-    "--run",
-    "--run-dir",
-    "run_dir",
-    default=None,
-    type=click.Path(file_okay=False),
-    help="Run directory whose validation images to compare on; without it, seeded random inputs of the "
-    "reference's input shape (as Polygraphy does).",
+@optional_run_option(
+    "Run directory whose validation images to compare on; without it, seeded random inputs of the "
+    "reference's input shape (as Polygraphy does)."
 )
 @click.option(
     "--reference",
@@ -47,12 +43,7 @@ __all__ = ["command"]
     show_default=True,
     help="Validation images of the run's data to compare on.",
 )
-@click.option(
-    "--precision",
-    type=click.Choice(["fp32", "fp16", "int8"]),
-    default=None,
-    help="Tolerances to apply (default: the candidate's precision).",
-)
+@precision_option(None, "Tolerances to apply (default: the candidate's precision).")
 @click.option("--rtol", type=float, default=None)
 @click.option("--atol", type=float, default=None)
 @click.pass_obj

@@ -9,7 +9,15 @@ import click
 
 from cosep_deploy.cli.context import Context
 from cosep_deploy.cli.latency_options import latency_options, latency_request_from
-from cosep_deploy.cli.options import bench_config_from, bench_options, prune_options, threads_option
+from cosep_deploy.cli.options import (
+    SEED,
+    bench_config_from,
+    bench_options,
+    json_option,
+    precision_option,
+    prune_options,
+    threads_option,
+)
 from cosep_deploy.finetune.config import DENSE_TRAINING, FINETUNING
 
 __all__ = ["command"]
@@ -46,20 +54,14 @@ __all__ = ["command"]
     default=None,
     help="Channel alignment (default: the target profile's, 16 for cpu-onnxruntime).",
 )
-@click.option(
-    "--precision",
-    type=click.Choice(["fp32", "fp16", "int8"]),
-    default="fp32",
-    show_default=True,
-    help="Precision the bench stage times (the target must run it; see `targets`).",
-)
+@precision_option("fp32", "Precision the bench stage times (the target must run it; see `targets`).")
 @prune_options
 @latency_options
 @bench_options
 @threads_option
-@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--seed", type=int, default=SEED, show_default=True)
 @click.option("--force", is_flag=True, help="Re-run every stage, even those whose inputs did not change.")
-@click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON instead of a table.")
+@json_option("Print the summary as JSON instead of a table.")
 @click.pass_obj
 def command(
     obj: Context,

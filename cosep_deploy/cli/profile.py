@@ -10,20 +10,13 @@ from typing import Any
 import click
 
 from cosep_deploy.cli.context import Context
-from cosep_deploy.cli.options import threads_option
+from cosep_deploy.cli.options import json_option, optional_run_option, precision_option, threads_option
 
 __all__ = ["command"]
 
 
 @click.command("profile")
-@click.option(
-    "--run",
-    "--run-dir",
-    "run_dir",
-    type=click.Path(file_okay=False),
-    default=None,
-    help="Profile the run's exported dense and pruned ONNX; writes RUN/bench/layers.json for the report.",
-)
+@optional_run_option("Profile the run's exported dense and pruned ONNX; writes RUN/bench/layers.json for the report.")
 @click.option(
     "--onnx",
     "onnx_files",
@@ -49,12 +42,7 @@ __all__ = ["command"]
     metavar="DENSE PRUNED",
     help="The engines' trtexec --exportLayerInfo files (detailed verbosity): layer types and conv groups.",
 )
-@click.option(
-    "--precision",
-    type=click.Choice(["fp32", "fp16", "int8"]),
-    default=None,
-    help="With --run: which exported variant to profile [default: fp32].",
-)
+@precision_option(None, "With --run: which exported variant to profile [default: fp32].")
 @click.option("--batch", type=click.IntRange(1), default=1, show_default=True)
 @click.option("--iterations", type=click.IntRange(1), default=50, show_default=True, help="Profiled runs per model.")
 @click.option("--warmup", type=click.IntRange(0), default=5, show_default=True, help="Runs left out first.")
@@ -66,7 +54,7 @@ __all__ = ["command"]
     default=None,
     help="Where to write layers.json with --onnx or --trtexec-profiles [default: ./layers.json].",
 )
-@click.option("--json", "as_json", is_flag=True, help="Print layers.json instead of the tables.")
+@json_option("Print layers.json instead of the tables.")
 @click.pass_obj
 def command(
     obj: Context,
