@@ -101,23 +101,12 @@ def command(
         raise click.UsageError("give either --run RUN or --files BASELINE CANDIDATE")
     if files:
         report = bench_files(files, cfg, threads=threads, device=device, precision=precision, progress=progress)
-        if as_json:
-            click.echo(json.dumps(bench_json_summary(report), indent=2))
-        else:
-            print_bench_table(report, obj)
+        _print_report(report, obj, as_json)
         return
     assert run_dir is not None
     if sweep_alignment:
         result = alignment_stage(run_dir, parse_batch_sizes(sweep_alignment), cfg, threads=threads, progress=progress)
-        if as_json:
-            click.echo(json.dumps(result, indent=2))
-            return
-        for r in result["results"]:
-            per_batch = ", ".join(f"b={b}: {s['speedup']:.2f}x" for b, s in r["speedup"].items())
-            obj.echo(f"round_to={r['round_to']}: MACs {r['macs_ratio']:.2f}x fewer; speed-up {per_batch}")
-        for skipped in result.get("skipped", []):
-            obj.echo(f"round_to={skipped['round_to']}: skipped ({skipped['skipped']})")
-        obj.echo(f"recommended round_to for this machine: {result['recommended']} ({run_dir}/bench/alignment.json)")
+        _print_sweep(result, run_dir, obj, as_json)
         return
     report = bench_stage(
         run_dir,
@@ -129,11 +118,29 @@ def command(
         trtexec=use_trtexec,
         device=device,
     )
+    _print_report(report, obj, as_json)
+    if not as_json:
+        obj.echo(f"written to {run_dir}/bench/bench.json")
+
+
+def _print_report(report: Any, obj: Context, as_json: bool) -> None:
     if as_json:
         click.echo(json.dumps(bench_json_summary(report), indent=2))
+    else:
+        print_bench_table(report, obj)
+
+
+def _print_sweep(result: dict[str, Any], run_dir: str, obj: Context, as_json: bool) -> None:
+    """The alignment sweep: each round_to's MACs ratio and speed-ups, the skipped ones, the recommendation."""
+    if as_json:
+        click.echo(json.dumps(result, indent=2))
         return
-    print_bench_table(report, obj)
-    obj.echo(f"written to {run_dir}/bench/bench.json")
+    for r in result["results"]:
+        per_batch = ", ".join(f"b={b}: {s['speedup']:.2f}x" for b, s in r["speedup"].items())
+        obj.echo(f"round_to={r['round_to']}: MACs {r['macs_ratio']:.2f}x fewer; speed-up {per_batch}")
+    for skipped in result.get("skipped", []):
+        obj.echo(f"round_to={skipped['round_to']}: skipped ({skipped['skipped']})")
+    obj.echo(f"recommended round_to for this machine: {result['recommended']} ({run_dir}/bench/alignment.json)")
 
 
 def bench_files(

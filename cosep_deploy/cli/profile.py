@@ -78,18 +78,10 @@ def command(
     normalised name, then by kind in execution order; layers left unpaired are listed, not hidden.
     """
     from cosep_deploy.bench.layer_sources import compare_trtexec_profiles, profile_onnxruntime
-    from cosep_deploy.errors import ConfigError
     from cosep_deploy.pipeline.layout import RunLayout
     from cosep_deploy.pipeline.stages import layers_stage
 
-    if sum(s is not None for s in (run_dir, onnx_files, trtexec_profiles)) != 1:
-        raise ConfigError("give exactly one of --run DIR, --onnx DENSE PRUNED or --trtexec-profiles DENSE PRUNED")
-    if trtexec_layer_info is not None and trtexec_profiles is None:
-        raise ConfigError("--trtexec-layer-info goes with --trtexec-profiles")
-    if run_dir is not None and out is not None:
-        raise ConfigError("with --run, layers.json goes to RUN/bench/; --out is for --onnx and --trtexec-profiles")
-    if precision is not None and run_dir is None:
-        raise ConfigError("--precision picks a run's exported variant: use it with --run")
+    _check_sources(run_dir, onnx_files, trtexec_profiles, trtexec_layer_info, precision, out)
     progress = None if as_json else obj.progress()
     if run_dir is not None:
         report = layers_stage(
@@ -120,6 +112,27 @@ def command(
     obj.echo(f"written to {target}")
     if run_dir is not None:
         obj.echo(f"`cosep-deploy report --run {shlex.quote(str(run_dir))}` adds it to report.md and report.html")
+
+
+def _check_sources(
+    run_dir: str | None,
+    onnx_files: tuple[str, str] | None,
+    trtexec_profiles: tuple[str, str] | None,
+    trtexec_layer_info: tuple[str, str] | None,
+    precision: str | None,
+    out: str | None,
+) -> None:
+    """Exactly one source (a run, two ONNX files, two trtexec profiles), and the options that go with it."""
+    from cosep_deploy.errors import ConfigError
+
+    if sum(s is not None for s in (run_dir, onnx_files, trtexec_profiles)) != 1:
+        raise ConfigError("give exactly one of --run DIR, --onnx DENSE PRUNED or --trtexec-profiles DENSE PRUNED")
+    if trtexec_layer_info is not None and trtexec_profiles is None:
+        raise ConfigError("--trtexec-layer-info goes with --trtexec-profiles")
+    if run_dir is not None and out is not None:
+        raise ConfigError("with --run, layers.json goes to RUN/bench/; --out is for --onnx and --trtexec-profiles")
+    if precision is not None and run_dir is None:
+        raise ConfigError("--precision picks a run's exported variant: use it with --run")
 
 
 def print_layers(layers: dict[str, Any], top: int, obj: Context) -> None:
