@@ -20,6 +20,7 @@ from typing import Any, TypeVar
 
 from cosep_deploy._version import __version__
 from cosep_deploy.errors import ArtifactError, ConfigError
+from cosep_deploy.verbosity import get_logger
 
 __all__ = [
     "JsonArtifact",
@@ -35,6 +36,7 @@ __all__ = [
 ]
 
 T = TypeVar("T", bound="JsonArtifact")
+log = get_logger(__name__)
 
 
 def _umask() -> int:
@@ -64,6 +66,7 @@ def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> Path:
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, target)
+        log.info("wrote %s (%d bytes)", target, len(data))
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
@@ -83,6 +86,7 @@ def read_json(path: str | os.PathLike[str], *, what: str = "JSON file") -> Any:
     p = Path(path)
     if not p.is_file():
         raise ArtifactError(f"{what} not found: {p}")
+    log.debug("reading %s %s", what, p)
     try:
         return json.loads(p.read_text(encoding="utf-8"))
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:

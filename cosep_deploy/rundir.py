@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any, ParamSpec, TypeVar
 
 from cosep_deploy.errors import RunDirError, RunLockedError, StorageError
+from cosep_deploy.verbosity import get_logger
 
 __all__ = [
     "LOCK_FILE",
@@ -51,6 +52,7 @@ _OLD = re.compile(r"^\.[^.].*\.old$")
 
 P = ParamSpec("P")
 R = TypeVar("R")
+log = get_logger(__name__)
 
 
 def is_run_dir(path: str | os.PathLike[str]) -> bool:
@@ -137,8 +139,13 @@ def _acquire(root: Path, command: str) -> None:
             ) from None
         except OSError as exc:
             raise StorageError(f"cannot write in run directory {root}: {exc.strerror or exc}") from exc
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(body)
+        try:
+            with os.fdopen(fd, "wb") as fh:
+                fh.write(body)
+        except BaseException:  # Ctrl-C or a full disk while writing it: leave no torn lock behind
+            with contextlib.suppress(OSError):
+                lock.unlink()
+            raise
         return
     raise RunLockedError(f"cannot take the lock {lock}: it keeps reappearing; is another command starting?")
 
@@ -196,21 +203,30 @@ def run_session(run: str | os.PathLike[str], *, create: bool = False, command: s
             raise RunDirError(f"cannot create output directory {root}: {exc.strerror or exc}") from exc
     if not os.access(root, os.W_OK | os.X_OK):
         raise StorageError(f"run directory {root} is not writable; choose another --out or fix its permissions")
-    _acquire(root, command or _command_line())
-    _HELD[root] = 1
     ok = False
-    try:
+    try:  # _acquire inside: a Ctrl-C landing just after it took the lock still releases it below
+        _acquire(root, command or _command_line())
+        _HELD[root] = 1
+        log.info("locked %s (process %d)", root, os.getpid())
         if not (root / MARKER_FILE).is_file():
             _write_marker(root)
         clean_stale_staging(root)
         yield root
         ok = True
     finally:
-        del _HELD[root]
-        with contextlib.suppress(OSError):
-            (root / LOCK_FILE).unlink()
+        _HELD.pop(root, None)
+        _release(root)
         if made and not ok:
             _remove_if_only_bookkeeping(root)
+
+
+def _release(root: Path) -> None:
+    """Remove the lock if this process holds it (not another's: _acquire may have refused theirs)."""
+    lock = root / LOCK_FILE
+    holder = _read_lock(lock)
+    if holder and holder.get("pid") == os.getpid() and holder.get("host") == socket.gethostname():
+        with contextlib.suppress(OSError):
+            lock.unlink()
 
 
 def _write_marker(root: Path) -> None:

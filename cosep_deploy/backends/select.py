@@ -14,9 +14,18 @@ __all__ = ["MODEL_DIR_BACKENDS", "runner_for"]
 MODEL_DIR_BACKENDS = ("torch", "torch-tensorrt")
 
 
-def runner_for(path: str | Path, *, threads: int | None = None, backend: str | None = None) -> Runner:
+def runner_for(
+    path: str | Path,
+    *,
+    threads: int | None = None,
+    backend: str | None = None,
+    device: int = 0,
+    precision: str | None = None,
+) -> Runner:
     """The runner for an engine file: ``.onnx`` (ONNX Runtime, CPU; a built engine's manifest is checked)
-    or a TensorRT ``.engine``/``.plan`` (needs TensorRT and a GPU). A model directory of a run
+    or a TensorRT ``.engine``/``.plan`` on GPU ``device`` (needs TensorRT and a GPU; an engine with a manifest
+    beside it is checked against it, one without, such as trtexec's ``--saveEngine``, is loaded as trtexec
+    would, TensorRT itself refusing one of another release, and labelled ``precision``). A model directory of a run
     (``RUN/dense``, ``RUN/pruned``, ``RUN/finetuned``) runs in PyTorch: ``backend="torch"`` (the default,
     eager on the CPU) or ``backend="torch-tensorrt"`` (compiled by Torch-TensorRT, needs a GPU)."""
     p = Path(path)
@@ -31,8 +40,10 @@ def runner_for(path: str | Path, *, threads: int | None = None, backend: str | N
         return OnnxRuntimeRunner(p, threads=threads, precision=onnx_precision(p) if p.is_file() else "fp32")
     if p.suffix in (".engine", ".plan"):
         from cosep_deploy.backends.tensorrt.runner import TensorRTRunner
+        from cosep_deploy.engines.manifest import manifest_path_for
 
-        return TensorRTRunner(p)
+        has_manifest = manifest_path_for(p).is_file()
+        return TensorRTRunner(p, device=device, check_target=has_manifest, precision=precision)
     raise ConfigError(f"cannot tell what engine {p} is: expected a .onnx, .engine or .plan file, or a model directory")
 
 

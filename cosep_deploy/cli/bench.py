@@ -9,20 +9,22 @@ from typing import Any
 import click
 
 from cosep_deploy.cli.context import Context
-from cosep_deploy.cli.options import bench_config_from, bench_options, parse_batch_sizes, threads_option
+from cosep_deploy.cli.options import (
+    BENCH,
+    bench_config_from,
+    bench_options,
+    json_option,
+    optional_run_option,
+    parse_batch_sizes,
+    precision_option,
+    threads_option,
+)
 
 __all__ = ["command"]
 
 
 @click.command("bench")
-@click.option(
-    "--run",
-    "--run-dir",
-    "run_dir",
-    default=None,
-    type=click.Path(file_okay=False),
-    help="Run directory whose engines to time (or give --files instead).",
-)
+@optional_run_option("Run directory whose engines to time (or give --files instead).")
 @click.option(
     "--files",
     nargs=2,
@@ -33,12 +35,16 @@ __all__ = ["command"]
     "other, like trtexec; nothing is written.",
 )
 @click.option("--target", default="cpu-onnxruntime", show_default=True)
-@click.option("--precision", type=click.Choice(["fp32", "fp16", "int8"]), default="fp32", show_default=True)
+@precision_option(
+    "fp32",
+    "The engines' precision to time; with --files, the precision TensorRT engines without a manifest were "
+    "built at (trtexec's carry none).",
+)
 @bench_options
 @click.option(
     "--warmup-seconds",
     type=click.FloatRange(0),
-    default=0.2,
+    default=BENCH["warmup_seconds"],
     show_default=True,
     help="Least warm-up seconds per engine and batch size, besides --warmup calls (like trtexec --warmUp).",
 )
@@ -63,7 +69,7 @@ __all__ = ["command"]
     show_default=True,
     help="GPU index for TensorRT engines (like trtexec --device).",
 )
-@click.option("--json", "as_json", is_flag=True, help="Print the speed-ups as JSON.")
+@json_option("Print the speed-ups beside their medians, p99s and images/s as JSON.")
 @click.pass_obj
 def command(
     obj: Context,
@@ -94,24 +100,13 @@ def command(
     if (run_dir is None) == (not files):
         raise click.UsageError("give either --run RUN or --files BASELINE CANDIDATE")
     if files:
-        report = bench_files(files, cfg, threads=threads, progress=progress)
-        if as_json:
-            click.echo(json.dumps(bench_json_summary(report), indent=2))
-        else:
-            print_bench_table(report, obj)
+        report = bench_files(files, cfg, threads=threads, device=device, precision=precision, progress=progress)
+        _print_report(report, obj, as_json)
         return
     assert run_dir is not None
     if sweep_alignment:
         result = alignment_stage(run_dir, parse_batch_sizes(sweep_alignment), cfg, threads=threads, progress=progress)
-        if as_json:
-            click.echo(json.dumps(result, indent=2))
-            return
-        for r in result["results"]:
-            per_batch = ", ".join(f"b={b}: {s['speedup']:.2f}x" for b, s in r["speedup"].items())
-            obj.echo(f"round_to={r['round_to']}: MACs {r['macs_ratio']:.2f}x fewer; speed-up {per_batch}")
-        for skipped in result.get("skipped", []):
-            obj.echo(f"round_to={skipped['round_to']}: skipped ({skipped['skipped']})")
-        obj.echo(f"recommended round_to for this machine: {result['recommended']} ({run_dir}/bench/alignment.json)")
+        _print_sweep(result, run_dir, obj, as_json)
         return
     report = bench_stage(
         run_dir,
@@ -123,14 +118,40 @@ def command(
         trtexec=use_trtexec,
         device=device,
     )
+    _print_report(report, obj, as_json)
+    if not as_json:
+        obj.echo(f"written to {run_dir}/bench/bench.json")
+
+
+def _print_report(report: Any, obj: Context, as_json: bool) -> None:
     if as_json:
         click.echo(json.dumps(bench_json_summary(report), indent=2))
+    else:
+        print_bench_table(report, obj)
+
+
+def _print_sweep(result: dict[str, Any], run_dir: str, obj: Context, as_json: bool) -> None:
+    """The alignment sweep: each round_to's MACs ratio and speed-ups, the skipped ones, the recommendation."""
+    if as_json:
+        click.echo(json.dumps(result, indent=2))
         return
-    print_bench_table(report, obj)
-    obj.echo(f"written to {run_dir}/bench/bench.json")
+    for r in result["results"]:
+        per_batch = ", ".join(f"b={b}: {s['speedup']:.2f}x" for b, s in r["speedup"].items())
+        obj.echo(f"round_to={r['round_to']}: MACs {r['macs_ratio']:.2f}x fewer; speed-up {per_batch}")
+    for skipped in result.get("skipped", []):
+        obj.echo(f"round_to={skipped['round_to']}: skipped ({skipped['skipped']})")
+    obj.echo(f"recommended round_to for this machine: {result['recommended']} ({run_dir}/bench/alignment.json)")
 
 
-def bench_files(files: tuple[str, str], cfg: Any, *, threads: int | None, progress: Any) -> Any:
+def bench_files(
+    files: tuple[str, str],
+    cfg: Any,
+    *,
+    threads: int | None,
+    device: int = 0,
+    precision: str | None = None,
+    progress: Any,
+) -> Any:
     """Two engine files outside any run directory, timed interleaved: the first is the baseline."""
     import contextlib
 
@@ -139,12 +160,16 @@ def bench_files(files: tuple[str, str], cfg: Any, *, threads: int | None, progre
     from cosep_deploy.errors import ConfigError
 
     names = ("baseline", "candidate")
-    runners = {n: runner_for(path, threads=threads) for n, path in zip(names, files, strict=True)}
+    runners = {
+        n: runner_for(path, threads=threads, device=device, precision=precision)
+        for n, path in zip(names, files, strict=True)
+    }
     with contextlib.ExitStack() as stack:
         for runner in runners.values():
             stack.enter_context(runner)
         shapes = {n: list(next(iter(r.info().input_shapes.values()), ()))[1:] for n, r in runners.items()}
-        if shapes["baseline"] != shapes["candidate"] or not all(isinstance(d, int) for d in shapes["baseline"]):
+        fixed = bool(shapes["baseline"]) and all(isinstance(d, int) for d in shapes["baseline"])
+        if shapes["baseline"] != shapes["candidate"] or not fixed:
             raise ConfigError(
                 f"input shapes differ or are not fixed: {files[0]} takes {shapes['baseline']} and {files[1]} "
                 f"takes {shapes['candidate']} (after the batch dim); time models with one fixed input shape"

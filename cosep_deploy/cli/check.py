@@ -7,13 +7,14 @@ import json
 import click
 
 from cosep_deploy.cli.context import Context
+from cosep_deploy.cli.options import json_option
 
 __all__ = ["command"]
 
 
 @click.command("check")
 @click.option("--target", required=True, help="Target profile name or TOML path (its tensorrt_releases are checked).")
-@click.option("--json", "as_json", is_flag=True, help="Print the verdicts as JSON.")
+@json_option("Print the verdicts as JSON.")
 @click.argument("onnx_file", type=click.Path(dir_okay=False))
 @click.pass_obj
 def command(obj: Context, target: str, as_json: bool, onnx_file: str) -> None:

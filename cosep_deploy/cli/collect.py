@@ -7,14 +7,14 @@ import json
 import click
 
 from cosep_deploy.cli.context import Context
-from cosep_deploy.cli.options import run_option
+from cosep_deploy.cli.options import json_option, run_option
 
 __all__ = ["command"]
 
 
 @click.command("collect")
 @run_option
-@click.option("--json", "as_json", is_flag=True, help="Print what was collected as JSON.")
+@json_option("Print what was collected as JSON.")
 @click.argument("bundle_dir", type=click.Path(file_okay=False))
 @click.pass_obj
 def command(obj: Context, run_dir: str, as_json: bool, bundle_dir: str) -> None:

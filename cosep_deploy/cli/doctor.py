@@ -6,11 +6,13 @@ import json
 
 import click
 
+from cosep_deploy.cli.options import json_option
+
 __all__ = ["command"]
 
 
 @click.command("doctor")
-@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@json_option("Print JSON.")
 def command(as_json: bool) -> None:
     """Report torch/CUDA, ONNX Runtime providers, TensorRT (version, DLA cores), trtexec and Jetson state."""
     from cosep_deploy.doctor import diagnose

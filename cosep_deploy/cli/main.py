@@ -7,21 +7,47 @@ report it; ``--debug`` shows the traceback), 130 interrupted.
 
 from __future__ import annotations
 
-import errno
+import os
 import sys
-from typing import Any, NoReturn
+from types import TracebackType
 
-import click
 
-from cosep_deploy._version import __version__
-from cosep_deploy.cli.context import Context
-from cosep_deploy.errors import (
+def _interrupted_while_starting(
+    kind: type[BaseException], exc: BaseException, tb: TracebackType | None, previous: object = sys.excepthook
+) -> None:
+    """Ctrl-C while the CLI's own modules are still importing, before any command runs: exit 130 with the
+    command's line, instead of Python's traceback and death by SIGINT (exit -2). Nothing was written yet."""
+    if issubclass(kind, KeyboardInterrupt):
+        sys.stderr.write("interrupted before the command started; nothing was written\n")
+        sys.stderr.flush()
+        os._exit(130)
+    previous(kind, exc, tb)  # type: ignore[operator]
+
+
+# run as the CLI (the console script, `python -m cosep_deploy[.cli.main]`), not imported by a program or a test
+_AS_PROCESS = os.path.basename(sys.argv[0]) == "cosep-deploy" or os.path.realpath(sys.argv[0]) in {
+    os.path.realpath(__file__),
+    os.path.realpath(os.path.join(os.path.dirname(__file__), os.pardir, "__main__.py")),
+}
+if _AS_PROCESS:
+    sys.excepthook = _interrupted_while_starting
+
+import errno  # noqa: E402  (after the hook: an interrupt during these imports exits 130 too)
+import signal  # noqa: E402
+from typing import Any, NoReturn  # noqa: E402
+
+import click  # noqa: E402
+
+from cosep_deploy._version import __version__  # noqa: E402
+from cosep_deploy.cli.context import Context, verbose_after_command, verbose_option  # noqa: E402
+from cosep_deploy.errors import (  # noqa: E402
     EXIT_INTERNAL,
     EXIT_INTERRUPTED,
     EXIT_USER,
     CosepError,
     exit_code_for,
 )
+from cosep_deploy.verbosity import configure_logging  # noqa: E402
 
 __all__ = ["ISSUES_URL", "cli", "main"]
 
@@ -49,6 +75,15 @@ def _storage_message(exc: OSError) -> str | None:
 class _Group(click.Group):
     """Turns every failure into one line and its documented exit code."""
 
+    def make_context(
+        self, info_name: str | None, args: list[str], parent: click.Context | None = None, **extra: Any
+    ) -> click.Context:
+        try:
+            return super().make_context(info_name, args, parent, **extra)
+        except KeyboardInterrupt:  # while parsing: click would say "Aborted!" and exit 1
+            click.echo("interrupted; nothing was written", err=True)
+            raise click.exceptions.Exit(EXIT_INTERRUPTED) from None
+
     def invoke(self, ctx: click.Context) -> Any:
         debug = bool(ctx.params.get("debug"))
         try:
@@ -60,6 +95,8 @@ class _Group(click.Group):
                 raise
             _fail(ctx, f"error: {exc}", exit_code_for(exc))
         except KeyboardInterrupt:
+            if _AS_PROCESS:  # the process exits now: a second Ctrl-C must not cut that short (a process this
+                signal.signal(signal.SIGINT, signal.SIG_IGN)  # one starts would inherit the ignore: not in-process)
             _fail(ctx, "interrupted; finished stages are kept and the next run resumes", EXIT_INTERRUPTED)
         except OSError as exc:
             message = _storage_message(exc)
@@ -85,6 +122,7 @@ class _Group(click.Group):
 @click.version_option(__version__, prog_name="cosep-deploy")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bars or messages (errors still print).")
 @click.option("--debug", is_flag=True, help="Show the full traceback of an error instead of one line.")
+@verbose_option
 @click.option(
     "--trust-model-code",
     is_flag=True,
@@ -100,7 +138,9 @@ class _Group(click.Group):
     "Folders of them: $COSEP_DEPLOY_TARGETS.",
 )
 @click.pass_context
-def cli(ctx: click.Context, quiet: bool, debug: bool, trust_model_code: bool, target_files: tuple[str, ...]) -> None:
+def cli(
+    ctx: click.Context, quiet: bool, debug: bool, verbose: int, trust_model_code: bool, target_files: tuple[str, ...]
+) -> None:
     """CoSeP pruning, ONNX export, engine builds and fair benchmarks for NVIDIA edge inference.
 
     Typical use: `cosep-deploy pipeline --out runs/demo` runs every stage on the embedded digits data.
@@ -112,13 +152,14 @@ def cli(ctx: click.Context, quiet: bool, debug: bool, trust_model_code: bool, ta
     set_trust_model_code(trust_model_code)
     for path in target_files:
         register_target_file(path)
+    configure_logging(verbose)  # also resets the level a previous in-process invocation set
     main_process = True
     if launched_by_torchrun():  # torch is imported only then: --help and plain runs start without it
         from cosep_deploy.distributed import init_from_env, is_main_process
 
         init_from_env()  # join the process group; only rank 0 reports
         main_process = is_main_process()
-    ctx.obj = Context(quiet or not main_process)
+    ctx.obj = Context(quiet or not main_process, verbose=verbose)
 
 
 def _register() -> None:
@@ -155,6 +196,7 @@ def _register() -> None:
         check,
         collect,
     ):
+        module.command.params.append(verbose_after_command())  # `cosep-deploy bench -v ...` works too
         cli.add_command(module.command)
 
 
@@ -166,6 +208,9 @@ def main(argv: list[str] | None = None) -> None:
 
     try:
         cli.main(args=argv, prog_name="cosep-deploy", standalone_mode=True)
+    except KeyboardInterrupt:  # outside a command (click itself turns one while parsing into exit 1)
+        click.echo("interrupted; nothing was written", err=True)
+        sys.exit(EXIT_INTERRUPTED)
     except SystemExit as exc:
         if launched_by_torchrun():
             from cosep_deploy.distributed import finish

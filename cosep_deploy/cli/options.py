@@ -1,18 +1,30 @@
-"""Click options shared by several commands, so flags mean the same thing everywhere."""
+"""Click options shared by several commands, so flags mean the same thing everywhere, with their defaults read
+from the stages' config dataclasses (one source for each default: ``BENCH``, ``PRUNE``, ``TRAIN`` below)."""
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from typing import Any, TypeVar
 
 import click
 
-from cosep_deploy.finetune.config import TrainConfig
+from cosep_deploy.bench.config import BenchConfig
+from cosep_deploy.finetune.config import DENSE_TRAINING, TrainConfig
+from cosep_deploy.prune.config import PruneConfig
 
 __all__ = [
+    "BENCH",
+    "PRECISIONS",
+    "PRUNE",
+    "SEED",
     "bench_config_from",
     "bench_options",
+    "config_defaults",
+    "json_option",
+    "optional_run_option",
     "parse_batch_sizes",
+    "precision_option",
     "prune_options",
     "run_option",
     "threads_option",
@@ -21,6 +33,17 @@ __all__ = [
 ]
 
 F = TypeVar("F", bound=Callable[..., Any])
+PRECISIONS = ("fp32", "fp16", "int8")
+
+
+def config_defaults(cls: type) -> dict[str, Any]:
+    """A config dataclass's field defaults, read without making one (PruneConfig's validation imports torch)."""
+    return {f.name: f.default for f in dataclasses.fields(cls) if f.default is not dataclasses.MISSING}
+
+
+BENCH = config_defaults(BenchConfig)
+PRUNE = config_defaults(PruneConfig)
+SEED = DENSE_TRAINING.seed  # one seed drives a whole run (training, pruning, fine-tuning, benchmarks)
 
 
 def run_option(f: F) -> F:
@@ -33,6 +56,23 @@ def run_option(f: F) -> F:
         type=click.Path(file_okay=False),
         help="Run directory holding every stage's artifacts (spell it --run-dir under torchrun).",
     )(f)
+
+
+def optional_run_option(help: str) -> Callable[[F], F]:
+    """``--run``/``--run-dir`` of the commands that also take standalone files instead of a run."""
+    return click.option("--run", "--run-dir", "run_dir", default=None, type=click.Path(file_okay=False), help=help)
+
+
+def precision_option(default: str | None, help: str | None = None) -> Callable[[F], F]:
+    """``--precision fp32|fp16|int8`` (``default=None``: the command resolves it)."""
+    return click.option(
+        "--precision", type=click.Choice(PRECISIONS), default=default, show_default=default is not None, help=help
+    )
+
+
+def json_option(help: str) -> Callable[[F], F]:
+    """``--json``: the result as JSON on stdout (log lines and errors stay on stderr)."""
+    return click.option("--json", "as_json", is_flag=True, help=help)
 
 
 def threads_option(f: F) -> F:
@@ -73,43 +113,42 @@ def parse_batch_sizes(text: str) -> tuple[int, ...]:
 
 def bench_options(f: F) -> F:
     """Benchmark settings: batch sweep, sample count and duration, warm-up, latency or throughput mode."""
-    f = click.option("--batch-sizes", default="1,8,40", show_default=True, help="Comma-separated batch sizes.")(f)
+    batch_sizes = ",".join(str(b) for b in BENCH["batch_sizes"])
+    f = click.option("--batch-sizes", default=batch_sizes, show_default=True, help="Comma-separated batch sizes.")(f)
     f = click.option(
         "--iterations",
         type=click.IntRange(5),
-        default=50,
+        default=BENCH["iterations"],
         show_default=True,
         help="Least number of timed iterations per engine and batch size.",
     )(f)
     f = click.option(
         "--min-seconds",
         type=click.FloatRange(0),
-        default=1.0,
+        default=BENCH["min_seconds"],
         show_default=True,
         help="Least timed seconds per engine and batch size (like trtexec --duration).",
     )(f)
-    f = click.option("--warmup", type=click.IntRange(0), default=10, show_default=True)(f)
+    f = click.option("--warmup", type=click.IntRange(0), default=BENCH["warmup"], show_default=True)(f)
     f = click.option(
         "--mode",
         type=click.Choice(["latency", "throughput"]),
-        default="latency",
+        default=BENCH["mode"],
         show_default=True,
         help="latency: one request at a time; throughput: --streams concurrent requests.",
     )(f)
     return click.option(
         "--streams",
         type=click.IntRange(1),
-        default=2,
+        default=BENCH["streams"],
         show_default=True,
         help="Concurrent request streams in throughput mode.",
     )(f)
 
 
 def bench_config_from(
-    batch_sizes: str, iterations: int, min_seconds: float, warmup: int, mode: str, streams: int, seed: int = 0
-) -> Any:
-    from cosep_deploy.bench.harness import BenchConfig
-
+    batch_sizes: str, iterations: int, min_seconds: float, warmup: int, mode: str, streams: int, seed: int = SEED
+) -> BenchConfig:
     return BenchConfig(
         batch_sizes=parse_batch_sizes(batch_sizes),
         iterations=iterations,
@@ -127,7 +166,7 @@ def prune_options(f: F) -> F:
     f = click.option(
         "--method",
         type=click.Choice(["cosep", "l1", "random", "uniform", "emp", "random_clusters"]),
-        default="cosep",
+        default=PRUNE["method"],
         show_default=True,
         help="CoSeP, or a baseline for comparisons (random_clusters: random clusters, largest-L1 member); "
         "l1, random, uniform and random_clusters need a count (--ratio, --target-macs-ratio or --counts-from).",
@@ -135,7 +174,7 @@ def prune_options(f: F) -> F:
     f = click.option(
         "--schedule",
         type=click.Choice(["oneshot", "sequential"]),
-        default="oneshot",
+        default=PRUNE["schedule"],
         show_default=True,
         help="sequential = the paper: layer by layer, statistics recomputed on the pruned network, a short "
         "fine-tune after each layer.",
@@ -143,20 +182,21 @@ def prune_options(f: F) -> F:
     f = click.option(
         "--between-epochs",
         type=click.IntRange(0),
-        default=None,
+        default=PRUNE["between_epochs"],
         help="Fine-tune epochs after each pruned layer (sequential schedule; default: the paper's 2 there, else 0).",
     )(f)
     f = click.option(
         "--bn-recalibrate",
         type=click.IntRange(0),
-        default=0,
+        default=PRUNE["bn_recalibrate"],
         show_default=True,
         help="Re-estimate BatchNorm statistics on this many batches after surgery (0: off).",
     )(f)
     f = click.option(
         "--target-macs-ratio",
         type=click.FloatRange(1, min_open=True),
-        default=None,
+        default=PRUNE["target_macs_ratio"],
         help="Global budget: scale every group's count until dense MACs / pruned MACs reaches this.",
     )(f)
-    return click.option("--images-per-class", type=click.IntRange(2), default=32, show_default=True)(f)
+    ipc = PRUNE["images_per_class"]
+    return click.option("--images-per-class", type=click.IntRange(2), default=ipc, show_default=True)(f)

@@ -4,15 +4,24 @@ from __future__ import annotations
 
 import dataclasses
 import json
+from typing import Any
 
 import click
 
 from cosep_deploy.cli.context import Context
 from cosep_deploy.cli.latency_options import latency_options, latency_request_from
-from cosep_deploy.cli.options import bench_config_from, bench_options, prune_options, threads_option
+from cosep_deploy.cli.options import (
+    SEED,
+    bench_config_from,
+    bench_options,
+    json_option,
+    precision_option,
+    prune_options,
+    threads_option,
+)
 from cosep_deploy.finetune.config import DENSE_TRAINING, FINETUNING
 
-__all__ = ["command"]
+__all__ = ["command", "pipeline_config_from"]
 
 
 @click.command("pipeline")
@@ -46,24 +55,48 @@ __all__ = ["command"]
     default=None,
     help="Channel alignment (default: the target profile's, 16 for cpu-onnxruntime).",
 )
-@click.option(
-    "--precision",
-    type=click.Choice(["fp32", "fp16", "int8"]),
-    default="fp32",
-    show_default=True,
-    help="Precision the bench stage times (the target must run it; see `targets`).",
-)
+@precision_option("fp32", "Precision the bench stage times (the target must run it; see `targets`).")
 @prune_options
 @latency_options
 @bench_options
 @threads_option
-@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--seed", type=int, default=SEED, show_default=True)
 @click.option("--force", is_flag=True, help="Re-run every stage, even those whose inputs did not change.")
-@click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON instead of a table.")
+@json_option("Print the summary as JSON instead of a table.")
 @click.pass_obj
-def command(
-    obj: Context,
-    out_dir: str,
+def command(obj: Context, out_dir: str, force: bool, as_json: bool, **options: Any) -> None:
+    """Train -> prune -> fine-tune -> export -> build -> bench -> report, then print the summary.
+
+    Re-running into the same --out skips every stage whose inputs did not change (an interrupted run
+    continues where it stopped).
+    """
+    from cosep_deploy.cli.report import print_summary
+    from cosep_deploy.pipeline import run_pipeline
+
+    cfg = pipeline_config_from(force=force, **options)
+    summary = run_pipeline(out_dir, cfg, progress=None if as_json else obj.progress())
+    if not summary:  # a non-zero rank under torchrun: rank 0 reports
+        return
+    if as_json:
+        click.echo(json.dumps(summary, indent=2))
+    elif not obj.quiet:
+        print_summary(summary)
+        click.echo(f"report: {out_dir}/report.md and {out_dir}/report.html")
+
+
+_LATENCY_KEYS = (
+    "target_speedup",
+    "latency_budget_ms",
+    "latency_batch",
+    "latency_table",
+    "latency_rounds",
+    "rebuild_table",
+)
+_BENCH_KEYS = ("batch_sizes", "iterations", "min_seconds", "warmup", "mode", "streams")
+
+
+def pipeline_config_from(
+    *,
     model: str,
     data: str,
     image_size: int | None,
@@ -73,78 +106,31 @@ def command(
     distill: float,
     target: str,
     round_to: int | None,
-    images_per_class: int,
-    method: str,
-    target_macs_ratio: float | None,
     precision: str,
-    schedule: str,
-    between_epochs: int | None,
-    bn_recalibrate: int,
-    target_speedup: float | None,
-    latency_budget_ms: float | None,
-    latency_batch: int | None,
-    latency_table: str | None,
-    latency_rounds: int | None,
-    rebuild_table: bool,
-    batch_sizes: str,
-    iterations: int,
-    min_seconds: float,
-    warmup: int,
-    mode: str,
-    streams: int,
     threads: int | None,
     seed: int,
     force: bool,
-    as_json: bool,
-) -> None:
-    """Train -> prune -> fine-tune -> export -> build -> bench -> report, then print the summary.
-
-    Re-running into the same --out skips every stage whose inputs did not change (an interrupted run
-    continues where it stopped).
-    """
-    from cosep_deploy.cli.report import print_summary
-    from cosep_deploy.pipeline import PipelineConfig, RunSpec, run_pipeline
-    from cosep_deploy.prune.api import PruneConfig
+    **rest: Any,
+) -> Any:
+    """The :class:`PipelineConfig` of the command's options: the run, each stage's config (one --seed for all),
+    and a latency request; the options left in ``rest`` are the selection options of `prune_options`."""
+    from cosep_deploy.pipeline import PipelineConfig, RunSpec
+    from cosep_deploy.prune.config import PruneConfig
     from cosep_deploy.targets import get_target
 
-    latency = latency_request_from(
-        target,
-        None,
-        target_speedup,
-        latency_budget_ms,
-        latency_batch,
-        latency_table,
-        latency_rounds,
-        rebuild_table,
-        threads=threads,
-    )
-    cfg = PipelineConfig(
+    latency = latency_request_from(target, None, *(rest.pop(k) for k in _LATENCY_KEYS), threads=threads)
+    bench = bench_config_from(**{k: rest.pop(k) for k in _BENCH_KEYS}, seed=seed)
+    round_to = round_to or get_target(target).round_to_for(precision)
+    return PipelineConfig(
         run=RunSpec(model=model, data=data, image_size=image_size, seed=seed),
         weights=weights,
         train=dataclasses.replace(DENSE_TRAINING, epochs=epochs, seed=seed),
-        prune=PruneConfig(
-            method=method,
-            target_macs_ratio=target_macs_ratio,
-            round_to=round_to or get_target(target).round_to_for(precision),
-            images_per_class=images_per_class,
-            seed=seed,
-            schedule=schedule,
-            between_epochs=between_epochs,
-            bn_recalibrate=bn_recalibrate,
-        ),
+        prune=PruneConfig(round_to=round_to, seed=seed, **rest),
         finetune=dataclasses.replace(FINETUNING, epochs=finetune_epochs, seed=seed, distill_alpha=distill),
-        bench=bench_config_from(batch_sizes, iterations, min_seconds, warmup, mode, streams, seed),
+        bench=bench,
         threads=threads,
         target=target,
         bench_precision=precision,
         force=force,
         latency=latency,
     )
-    summary = run_pipeline(out_dir, cfg, progress=None if as_json else obj.progress())
-    if not summary:  # a non-zero rank under torchrun: rank 0 reports
-        return
-    if as_json:
-        click.echo(json.dumps(summary, indent=2))
-    elif not obj.quiet:
-        print_summary(summary)
-        click.echo(f"report: {out_dir}/report.md and {out_dir}/report.html")

@@ -10,20 +10,13 @@ from typing import Any
 import click
 
 from cosep_deploy.cli.context import Context
-from cosep_deploy.cli.options import threads_option
+from cosep_deploy.cli.options import json_option, optional_run_option, precision_option, threads_option
 
 __all__ = ["command"]
 
 
 @click.command("profile")
-@click.option(
-    "--run",
-    "--run-dir",
-    "run_dir",
-    type=click.Path(file_okay=False),
-    default=None,
-    help="Profile the run's exported dense and pruned ONNX; writes RUN/bench/layers.json for the report.",
-)
+@optional_run_option("Profile the run's exported dense and pruned ONNX; writes RUN/bench/layers.json for the report.")
 @click.option(
     "--onnx",
     "onnx_files",
@@ -49,12 +42,7 @@ __all__ = ["command"]
     metavar="DENSE PRUNED",
     help="The engines' trtexec --exportLayerInfo files (detailed verbosity): layer types and conv groups.",
 )
-@click.option(
-    "--precision",
-    type=click.Choice(["fp32", "fp16", "int8"]),
-    default=None,
-    help="With --run: which exported variant to profile [default: fp32].",
-)
+@precision_option(None, "With --run: which exported variant to profile [default: fp32].")
 @click.option("--batch", type=click.IntRange(1), default=1, show_default=True)
 @click.option("--iterations", type=click.IntRange(1), default=50, show_default=True, help="Profiled runs per model.")
 @click.option("--warmup", type=click.IntRange(0), default=5, show_default=True, help="Runs left out first.")
@@ -66,7 +54,7 @@ __all__ = ["command"]
     default=None,
     help="Where to write layers.json with --onnx or --trtexec-profiles [default: ./layers.json].",
 )
-@click.option("--json", "as_json", is_flag=True, help="Print layers.json instead of the tables.")
+@json_option("Print layers.json instead of the tables.")
 @click.pass_obj
 def command(
     obj: Context,
@@ -90,18 +78,10 @@ def command(
     normalised name, then by kind in execution order; layers left unpaired are listed, not hidden.
     """
     from cosep_deploy.bench.layer_sources import compare_trtexec_profiles, profile_onnxruntime
-    from cosep_deploy.errors import ConfigError
     from cosep_deploy.pipeline.layout import RunLayout
     from cosep_deploy.pipeline.stages import layers_stage
 
-    if sum(s is not None for s in (run_dir, onnx_files, trtexec_profiles)) != 1:
-        raise ConfigError("give exactly one of --run DIR, --onnx DENSE PRUNED or --trtexec-profiles DENSE PRUNED")
-    if trtexec_layer_info is not None and trtexec_profiles is None:
-        raise ConfigError("--trtexec-layer-info goes with --trtexec-profiles")
-    if run_dir is not None and out is not None:
-        raise ConfigError("with --run, layers.json goes to RUN/bench/; --out is for --onnx and --trtexec-profiles")
-    if precision is not None and run_dir is None:
-        raise ConfigError("--precision picks a run's exported variant: use it with --run")
+    _check_sources(run_dir, onnx_files, trtexec_profiles, trtexec_layer_info, precision, out)
     progress = None if as_json else obj.progress()
     if run_dir is not None:
         report = layers_stage(
@@ -132,6 +112,27 @@ def command(
     obj.echo(f"written to {target}")
     if run_dir is not None:
         obj.echo(f"`cosep-deploy report --run {shlex.quote(str(run_dir))}` adds it to report.md and report.html")
+
+
+def _check_sources(
+    run_dir: str | None,
+    onnx_files: tuple[str, str] | None,
+    trtexec_profiles: tuple[str, str] | None,
+    trtexec_layer_info: tuple[str, str] | None,
+    precision: str | None,
+    out: str | None,
+) -> None:
+    """Exactly one source (a run, two ONNX files, two trtexec profiles), and the options that go with it."""
+    from cosep_deploy.errors import ConfigError
+
+    if sum(s is not None for s in (run_dir, onnx_files, trtexec_profiles)) != 1:
+        raise ConfigError("give exactly one of --run DIR, --onnx DENSE PRUNED or --trtexec-profiles DENSE PRUNED")
+    if trtexec_layer_info is not None and trtexec_profiles is None:
+        raise ConfigError("--trtexec-layer-info goes with --trtexec-profiles")
+    if run_dir is not None and out is not None:
+        raise ConfigError("with --run, layers.json goes to RUN/bench/; --out is for --onnx and --trtexec-profiles")
+    if precision is not None and run_dir is None:
+        raise ConfigError("--precision picks a run's exported variant: use it with --run")
 
 
 def print_layers(layers: dict[str, Any], top: int, obj: Context) -> None:

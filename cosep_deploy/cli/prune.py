@@ -8,7 +8,7 @@ import click
 
 from cosep_deploy.cli.context import Context
 from cosep_deploy.cli.latency_options import latency_options, latency_request_from
-from cosep_deploy.cli.options import prune_options, run_option
+from cosep_deploy.cli.options import PRUNE, precision_option, prune_options, run_option
 
 __all__ = ["command"]
 
@@ -19,41 +19,48 @@ __all__ = ["command"]
 @click.option(
     "--hook-point",
     type=click.Choice(["bn", "conv", "act", "add"]),
-    default="bn",
+    default=PRUNE["hook_point"],
     show_default=True,
     help="Which tensor's statistics describe a channel (add: residual groups after the add).",
 )
 @click.option(
     "--knee-rule",
     type=click.Choice(["robust", "paper"]),
-    default="robust",
+    default=PRUNE["knee_rule"],
     show_default=True,
     help="robust: follows the MSS curve; paper: Kneedle after a degree-2 fit (the paper's literal rule).",
 )
-@click.option("--min-keep", type=click.FloatRange(0, 1, min_open=True), default=0.125, show_default=True)
+@click.option("--min-keep", type=click.FloatRange(0, 1, min_open=True), default=PRUNE["min_keep"], show_default=True)
 @click.option(
     "--max-keep",
     type=click.FloatRange(0, 1, min_open=True),
-    default=0.875,
+    default=PRUNE["max_keep"],
     show_default=True,
     help="Keep-ratio bounds of the robust knee (recorded when they bind).",
 )
-@click.option("--between-fraction", type=click.FloatRange(0, 1, min_open=True), default=0.25, show_default=True)
+@click.option(
+    "--between-fraction",
+    type=click.FloatRange(0, 1, min_open=True),
+    default=PRUNE["between_fraction"],
+    show_default=True,
+)
 @click.option(
     "--between-lr",
     type=click.FloatRange(0, min_open=True),
-    default=0.01,
+    default=PRUNE["between_lr"],
     show_default=True,
     help="Between-layer fine-tune learning rate (halved after the first epoch, as in the paper).",
 )
-@click.option("--spatial", default="gap", show_default=True, help="gap | pool:S | pixel (paper).")
-@click.option("--pair-budget", type=click.IntRange(1), default=None, help="Sample class pairs above this many.")
-@click.option("--k-grid", type=click.Choice(["auto", "all"]), default="auto", show_default=True)
-@click.option("--keep", type=click.Choice(["max_l1", "medoid"]), default="max_l1", show_default=True)
+@click.option("--spatial", default=PRUNE["spatial"], show_default=True, help="gap | pool:S | pixel (paper).")
+@click.option(
+    "--pair-budget", type=click.IntRange(1), default=PRUNE["pair_budget"], help="Sample class pairs above this many."
+)
+@click.option("--k-grid", type=click.Choice(["auto", "all"]), default=PRUNE["k_grid"], show_default=True)
+@click.option("--keep", type=click.Choice(["max_l1", "medoid"]), default=PRUNE["keep"], show_default=True)
 @click.option(
     "--ratio",
     type=click.FloatRange(0, 1, min_open=True),
-    default=None,
+    default=PRUNE["ratio"],
     help="Keep fraction per group (l1, random, uniform).",
 )
 @click.option(
@@ -62,7 +69,7 @@ __all__ = ["command"]
     default=None,
     help="A plan.json whose per-group kept counts a baseline should match (e.g. CoSeP's).",
 )
-@click.option("--emp-beta", type=click.FloatRange(0, min_open=True), default=1.0, show_default=True)
+@click.option("--emp-beta", type=click.FloatRange(0, min_open=True), default=PRUNE["emp_beta"], show_default=True)
 @click.option(
     "--round-to",
     type=click.IntRange(1),
@@ -70,16 +77,11 @@ __all__ = ["command"]
     help="Align kept channels to the nearest multiple, within a quarter of k (default: the --target's, else 1).",
 )
 @click.option("--target", default=None, help="Target profile whose channel alignment to use (see `targets`).")
-@click.option(
-    "--precision",
-    type=click.Choice(["fp32", "fp16", "int8"]),
-    default=None,
-    help="Engine precision the alignment is for (default: the target's).",
-)
+@precision_option(None, "Engine precision the alignment is for (default: the target's).")
 @latency_options
 @click.option("--ignore", "ignored", multiple=True, help="Layer (qualified name) to leave alone; repeatable.")
 @click.option("--prune-stem", is_flag=True, help="Also prune the first convolution's group.")
-@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--seed", type=int, default=PRUNE["seed"], show_default=True)
 @click.pass_obj
 def command(
     obj: Context,

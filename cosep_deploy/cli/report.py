@@ -8,7 +8,7 @@ from typing import Any
 import click
 
 from cosep_deploy.cli.context import Context
-from cosep_deploy.cli.options import run_option
+from cosep_deploy.cli.options import json_option, run_option
 
 __all__ = ["command", "print_summary"]
 
@@ -29,7 +29,7 @@ def print_summary(summary: dict[str, Any]) -> None:
 
 @click.command("report")
 @run_option
-@click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
+@json_option("Print the summary as JSON.")
 @click.pass_obj
 def command(obj: Context, run_dir: str, as_json: bool) -> None:
     """Summarise a run and write RUN/report.md and the self-contained RUN/report.html (with plots)."""

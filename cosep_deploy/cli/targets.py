@@ -6,11 +6,13 @@ import json
 
 import click
 
+from cosep_deploy.cli.options import json_option
+
 __all__ = ["command"]
 
 
 @click.command("targets")
-@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@json_option("Print JSON.")
 def command(as_json: bool) -> None:
     """List the device target profiles: shipped ones, those in $COSEP_DEPLOY_TARGETS folders and --target-file
     (precision, channel alignment, DLA, TensorRT range)."""

@@ -29,6 +29,7 @@ from cosep_deploy._version import __version__
 from cosep_deploy.artifacts import JsonArtifact, ensure_writable_dir, sha256_file, staged_dir
 from cosep_deploy.env import CACHE_ENV_VAR, engine_cache_root
 from cosep_deploy.errors import ConfigError, CosepError, EngineLoadError, TargetMismatchError
+from cosep_deploy.verbosity import get_logger
 
 __all__ = [
     "CACHE_ENV_VAR",
@@ -49,6 +50,7 @@ __all__ = [
 
 # Jetson Thor reports 10.1 under CUDA 12 and 11.0 from CUDA 13 on: the same silicon, not a mismatch.
 _CAPABILITY_ALIASES = {"10.1": "11.0"}
+log = get_logger(__name__)
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -330,6 +332,7 @@ def build_with_cache(
         else:
             say(f"{engine_file.name}: reused the engine cached in {cache.root / key} (no build)")
             return CachedBuild(manifest, hit=True, key=key)
+    log.info("engine cache miss for %s (key %s in %s): building", engine_file.name, key[:12], cache.root)
     manifest = build(engine_file)
     try:
         cache.store(key, engine_file, manifest)

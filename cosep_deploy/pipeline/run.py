@@ -33,6 +33,7 @@ from cosep_deploy.pipeline.stages import RunSpec, finetune_stage, layers_stage, 
 from cosep_deploy.progress import Progress, resolve_progress
 from cosep_deploy.prune.api import PruneConfig
 from cosep_deploy.rundir import writes_run
+from cosep_deploy.verbosity import get_logger
 
 if TYPE_CHECKING:
     from cosep_deploy.latency.request import LatencyRequest
@@ -41,6 +42,7 @@ __all__ = ["STAGES", "PipelineConfig", "run_pipeline"]
 
 STAGES = ("train", "prune", "finetune", "export", "build", "bench")
 SHARDED_STAGES = ("train", "prune", "finetune")  # under torchrun every process works on a shard of these
+log = get_logger(__name__)
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -190,7 +192,9 @@ def run_pipeline(
         if _up_to_date(layout, cfg, stage, record, fingerprint):
             timings[stage] = "up to date"
             prog.log(f"[stage] {stage}: up to date, skipped")
+            log.debug("stage %s: recorded fingerprint %s matches its inputs and outputs", stage, fingerprint[:12])
             continue
+        log.info("stage %s: running (inputs fingerprint %s; no matching record in %s)", stage, fingerprint[:12], record)
         start = time.perf_counter()
         if stage in SHARDED_STAGES or ddist.is_main_process():
             actions[stage]()

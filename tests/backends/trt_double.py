@@ -9,12 +9,13 @@ Written from TensorRT's and CUDA's documentation, not from cosep-deploy's code:
   ``builder_optimization_level`` or ``HardwareCompatibilityLevel``; 8.x: no ``STRONGLY_TYPED`` and no
   ``device_memory_size_v2``; 11.x: no weak-typing flags, calibrators, ``EXPLICIT_BATCH`` or v1 memory size).
 - **Contracts** (TensorRT's developer guide and API docs): a Python ``ILogger`` subclass must call
-  ``ILogger.__init__`` (pybind11 raises ``TypeError`` otherwise); a network with dynamic inputs needs an
-  optimization profile added to the config, with min <= opt <= max covering every dynamic input; strongly
-  typed networks refuse precision flags; 8.x needs ``EXPLICIT_BATCH`` for ONNX and the INT8 flag for Q/DQ;
-  DLA needs static shapes, fp16/int8 and an existing core; ``set_input_shape`` only on inputs and inside the
-  profile; every IO tensor address set and every input shape given before ``execute_async_v3``; IO tensors
-  have the dtypes the network declares (fp16 IO stays fp16); an engine deserialises only in the TensorRT
+  ``ILogger.__init__`` (pybind11 raises ``TypeError`` otherwise) and is handed messages of every severity, VERBOSE
+  included (filtering is the logger's job: only the built-in ``trt.Logger`` has a ``min_severity``); a network
+  with dynamic inputs needs an optimization profile added to the config, with min <= opt <= max covering every
+  dynamic input; strongly typed networks refuse precision flags; 8.x needs ``EXPLICIT_BATCH`` for ONNX and the
+  INT8 flag for Q/DQ; DLA needs static shapes, fp16/int8 and an existing core; ``set_input_shape`` only on inputs
+  and inside the profile; every IO tensor address set and every input shape given before ``execute_async_v3``; IO
+  tensors have the dtypes the network declares (fp16 IO stays fp16); an engine deserialises only in the TensorRT
   release that built it (and, for DLA, on a runtime whose ``DLA_core`` names a core: a stricter rule than
   TensorRT's default core, so the runner must say which core).
 - **Computation**: an engine holds its ONNX file and runs it with ONNX Runtime on the bytes in "device" memory,
@@ -565,6 +566,9 @@ class Runtime(_Strict):
         if header["dla_core"] is not None and not 0 <= self.DLA_core < self._world.gpu.dla_cores:
             _log_error(self._logger, f"engine built for DLA: set Runtime.DLA_core to a core (found {self.DLA_core})")
             return None
+        severity = type(self._logger)  # TensorRT's own lines on a successful load, INFO and VERBOSE
+        self._logger.log(severity.INFO, f"Loaded engine size: {max(1, len(data) >> 20)} MiB")
+        self._logger.log(severity.VERBOSE, "Deserialization required 1024 microseconds.")
         return self._world.trt.ICudaEngine(header, onnx_bytes, self._logger)
 
 

@@ -23,8 +23,11 @@ import numpy as np
 
 from cosep_deploy.backends.base import Runner, RunnerInfo, process_memory
 from cosep_deploy.errors import EngineLoadError
+from cosep_deploy.verbosity import get_logger, ort_log_severity
 
 __all__ = ["OnnxRuntimeRunner", "ort_session_options"]
+
+log = get_logger(__name__)
 
 
 def ort_session_options(threads: int, *, graph_optimization: str = "all", spin_wait: bool = False) -> Any:
@@ -44,7 +47,9 @@ def ort_session_options(threads: int, *, graph_optimization: str = "all", spin_w
         "all": ort.GraphOptimizationLevel.ORT_ENABLE_ALL,
     }
     opts.graph_optimization_level = levels[graph_optimization]
-    opts.log_severity_level = 3
+    opts.log_severity_level = ort_log_severity()  # 0 with -vv, 1 with -v, else errors only
+    if opts.log_severity_level < 2:
+        ort.set_default_logger_severity(opts.log_severity_level)  # environment and provider messages too
     return opts
 
 
@@ -83,6 +88,12 @@ class OnnxRuntimeRunner(Runner):
             raise EngineLoadError(f"ONNX file not found: {self.path}")
         self._check_manifest()
         before = process_memory()
+        log.info(
+            "loading %s with ONNX Runtime %s (CPUExecutionProvider, %d threads)",
+            self.path,
+            ort.__version__,
+            self.threads,
+        )
         try:
             self._session = ort.InferenceSession(
                 str(self.path),

@@ -9,6 +9,7 @@ turns a missing install, or one holding only the type stubs, into a clear error)
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -21,6 +22,7 @@ from cosep_deploy.backends.tensorrt.cuda import CudaApi, cuda_api
 from cosep_deploy.deps import require
 from cosep_deploy.engines.manifest import EngineManifest, check_manifest_against, manifest_path_for, verify_engine_file
 from cosep_deploy.errors import ConfigError, EngineLoadError
+from cosep_deploy.verbosity import get_logger
 
 if TYPE_CHECKING:
     import tensorrt as trt
@@ -28,14 +30,19 @@ if TYPE_CHECKING:
 __all__ = ["Progress", "TensorRTRunner", "collecting_logger", "dims_tuple", "logged_errors"]
 
 Progress = Callable[[str], None]
+trt_log = get_logger("tensorrt")
 
 
 def collecting_logger(progress: Progress | None = None) -> tuple[trt.ILogger, list[str]]:
     """A TensorRT logger, and the list it appends error messages to (for our exception messages); warnings
-    go to ``progress``. Call after ``require("tensorrt")``."""
+    go to ``progress``; INFO and VERBOSE messages go to the ``cosep_deploy.tensorrt`` Python logger (shown with
+    ``-v`` and ``-vv``). TensorRT hands a custom ``ILogger`` every message and leaves the filtering to it (the
+    ``min_severity`` of its built-in ``trt.Logger``): here the Python logger's level is the filter. Call after
+    ``require("tensorrt")``."""
     import tensorrt as trt
 
     errors: list[str] = []
+    passed_on = {trt.ILogger.INFO: logging.INFO, trt.ILogger.VERBOSE: logging.DEBUG}
 
     class CollectingLogger(trt.ILogger):
         def __init__(self) -> None:
@@ -44,8 +51,13 @@ def collecting_logger(progress: Progress | None = None) -> tuple[trt.ILogger, li
         def log(self, severity: trt.ILogger.Severity, msg: str) -> None:
             if severity in (trt.ILogger.INTERNAL_ERROR, trt.ILogger.ERROR):
                 errors.append(msg)
-            elif progress is not None and severity == trt.ILogger.WARNING:
-                progress(f"TensorRT: {msg}")
+            elif severity == trt.ILogger.WARNING:
+                if progress is not None:
+                    progress(f"TensorRT: {msg}")
+                else:  # no progress to show it on: with -v
+                    trt_log.info("warning: %s", msg)
+            elif severity in passed_on and trt_log.isEnabledFor(passed_on[severity]):
+                trt_log.log(passed_on[severity], "%s", msg)
 
     return CollectingLogger(), errors
 
@@ -77,8 +89,10 @@ class TensorRTRunner(Runner):
         check_target: bool = True,
         device: int = 0,
         cuda: CudaApi | None = None,
+        precision: str | None = None,
     ) -> None:
         self.engine_path = Path(engine_path)
+        self.precision = precision  # what the engine was built at, where no manifest says it (trtexec's engines)
         self.cuda_graph, self.check_target, self.device = cuda_graph, check_target, device
         self._cuda_given = cuda
         self._manifest: EngineManifest | None = None
@@ -143,6 +157,7 @@ class TensorRTRunner(Runner):
             )
         if self.cuda_graph and not cuda.supports_graphs:
             raise ConfigError(f"CUDA graphs are not available through {cuda.name}; install cuda-python")
+        trt_log.info("deserializing %s with TensorRT %s on %s", self.engine_path, trt.__version__, dev.name)
         self._logger, self._log_errors = collecting_logger()
         self._runtime = trt.Runtime(self._logger)
         dla_core = self._manifest.dla_core if self._manifest is not None else None
@@ -193,7 +208,7 @@ class TensorRTRunner(Runner):
             backend="tensorrt",
             runtime_version=self._trt_version or (m.runtime_version if m else "unknown"),
             device=self._device_name or (m.device_name if m else "unknown"),
-            precision=m.precision if m else "unknown",
+            precision=m.precision if m else self.precision or "unknown",
             settings={
                 "cuda_graph": self.cuda_graph,
                 "timer": "cuda-events",
@@ -203,7 +218,16 @@ class TensorRTRunner(Runner):
             },
             input_names=self._inputs,
             output_names=self._outputs,
+            input_shapes=self._input_shapes(),
         )
+
+    def _input_shapes(self) -> dict[str, tuple[Any, ...]]:
+        """Each input's shape as the engine declares it, a dynamic dim (-1) named "dynamic" (the contract of
+        :class:`RunnerInfo`: symbolic dims as strings); empty before the engine is loaded."""
+        if self._engine is None:
+            return {}
+        shapes = {n: dims_tuple(self._engine.get_tensor_shape(n)) for n in self._inputs}
+        return {n: tuple("dynamic" if d < 0 else d for d in s) for n, s in shapes.items()}
 
     def _errors(self) -> str:
         return logged_errors(self._log_errors)

@@ -36,6 +36,7 @@ from cosep_deploy.backends.trtexec.parse import (
 )
 from cosep_deploy.deps import INSTALL_HINTS
 from cosep_deploy.errors import ConfigError, EngineBuildError, MissingDependencyError, unknown_name
+from cosep_deploy.verbosity import debug_enabled, get_logger
 
 __all__ = [  # the parsers are re-exported from .trtexec_parse
     "LayerComparison",
@@ -64,6 +65,7 @@ __all__ = [  # the parsers are re-exported from .trtexec_parse
 Shape = tuple[int, ...]
 JETPACK_TRTEXEC = Path("/usr/src/tensorrt/bin/trtexec")
 _PRECISION_FLAGS = {"fp32": (), "fp16": ("--fp16",), "int8": ("--int8", "--fp16")}
+log = get_logger(__name__)
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -103,6 +105,7 @@ class TrtexecConfig:
     export_profile: Path | None = None
     export_layer_info: Path | None = None
     profiling_verbosity_detailed: bool = True
+    verbose: bool | None = None  # trtexec --verbose; None: with -vv (the cosep_deploy logger at DEBUG)
     extra_args: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
@@ -180,6 +183,8 @@ def trtexec_command(
             cmd.append(f"{flag}={path}")
     if config.export_profile is not None and config.separate_profile_run and v.major < 11:
         cmd.append("--separateProfileRun")  # deprecated in 11.x, where profiling never shares the timed run
+    if config.verbose or (config.verbose is None and debug_enabled()):
+        cmd.append("--verbose")  # every release has it
     cmd += config.extra_args
     return cmd
 
@@ -274,6 +279,7 @@ def run_trtexec(
         raise ConfigError("empty trtexec command")
     if progress is not None:
         progress("running " + " ".join(cmd))
+    log.info("running %s", " ".join(cmd))
     try:
         proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout_s, check=False)
     except FileNotFoundError as exc:
@@ -281,6 +287,7 @@ def run_trtexec(
     except subprocess.TimeoutExpired as exc:
         raise EngineBuildError(f"trtexec did not finish within {timeout_s} s: {' '.join(cmd)}") from exc
     output = proc.stdout + proc.stderr
+    log.debug("trtexec output (exit code %d):\n%s", proc.returncode, output.rstrip())
     if log_path is not None:
         atomic_write_text(log_path, output)
     if proc.returncode != 0 or "&&&& FAILED" in output:

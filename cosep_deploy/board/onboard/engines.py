@@ -48,13 +48,14 @@ class Runner:
         self.failed: list[str] = []
         self.skipped: dict[str, str] = {}  # engine id -> why this release cannot build it
         self.facts: dict[str, dict[str, Any]] = {}
+        self.verbose = False  # trtexec --verbose in every run (its logs land in results/logs/)
 
     def trtexec_run(self, args: list[str], log: str, timeout_s: float) -> tuple[bool, str]:
         path = os.path.join(self.bundle, log)
         os.makedirs(os.path.dirname(path), exist_ok=True)
         try:
             proc = subprocess.run(
-                [self.trtexec, *args],
+                [self.trtexec, *args, *(["--verbose"] if self.verbose else [])],
                 cwd=self.bundle,
                 stdout=subprocess.PIPE,
                 stderr=subprocess.STDOUT,

@@ -115,6 +115,7 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
     ap.add_argument("--rounds", type=int, default=None, help="interleaved rounds per pair (default: the bundle's)")
     ap.add_argument("--allow-other-release", action="store_true", help="run on a TensorRT outside the target's range")
     ap.add_argument("--root", default="/", help="where the board's /etc and /proc are (default /; for tests)")
+    ap.add_argument("--verbose", action="store_true", help="run trtexec --verbose (its full logs: results/logs/)")
     return ap.parse_args(argv)
 
 
@@ -231,6 +232,7 @@ def main(argv: list[str] | None = None) -> int:
     board = board_state(args.root, max_modes=target["max_power_modes"])
     _print_setup(trtexec, version, family, board, target)
     runner = Runner(bundle, plan, trtexec, version, family)
+    runner.verbose = args.verbose
     for engine in plan["engines"]:
         runner.build(engine, board, package)
     sampler = TegrastatsSampler().start()
