@@ -65,10 +65,10 @@ def test_fp16_and_int8_pass_their_own_tolerances(files: Path, images: np.ndarray
     assert fp16.outputs["logits"].max_abs <= 1e-2 and fp16.outputs["logits"].max_abs > 0
     int8 = compare_files(files / "m.onnx", files / "m.int8.onnx", digits8.val, samples=200, check=True)
     assert int8.precision == "int8" and int8.samples == 200 and int8.outputs["logits"].agreement >= 0.95  # type: ignore[operator]
-    assert int8.to_json()["tolerance"] == {"rtol": None, "atol": None, "min_agreement": 0.95}  # inf is "unchecked"
+    assert int8.to_json()["tolerance"] == {"rtol": None, "atol": None, "min_agreement": 0.95, "atol_scaled": False}
     # int8 logits are not within fp16 tolerances element by element
     strict = compare_files(files / "m.onnx", files / "m.int8.onnx", images, precision="fp16")
-    assert not strict.passed and "exceeds atol=0.01" in strict.lines()[0]
+    assert not strict.passed and "x output scale" in strict.lines()[0]
 
 
 def test_overrides_apply(files: Path, images: np.ndarray) -> None:
@@ -127,3 +127,31 @@ def test_cli_compare_onnx_against_the_torch_model_it_came_from(small_run: Path) 
     args += ["--candidate", str(small_run / "finetuned"), "--candidate-backend", "torch", "--samples", "64"]
     result = CliRunner().invoke(cli, args)
     assert result.exit_code == 0 and "PASS logits" in result.output, result.output
+
+
+def _logit_model(scale: float, shift: float) -> torch.nn.Module:
+    """Ten logits spread over [-scale, scale], logit 5 at ``shift`` (0 in the reference)."""
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(4, 10))
+    with torch.no_grad():
+        model[1].weight.zero_()
+        model[1].bias.copy_(torch.linspace(-scale, scale, 10))
+        model[1].bias[5] = shift
+    return model.eval()
+
+
+@pytest.mark.parametrize(
+    ("scale", "shift", "passes"),
+    [
+        (20.0, 0.015, True),  # 0.075% of the range on a logit near 0: fp16's own error (demo: 0.016 at 19.5)
+        (20.0, 0.5, False),  # 2.5% of the range: more than fp16 explains
+        (0.5, 0.015, False),  # outputs within [-1, 1] keep the absolute 1e-2
+    ],
+)
+def test_fp16_atol_follows_the_output_scale(scale: float, shift: float, passes: bool) -> None:
+    feeds = [{"input": np.ones((4, 1, 2, 2), np.float32)}]
+    with TorchRunner(_logit_model(scale, 0.0)) as ref, TorchRunner(_logit_model(scale, shift)) as cand:
+        result = compare_runners(ref, cand, feeds, precision="fp16")
+    assert result.passed is passes, result.lines()
+    if not passes:
+        assert f"x output scale {max(1.0, scale):.3g}" in result.lines()[0]
