@@ -31,7 +31,7 @@ from cosep_deploy.prune.methods import SelectionMethod, get_method, method_names
 from cosep_deploy.prune.plan import PruningPlan
 from cosep_deploy.prune.stats_loader import statistics_loader
 from cosep_deploy.prune.support import refusal_reason
-from cosep_deploy.separability.collect import HOOK_POINTS
+from cosep_deploy.separability.taps import HOOK_POINTS
 
 __all__ = ["HOOK_POINTS", "KNEE_RULES", "METHODS", "SCHEDULES", "PruneConfig", "call_order", "check_loader", "prune"]
 

@@ -64,7 +64,7 @@ class PruneConfig:
 
     def __post_init__(self) -> None:
         from cosep_deploy.prune.methods import get_method  # the registry imports torch: not at --help time
-        from cosep_deploy.separability.collect import HOOK_POINTS
+        from cosep_deploy.separability.taps import HOOK_POINTS
 
         choices = {  # the method is checked against the registry (get_method), which users can extend
             "schedule": SCHEDULES,

@@ -9,14 +9,7 @@ place this project departs from the paper. The knee rules are in :mod:`.knee`, a
 """
 
 from cosep_deploy.separability.align import Alignment, align_count, align_kept
-from cosep_deploy.separability.collect import (
-    HOOK_POINTS,
-    SPATIAL_MODES,
-    TapMap,
-    collect_class_stats,
-    parse_spatial,
-    resolve_taps,
-)
+from cosep_deploy.separability.collect import SPATIAL_MODES, collect_class_stats, parse_spatial
 from cosep_deploy.separability.distances import PRECISIONS, ProfileDistances, combine_distances, profile_distances
 from cosep_deploy.separability.jm import VAR_FLOOR, jm_distance
 from cosep_deploy.separability.kmedoids import KMedoidsResult, kmedoids
@@ -24,6 +17,7 @@ from cosep_deploy.separability.knee import KNEE_RULES, KneeBounds, KneeDecision,
 from cosep_deploy.separability.selection import K_GRIDS, KEEP_RULES, ChannelSelection, coarse_k_grid, select_channels
 from cosep_deploy.separability.silhouette import mean_simplified_silhouette
 from cosep_deploy.separability.stats import ClassStats
+from cosep_deploy.separability.taps import HOOK_POINTS, TapMap, resolve_taps
 
 __all__ = [
     "HOOK_POINTS",
