@@ -165,13 +165,14 @@ def summarize(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return out
 
 
-def _fmt(stat: dict[str, Any] | None, scale: float = 100.0) -> str:
-    if not stat or stat["mean"] is None:
+def fmt_stat(stat: dict[str, Any] | None, scale: float = 100.0, digits: int = 2) -> str:
+    """``mean [low, high]`` of a :func:`mean_ci` record, scaled (100: a fraction as percent); ``-`` if absent."""
+    if not stat or stat.get("mean") is None:
         return "-"
     if stat["ci95"] is None:
-        return f"{scale * stat['mean']:.2f}"
+        return f"{scale * stat['mean']:.{digits}f}"
     lo, hi = stat["ci95"]
-    return f"{scale * stat['mean']:.2f} [{scale * lo:.2f}, {scale * hi:.2f}]"
+    return f"{scale * stat['mean']:.{digits}f} [{scale * lo:.{digits}f}, {scale * hi:.{digits}f}]"
 
 
 def table(summary: list[dict[str, Any]]) -> list[str]:
@@ -185,8 +186,9 @@ def table(summary: list[dict[str, Any]]) -> list[str]:
     for e in summary:
         target = f"{e['target_ratio']:g}x" if e["target_ratio"] else "own"
         lines.append(
-            f"| {e['model']} | {target} | {e['method']} | {_fmt(e['macs_ratio'], 1.0)} | {_fmt(e['before_ft'])} | "
-            f"{_fmt(e['after_ft'])} | {_fmt(e.get('minus_l1_before_ft'))} | {_fmt(e.get('minus_l1_after_ft'))} |"
+            f"| {e['model']} | {target} | {e['method']} | {fmt_stat(e['macs_ratio'], 1.0)} | "
+            f"{fmt_stat(e['before_ft'])} | {fmt_stat(e['after_ft'])} | "
+            f"{fmt_stat(e.get('minus_l1_before_ft'))} | {fmt_stat(e.get('minus_l1_after_ft'))} |"
         )
     return lines
 

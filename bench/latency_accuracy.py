@@ -37,7 +37,7 @@ from typing import Any
 
 import torch
 
-from bench.compare_methods import mean_ci
+from bench.compare_methods import fmt_stat, mean_ci
 from bench.latency_targeted import macs_budget_at_speedup
 from cosep_deploy.bench.environment import describe_environment
 
@@ -221,15 +221,6 @@ def summarize(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return out
 
 
-def _fmt(stat: dict[str, Any] | None, scale: float = 100.0, digits: int = 2) -> str:
-    if not stat or stat.get("mean") is None:
-        return "-"
-    if stat["ci95"] is None:
-        return f"{scale * stat['mean']:.{digits}f}"
-    lo, hi = stat["ci95"]
-    return f"{scale * stat['mean']:.{digits}f} [{scale * lo:.{digits}f}, {scale * hi:.{digits}f}]"
-
-
 def table(summary: list[dict[str, Any]]) -> list[str]:
     lines = [
         "| requested | method | measured speed-up | MACs ratio | top-1 before FT | top-1 after FT |",
@@ -237,8 +228,8 @@ def table(summary: list[dict[str, Any]]) -> list[str]:
     ]
     for e in summary:
         lines.append(
-            f"| {e['requested_speedup']:g}x | {e['method']} | {_fmt(e.get('measured_speedup'), 1.0, 3)} | "
-            f"{_fmt(e.get('macs_ratio'), 1.0)} | {_fmt(e.get('before_ft'))} | {_fmt(e.get('after_ft'))} |"
+            f"| {e['requested_speedup']:g}x | {e['method']} | {fmt_stat(e.get('measured_speedup'), 1.0, 3)} | "
+            f"{fmt_stat(e.get('macs_ratio'), 1.0)} | {fmt_stat(e.get('before_ft'))} | {fmt_stat(e.get('after_ft'))} |"
         )
     return lines
 
