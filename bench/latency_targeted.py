@@ -27,7 +27,7 @@ A part of it:
 Table build time alone (fresh cache):
   PYTHONPATH=$PWD python bench/latency_targeted.py --table-only --out bench/results/latency_tables_ort_cpu2.json
 Smoke test of the script (tiny, meaningless numbers):
-  PYTHONPATH=$PWD python bench/latency_targeted.py --models mobilenet_v2 --batches 1 --speedups 1.3 --size 64 \\
+  PYTHONPATH=$PWD python bench/latency_targeted.py --models mobilenet_v2 --batches 1 --speedups 1.08 --size 64 \\
       --classes 10 --iterations 5 --min-seconds 0.2 --rounds 2 --macs-steps 2 --out /tmp/smoke.json
 """
 
@@ -293,28 +293,28 @@ def _print_cell(cell: dict[str, Any]) -> None:
     print(line, flush=True)
 
 
-def _cells(name: str, args: argparse.Namespace, cache: str) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-    """Every (batch, speed-up) cell of one model, and the tables the cells measured."""
+def _cells(name: str, args: argparse.Namespace, cache: str, results: dict[str, Any], start: float) -> None:
+    """Every (batch, speed-up) cell of one model and the tables the cells measured, added to ``results``,
+    which is written after each cell, so a run cut off by a time limit keeps what it finished."""
     from cosep_deploy.latency.table import LatencyTable
     from cosep_deploy.prune import PruneConfig
 
     model, loader = _model_and_loader(name, args)
     cfg = PruneConfig(round_to=args.round_to, images_per_class=PER_CLASS, pair_budget=20000)
     ctx = {"args": args, "cache": cache, "cfg": cfg, "reuse": {}}
-    cells, tables = [], []
     for batch in args.batches:
         for speedup in args.speedups:
             cell = _latency_cell(name, model, loader, batch, speedup, ctx)
             if cell["table"]["source"] == "measured":  # the first cell of this batch built the table
                 table = LatencyTable.load(cell["table"]["path"])
-                tables.append({"model": name, "batch": batch, **_table_row(table)})
+                results["tables"].append({"model": name, "batch": batch, **_table_row(table)})
             if args.aa_check:
                 cell["aa_control"] = _measure(model, model, batch, args)
             if args.macs_baseline:
                 cell["macs_baseline"] = _macs_baseline(model, loader, cell, ctx)
             _print_cell(cell)
-            cells.append(cell)
-    return cells, tables
+            results["cells"].append(cell)
+            _write(results, args, start)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -365,16 +365,25 @@ def main(argv: list[str] | None = None) -> int:
                     )
                     results["tables"].append(row)
             else:
-                cells, tables = _cells(name, args, cache)
-                results["cells"] += cells
-                results["tables"] += tables
-    cells = results["cells"]
-    results["all_within_5pct"] = all(c["within_5pct"] for c in cells) if cells else None
-    results["seconds"] = round(time.perf_counter() - start, 1)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(results, indent=2, default=str) + "\n")
+                _cells(name, args, cache, results, start)
+    _write(results, args, start, complete=True)
     print(f"-> {args.out}")
     return 0
+
+
+def _write(results: dict[str, Any], args: argparse.Namespace, start: float, *, complete: bool = False) -> None:
+    """The results so far (``complete`` False: a partial run, marked as such) written atomically."""
+    from cosep_deploy.artifacts import atomic_write_text
+
+    cells = results["cells"]
+    out = {
+        **results,
+        "complete": complete,
+        "all_within_5pct": all(c["within_5pct"] for c in cells) if cells else None,
+        "seconds": round(time.perf_counter() - start, 1),
+    }
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(args.out, json.dumps(out, indent=2, default=str) + "\n")
 
 
 if __name__ == "__main__":
