@@ -15,8 +15,12 @@ nothing, the k of maximum MSS is used (our fallback; MSS rises with k, so this k
 3. Normalise both axes to [0, 1] and take the difference curve (height above the chord from the first to
    the last usable point, 0 below it): Kneedle's difference curve, without any polynomial fit.
 4. The knee is the smallest k whose height is within one noise level of the largest height (the
-   one-standard-error rule of model selection; the noise level is the root-mean-square scatter of the raw
-   curve about its isotonic fit, in the same normalised units: 0 for a noise-free monotone curve). The
+   one-standard-error rule of model selection). The noise level, in the same normalised units, is the
+   larger of the root-mean-square scatter of the raw curve about its isotonic fit and, when the caller
+   gives them, the standard error of MSS at the highest point (MSS is a mean over the layer's channels:
+   ``sd(s) / sqrt(m)``). Without the standard error a smooth curve from a few channels reads as noise-free,
+   and the chosen k follows whichever of several equally high bends a statistics sample happened to lift.
+   0 for a noise-free monotone curve. The
    first grid point has height 0 and is never chosen. A curve that rises evenly (largest height within
    the noise level or below ``min_bend``) has no bend: the smallest k (after step 1's first point) is
    taken, so the lower keep-ratio bound usually sets it (MSS rises with k by construction, so an even
@@ -74,6 +78,7 @@ class KneeDecision:
     bound: str | None = None  # "min_keep" or "max_keep" when a keep-ratio bound set k
     used: tuple[tuple[int, float], ...] = ()  # the (k, smoothed MSS) points the rule looked at
     bounds: KneeBounds | None = None
+    noise: float | None = None  # robust rule: the noise level (normalised) the heights were compared with
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -85,6 +90,7 @@ class KneeDecision:
             "bound": self.bound,
             "used": [[k, round(y, 6)] for k, y in self.used],
             "bounds": dataclasses.asdict(self.bounds) if self.bounds is not None else None,
+            "noise": None if self.noise is None else round(self.noise, 6),
         }
 
 
@@ -180,10 +186,9 @@ def _paper(x: np.ndarray, y: np.ndarray) -> KneeDecision:
     return KneeDecision(best, "paper", None, "Kneedle found no knee: k of maximum MSS", True, used=used)
 
 
-def _usable(x: np.ndarray, y: np.ndarray, n: int, bounds: KneeBounds) -> tuple[np.ndarray, np.ndarray]:
-    """Step 1: the points with at least ``max(2, ceil(min_rest * N))`` non-medoid points left."""
-    keep = (n - x) >= max(2, math.ceil(bounds.min_rest * n))
-    return x[keep], y[keep]
+def _usable(x: np.ndarray, n: int, bounds: KneeBounds) -> np.ndarray:
+    """Step 1: the mask of points with at least ``max(2, ceil(min_rest * N))`` non-medoid points left."""
+    return np.asarray((n - x) >= max(2, math.ceil(bounds.min_rest * n)))
 
 
 def _kneedle_interp(x: np.ndarray, smooth: np.ndarray) -> int | None:
@@ -196,21 +201,21 @@ def _kneedle_interp(x: np.ndarray, smooth: np.ndarray) -> int | None:
     return None if knee is None or not np.isfinite(knee) else round(float(knee))
 
 
-def _parsimonious_peak(x: np.ndarray, diff: np.ndarray, noise: float) -> tuple[int, float, int]:
-    """The smallest interior k whose height above the chord is within one noise level of the largest.
-
-    Returns (k, largest height, k of the largest height). The one-standard-error rule of model selection:
-    among bends the curve cannot tell apart, the smallest count.
-    """
-    inner = np.arange(1, diff.size - 1) if diff.size > 2 else np.arange(diff.size)
-    top = inner[int(np.argmax(diff[inner]))]
-    best = float(diff[top])
-    first = inner[np.flatnonzero(diff[inner] >= best - noise)[0]]
-    return int(x[first]), best, int(x[top])
+def _inner(diff: np.ndarray) -> np.ndarray:
+    return np.arange(1, diff.size - 1) if diff.size > 2 else np.arange(diff.size)
 
 
-def _robust(x: np.ndarray, y: np.ndarray, n: int, bounds: KneeBounds) -> KneeDecision:
-    x, y = _usable(x, y, n, bounds)
+def _parsimonious_peak(x: np.ndarray, diff: np.ndarray, top: int, noise: float) -> int:
+    """The smallest interior k whose height above the chord is within one noise level of the largest
+    (at index ``top``). The one-standard-error rule of model selection: among bends the curve cannot tell
+    apart, the smallest count."""
+    inner = _inner(diff)
+    return int(x[inner[np.flatnonzero(diff[inner] >= float(diff[top]) - noise)[0]]])
+
+
+def _robust(x: np.ndarray, y: np.ndarray, n: int, bounds: KneeBounds, se: np.ndarray | None) -> KneeDecision:
+    mask = _usable(x, n, bounds)
+    x, y = x[mask], y[mask]
     if x.size < 3:
         k, bound = _clamp(n, n, bounds)
         return KneeDecision(k, "robust", None, "fewer than 3 usable k: upper keep bound", True, bound, (), bounds)
@@ -224,12 +229,17 @@ def _robust(x: np.ndarray, y: np.ndarray, n: int, bounds: KneeBounds) -> KneeDec
         return KneeDecision(k, "robust", None, "flat MSS curve: upper keep bound", True, bound, used, bounds)
     xn = (x - x[0]) / (x[-1] - x[0])
     diff = np.maximum((smooth - smooth[0]) / rise - xn, 0.0)  # points below the chord have no height
-    noise = float(np.sqrt(np.mean((y - monotone) ** 2))) / rise  # the raw curve's scatter about its isotonic fit
+    inner = _inner(diff)
+    top = int(inner[int(np.argmax(diff[inner]))])
+    best = float(diff[top])
+    scatter = float(np.sqrt(np.mean((y - monotone) ** 2))) / rise  # the raw curve's scatter about its isotonic fit
+    stderr = float(se[mask][top]) / rise if se is not None else 0.0  # MSS's own standard error at the top
+    noise = max(scatter, stderr)
     kneedle = _kneedle_interp(x, smooth)
-    chosen, best, top = _parsimonious_peak(x, diff, noise)
+    chosen = _parsimonious_peak(x, diff, top, noise)
     why = (
-        f"largest height above the chord {best:.3f} at k = {top} (normalised, isotonic smoothed curve); "
-        f"smallest k within one noise level ({noise:.3f}) of it"
+        f"largest height above the chord {best:.3f} at k = {int(x[top])} (normalised, isotonic smoothed curve); "
+        f"smallest k within one noise level ({noise:.3f}: scatter {scatter:.3f}, standard error {stderr:.3f}) of it"
     )
     fallback = best <= max(noise, bounds.min_bend)
     if fallback:  # MSS rises no faster than its by-construction trend: no evidence for more clusters
@@ -238,7 +248,7 @@ def _robust(x: np.ndarray, y: np.ndarray, n: int, bounds: KneeBounds) -> KneeDec
     k, bound = _clamp(chosen, n, bounds)
     if bound is not None:
         why += f"; keep-ratio bound {bound} moved k from {chosen} to {k}"
-    return KneeDecision(k, "robust", kneedle, why, fallback, bound, used, bounds)
+    return KneeDecision(k, "robust", kneedle, why, fallback, bound, used, bounds, noise)
 
 
 def choose_knee(
@@ -248,11 +258,21 @@ def choose_knee(
     n: int,
     rule: str = "robust",
     bounds: KneeBounds | None = None,
+    se: Sequence[float] | np.ndarray | None = None,
 ) -> KneeDecision:
-    """The kept count for a layer of ``n`` channels from its MSS curve, with the named ``rule``."""
+    """The kept count for a layer of ``n`` channels from its MSS curve, with the named ``rule``.
+
+    ``se``: the standard error of each score (same order as ``ks``); the robust rule's noise level is at
+    least the one at the curve's highest bend. The paper rule ignores it.
+    """
     if rule not in KNEE_RULES:
         raise SeparabilityError(f"knee rule must be one of {KNEE_RULES}, got {rule!r}")
     x, y = _as_curve(ks, scores)
+    err = None
+    if se is not None:
+        _, err = _as_curve(ks, se)  # the same sort by k
+        if np.any(err < 0):
+            raise SeparabilityError("standard errors must be >= 0")
     if rule == "paper":
         return _paper(x, y)
-    return _robust(x, y, n, bounds or KneeBounds())
+    return _robust(x, y, n, bounds or KneeBounds(), err)

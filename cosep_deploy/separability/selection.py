@@ -23,7 +23,7 @@ from cosep_deploy.errors import SeparabilityError
 from cosep_deploy.separability.align import Alignment, align_count, align_kept
 from cosep_deploy.separability.kmedoids import build_medoids, check_distance_matrix, grow_medoids, kmedoids
 from cosep_deploy.separability.knee import KNEE_RULES, KneeBounds, KneeDecision, choose_knee
-from cosep_deploy.separability.silhouette import mean_simplified_silhouette
+from cosep_deploy.separability.silhouette import mss_standard_error, simplified_silhouettes
 
 __all__ = ["KEEP_RULES", "K_GRIDS", "ChannelSelection", "coarse_k_grid", "norm_order", "select_channels"]
 
@@ -95,6 +95,7 @@ class _Sweep:
         self.d, self.seed, self.progress = d, seed, progress
         self.medoids: dict[int, np.ndarray] = {}
         self.mss: dict[int, float] = {}
+        self.se: dict[int, float] = {}  # standard error of each MSS (a mean over channels)
         self.total: int | None = None
         # several starts per k (the warm start and seeded k-medoids++ draws), lowest loss kept: the MSS curve
         # then describes the best clustering found, not one scan order's local optimum
@@ -113,7 +114,9 @@ class _Sweep:
             init = build_medoids(self.d, k, start=prev) if step == 1 else grow_medoids(self.d, prev, k)
         res = kmedoids(self.d, k, seed=self.seed, init=init, n_init=self.restarts)
         self.medoids[k] = res.medoids
-        self.mss[k] = mean_simplified_silhouette(self.d, res.medoids, res.labels)
+        values = simplified_silhouettes(self.d, res.medoids, res.labels)
+        self.mss[k] = float(values.mean()) if values.size else 0.0
+        self.se[k] = mss_standard_error(values)
         if self.progress is not None:
             self.progress(len(self.mss), self.total)
 
@@ -122,12 +125,14 @@ class _Sweep:
         return ks, np.array([self.mss[int(k)] for k in ks])
 
     def knee(self, n: int, rule: str, bounds: KneeBounds, *, dense: bool) -> KneeDecision:
-        """The knee rule on every integer k in [2, n] (MSS interpolated linearly between evaluated k)."""
+        """The knee rule on every integer k in [2, n] (MSS and its standard error interpolated linearly
+        between evaluated k)."""
         ks, ys = self.curve()
+        se = np.array([self.se[int(k)] for k in ks])
         if not dense:
-            return choose_knee(ks, ys, n=n, rule=rule, bounds=bounds)
+            return choose_knee(ks, ys, n=n, rule=rule, bounds=bounds, se=se)
         xs = np.arange(2, n + 1)
-        return choose_knee(xs, np.interp(xs, ks, ys), n=n, rule=rule, bounds=bounds)
+        return choose_knee(xs, np.interp(xs, ks, ys), n=n, rule=rule, bounds=bounds, se=np.interp(xs, ks, se))
 
 
 def _one_per_cluster(d: np.ndarray, norms: np.ndarray, medoids: np.ndarray, keep: str) -> tuple[int, ...]:

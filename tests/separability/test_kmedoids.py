@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import itertools
+import math
+import statistics
 
 import numpy as np
 import pytest
@@ -10,6 +12,7 @@ from scipy.spatial.distance import cdist
 
 from cosep_deploy.errors import SeparabilityError
 from cosep_deploy.separability import kmedoids, mean_simplified_silhouette
+from cosep_deploy.separability.silhouette import mss_standard_error, simplified_silhouettes
 
 
 def exhaustive_loss(d: np.ndarray, k: int) -> float:
@@ -141,6 +144,20 @@ def test_mss_matches_double_loop() -> None:
             got = mean_simplified_silhouette(d, res.medoids, res.labels)
             ref = mss_oracle(d, list(res.medoids), list(res.labels))
             assert got == pytest.approx(ref, rel=1e-12, abs=1e-15)
+
+
+def test_standard_error_of_mss_matches_statistics_stdev() -> None:
+    """The knee rule's noise level: sd(s) / sqrt(m) over the scored points, against the stdlib."""
+    for seed in range(5):
+        d = blobs(300 + seed, spread=0.3)  # 24 points
+        for k in (2, 3, 4, 12):
+            res = kmedoids(d, k, seed=seed)
+            s = simplified_silhouettes(d, res.medoids, res.labels)
+            assert float(s.mean()) == pytest.approx(mss_oracle(d, list(res.medoids), list(res.labels)), rel=1e-12)
+            assert s.size >= 2
+            ref = statistics.stdev(s.tolist()) / math.sqrt(s.size)
+            assert mss_standard_error(s) == pytest.approx(ref, rel=1e-12)
+    assert mss_standard_error(np.array([0.5])) == 0.0 and mss_standard_error(np.zeros(0)) == 0.0
 
 
 def test_mss_on_arbitrary_labels_and_degenerate_cases() -> None:

@@ -129,3 +129,23 @@ def test_robust_rule_is_stable_under_curve_noise() -> None:
     rng = np.random.default_rng(1)
     knees = [choose_knee(ks, ys + rng.normal(scale=0.01, size=ys.size), n=64).k for _ in range(10)]
     assert max(knees) - min(knees) <= 8, knees
+
+
+def test_standard_error_of_mss_widens_the_noise_level() -> None:
+    """A smooth two-bend curve (no scatter): the larger bend wins unless MSS's own standard error says the
+    two cannot be told apart; then the smaller count. The paper rule ignores the errors."""
+    ks = np.arange(2, 33)
+    base = np.minimum(ks, 10) / 10.0 * 0.6 + np.clip(ks - 10, 0, 6) / 6.0 * 0.16 + np.clip(ks - 16, 0, None) * 0.002
+    bounds = KneeBounds(min_keep=0.05)
+    assert choose_knee(ks, base, n=32, bounds=bounds, se=np.zeros(ks.size)).k == 16
+    tiny = choose_knee(ks, base, n=32, bounds=bounds, se=np.full(ks.size, 1e-4))
+    assert tiny.k == 16 and tiny.noise == pytest.approx(1e-4 / (base[-4] - base[0]), rel=0.05)
+    wide = choose_knee(ks, base, n=32, bounds=bounds, se=np.full(ks.size, 0.03))
+    assert wide.k == 10 and "standard error" in wide.why and wide.noise is not None and wide.noise > 0.03
+    assert wide.to_json()["noise"] == pytest.approx(wide.noise, abs=1e-6)
+    ref = choose_knee(ks, base, n=32, rule="paper")
+    assert choose_knee(ks, base, n=32, rule="paper", se=np.full(ks.size, 0.03)).k == ref.k
+    with pytest.raises(SeparabilityError, match="standard errors"):
+        choose_knee(ks, base, n=32, se=-np.ones(ks.size))
+    with pytest.raises(SeparabilityError, match="differ in length"):
+        choose_knee(ks, base, n=32, se=np.ones(3))
