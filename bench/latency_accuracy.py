@@ -271,13 +271,32 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="cosep-latency-cache-") as cache:
         for seed in args.seeds:
             rows += _one_seed(args, seed, bundle, cache)
+            lines = _write(args, argv, bundle, rows, start, complete=seed == args.seeds[-1])
+    print("\n".join(lines))
+    return 0
+
+
+def _write(
+    args: argparse.Namespace,
+    argv: list[str] | None,
+    bundle: Any,
+    rows: list[dict[str, Any]],
+    start: float,
+    *,
+    complete: bool,
+) -> list[str]:
+    """JSON and markdown of the rows so far (after every seed; ``complete`` only after the last)."""
+    from cosep_deploy.artifacts import atomic_write_text
+
     summary = summarize(rows)
     lines = table(summary)
     result = {
         "command": "python bench/latency_accuracy.py " + " ".join(sys.argv[1:] if argv is None else argv),
         "args": {k: str(v) for k, v in vars(args).items()},
         "data": bundle.description,
-        "validation_images": len(bundle.val),  # type: ignore[arg-type]
+        "validation_images": len(bundle.val),
+        "complete": complete,
+        "seeds_done": sorted({r["seed"] for r in rows}),
         "rows": rows,
         "summary": summary,
         "table_md": "\n".join(lines),
@@ -285,10 +304,12 @@ def main(argv: list[str] | None = None) -> int:
         "environment": describe_environment(),
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(result, indent=2, default=str) + "\n")
-    args.out.with_suffix(".md").write_text(f"Command: `{result['command']}`\n\n" + "\n".join(lines) + "\n")
-    print("\n".join(lines))
-    return 0
+    atomic_write_text(args.out, json.dumps(result, indent=2, default=str) + "\n")
+    partial = "" if complete else f"Partial: seeds {result['seeds_done']} of {args.seeds}.\n\n"
+    atomic_write_text(
+        args.out.with_suffix(".md"), f"Command: `{result['command']}`\n\n{partial}" + "\n".join(lines) + "\n"
+    )
+    return lines
 
 
 if __name__ == "__main__":
