@@ -249,17 +249,37 @@ def main(argv: list[str] | None = None) -> int:
         train_set = ClassBalancedSubset(bundle.train, args.train_per_class, seed=12345)
     start = time.perf_counter()
     rows: list[dict[str, Any]] = []
-    for model_name in args.models:
-        for seed in args.seeds:
-            rows += _one_seed(args, model_name, seed, bundle, train_set)
+    todo = [(m, s) for m in args.models for s in args.seeds]
+    for i, (model_name, seed) in enumerate(todo):
+        rows += _one_seed(args, model_name, seed, bundle, train_set)
+        lines = _write(args, argv, bundle, rows, start, complete=i == len(todo) - 1)
+    print("\n".join(lines))
+    return 0
+
+
+def _write(
+    args: argparse.Namespace,
+    argv: list[str] | None,
+    bundle: Any,
+    rows: list[dict[str, Any]],
+    start: float,
+    *,
+    complete: bool,
+) -> list[str]:
+    """JSON, markdown and plot of the rows so far (after every model and seed; ``complete`` after the last)."""
+    from cosep_deploy.artifacts import atomic_write_text
+
     summary = summarize(rows)
     lines = table(summary)
+    done = sorted({(r["model"], r["seed"]) for r in rows})
     result = {
         "command": "python bench/compare_methods.py " + " ".join(sys.argv[1:] if argv is None else argv),
         "args": {k: str(v) for k, v in vars(args).items()},
         "data": bundle.description
         + (f"; {args.train_per_class} training images per class" if args.train_per_class else ""),
         "validation_images": len(bundle.val),
+        "complete": complete,
+        "done": [list(d) for d in done],
         "rows": rows,
         "summary": summary,
         "table_md": "\n".join(lines),
@@ -267,18 +287,19 @@ def main(argv: list[str] | None = None) -> int:
         "environment": describe_environment(),
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(result, indent=2) + "\n")
+    atomic_write_text(args.out, json.dumps(result, indent=2) + "\n")
     _plot(summary, args.out.with_suffix(".png"))
+    partial = [] if complete else [f"Partial: (model, seed) done {done}.", ""]
     md = [
         f"Command: `{result['command']}`",
         "",
         f"Data: {result['data']}; {result['validation_images']} validation images.",
         "",
+        *partial,
         *lines,
     ]
-    args.out.with_suffix(".md").write_text("\n".join(md) + "\n")
-    print("\n".join(lines))
-    return 0
+    atomic_write_text(args.out.with_suffix(".md"), "\n".join(md) + "\n")
+    return lines
 
 
 if __name__ == "__main__":
