@@ -97,9 +97,10 @@ def _one_seed(
     common = {"bn_recalibrate": args.bn_batches, "images_per_class": args.images_per_class}
     ft = TrainConfig(epochs=args.finetune_epochs, lr=0.02, seed=seed, distill_alpha=args.distill)
     rows = []
+    reuse: dict[str, Any] = {}  # statistics once per seed; prunes differing only in counts share them
 
     def run(name: str, ratio: float | None, cfg: PruneConfig, done: tuple[Any, Any] | None = None) -> dict[str, Any]:
-        model, plan = done if done is not None else prune(dense, loader, example_inputs=example, config=cfg)
+        model, plan = done or prune(dense, loader, example_inputs=example, config=cfg, reuse=reuse)
         before = evaluate(model, val)
         after = train_model(model, train_set, bundle.val, ft, teacher=dense if args.distill > 0 else None).val_top1
         row = {
@@ -119,14 +120,18 @@ def _one_seed(
         )
         return row
 
-    knee = prune(dense, loader, example_inputs=example, config=PruneConfig(seed=seed, **common))
+    knee = prune(dense, loader, example_inputs=example, config=PruneConfig(seed=seed, **common), reuse=reuse)
     knee_counts = {g["root"]: g["n_kept"] for g in knee[1].groups}
     rows.append(run("cosep_knee", None, PruneConfig(), knee))
     rows.append(run("l1_at_knee", None, PruneConfig(method="l1", counts=knee_counts, seed=seed, **common)))
     rows.append(run("emp", None, PruneConfig(method="emp", seed=seed, **common)))
     for ratio in args.ratios:
         budget = prune(
-            dense, loader, example_inputs=example, config=PruneConfig(target_macs_ratio=ratio, seed=seed, **common)
+            dense,
+            loader,
+            example_inputs=example,
+            config=PruneConfig(target_macs_ratio=ratio, seed=seed, **common),
+            reuse=reuse,
         )
         rows.append(run("cosep_budget", ratio, PruneConfig(), budget))
         counts = {g["root"]: g["n_kept"] for g in budget[1].groups}

@@ -96,7 +96,7 @@ def _dense(args: argparse.Namespace, seed: int, bundle: Any, cache: str) -> _See
     print(f"{args.model} seed {seed}: dense top-1 {100 * top1:.2f}%", flush=True)
     loader = make_loader(ClassBalancedSubset(bundle.train, args.images_per_class, seed=seed), batch_size=128)
     example = torch.zeros((2, *bundle.input_shape))
-    return _Seed(args, seed, dense.eval(), top1, bundle, loader, example, cache, {"cosep": {}, "l1": {}})
+    return _Seed(args, seed, dense.eval(), top1, bundle, loader, example, cache, {"cosep": {}, "l1": {}, "prune": {}})
 
 
 def _latency(s: _Seed, method: str, speedup: float) -> tuple[Any, Any, dict[str, Any]]:
@@ -130,7 +130,7 @@ def _macs(s: _Seed, speedup: float, first_ratio: float) -> tuple[Any, Any, dict[
 
     def prune_at(ratio: float) -> tuple[Any, Any]:
         cfg = dataclasses.replace(s.config("cosep"), target_macs_ratio=ratio)
-        found[ratio] = prune(s.dense, s.loader, example_inputs=s.example, config=cfg)
+        found[ratio] = prune(s.dense, s.loader, example_inputs=s.example, config=cfg, reuse=s.reuse["prune"])
         return found[ratio]
 
     search = macs_budget_at_speedup(

@@ -253,7 +253,7 @@ def _macs_baseline(model: Any, loader: Any, cell: dict[str, Any], ctx: dict[str,
 
     def prune_at(ratio: float) -> tuple[Any, Any]:
         cfg = dataclasses.replace(ctx["cfg"], target_macs_ratio=ratio)
-        return prune(model, loader, example_inputs=example, config=cfg)
+        return prune(model, loader, example_inputs=example, config=cfg, reuse=ctx["prune_reuse"])
 
     found = macs_budget_at_speedup(
         prune_at,
@@ -301,7 +301,8 @@ def _cells(name: str, args: argparse.Namespace, cache: str, results: dict[str, A
 
     model, loader = _model_and_loader(name, args)
     cfg = PruneConfig(round_to=args.round_to, images_per_class=PER_CLASS, pair_budget=20000)
-    ctx = {"args": args, "cache": cache, "cfg": cfg, "reuse": {}}
+    # statistics and selections are collected once per model: the MACs-budget search re-prunes many times
+    ctx = {"args": args, "cache": cache, "cfg": cfg, "reuse": {}, "prune_reuse": {}}
     for batch in args.batches:
         for speedup in args.speedups:
             cell = _latency_cell(name, model, loader, batch, speedup, ctx)

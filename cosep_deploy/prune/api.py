@@ -25,7 +25,7 @@ from cosep_deploy.prune.allocate import AllocationContext, allocator_for
 from cosep_deploy.prune.config import KNEE_RULES, SCHEDULES, PruneConfig
 from cosep_deploy.prune.coupling import ChannelGroup, CouplingGraph
 from cosep_deploy.prune.decision import GroupDecision
-from cosep_deploy.prune.group_stats import collect_group_stats
+from cosep_deploy.prune.group_stats import GroupStats, collect_group_stats
 from cosep_deploy.prune.macs import count_macs_params
 from cosep_deploy.prune.methods import SelectionMethod, get_method, method_names
 from cosep_deploy.prune.plan import PruningPlan
@@ -113,10 +113,27 @@ class _Stage:
     classes: int
     prog: Progress
     dense_macs: int
+    reuse: dict[str, Any] | None = None
+    reused: bool = False
 
-    def decide(self, groups: list[ChannelGroup]) -> tuple[list[GroupDecision], float | None]:
-        """Statistics -> counts (allocator) -> one decision per group."""
-        stats = collect_group_stats(
+    def _stats(self, groups: list[ChannelGroup]) -> tuple[dict[str, GroupStats], Callable[[], None]]:
+        """The groups' statistics, taken from ``reuse`` when an earlier one-shot call on the same model and
+        data collected them with the same settings (and the method's per-group selections, when its
+        selection settings match too); and what to call after selection to leave the method's state there."""
+        if self.reuse is None or self.cfg.schedule != "oneshot":
+            return self._collect(groups), lambda: None
+        stats_key, method_key = _reuse_keys(self.cfg, groups, self.method.needs_distances, self.work)
+        cached, states = self.reuse.setdefault("stats", {}), self.reuse.setdefault("methods", {})
+        if stats_key in cached:
+            self.reused = True
+            self.method.restore(states.get(method_key, {}))
+        else:
+            cached[stats_key] = self._collect(groups)
+        stats: dict[str, GroupStats] = cached[stats_key]
+        return stats, lambda: states.__setitem__(method_key, self.method.state())
+
+    def _collect(self, groups: list[ChannelGroup]) -> dict[str, GroupStats]:
+        return collect_group_stats(
             self.work,
             self.graph,
             groups,
@@ -127,6 +144,10 @@ class _Stage:
             example_inputs=self.example,
             distances=self.method.needs_distances,
         )
+
+    def decide(self, groups: list[ChannelGroup]) -> tuple[list[GroupDecision], float | None]:
+        """Statistics -> counts (allocator) -> one decision per group."""
+        stats, keep_state = self._stats(groups)
         ctx = AllocationContext(self.work, self.example, groups, stats, self.method, self.cfg, self.dense_macs)
         allocation = allocator_for(self.cfg).allocate(ctx)
         decisions = []
@@ -136,11 +157,31 @@ class _Stage:
                     self.method.select(g, stats[g.root], allocation.counts[g.root], budget=allocation.factor)
                 )
                 task.advance()
+        keep_state()  # the method's selections, for a later call with ``reuse``
         return decisions, allocation.factor
 
     def remove(self, decision: GroupDecision) -> None:
         kept = set(decision.kept)
         self.graph.remove_channels(decision.root, [i for i in range(decision.size) if i not in kept])
+
+
+# what only sets counts or acts after selection: prunes that differ only in these share statistics and selections
+_COUNT_FIELDS = frozenset(
+    {"ratio", "counts", "target_macs_ratio", "allocator", "emp_beta", "round_to", "bn_recalibrate"}
+)
+# what acts on the statistics (the knee rule, which channel a cluster keeps): prunes differing here share statistics
+_SELECTION_FIELDS = frozenset({"method", "k_grid", "keep", "knee_rule", "min_keep", "max_keep"})
+
+
+def _reuse_keys(cfg: PruneConfig, groups: list[ChannelGroup], distances: bool, work: nn.Module) -> tuple[str, str]:
+    """(statistics key, method-state key) of a one-shot prune for ``prune(reuse=...)``; the model's weights
+    are part of it (a sum per tensor: another model, or this one trained further, is a miss)."""
+    settings = {k: v for k, v in cfg.to_json().items() if k not in _COUNT_FIELDS}
+    with torch.no_grad():
+        weights = [float(t.double().sum()) for t in work.state_dict().values() if t.is_floating_point()]
+    shape = [(g.root, g.size) for g in groups], weights
+    stats = {k: v for k, v in settings.items() if k not in _SELECTION_FIELDS}
+    return repr((sorted(stats.items()), shape, distances)), repr((sorted(settings.items()), shape))
 
 
 def _run_schedule(
@@ -199,6 +240,7 @@ def prune(
     data_info: dict[str, Any] | None = None,
     between_layers: BetweenLayers | None = None,
     progress: Progress | None = None,
+    reuse: dict[str, Any] | None = None,
 ) -> tuple[nn.Module, PruningPlan]:
     """Prune a copy of ``model`` and return ``(pruned_model, plan)``.
 
@@ -207,7 +249,11 @@ def prune(
     samples with the evaluation transforms (random augmentation off, :mod:`.stats_loader`); random
     transforms it cannot replace are refused. ``example_inputs`` is a batch of the input
     shape (tracing, MACs). ``between_layers(model, root)`` runs after each group in the ``sequential``
-    schedule (the paper's short fine-tune).
+    schedule (the paper's short fine-tune). ``reuse``: a dict the caller keeps across one-shot calls on the
+    *same model and loader* (a MACs-ratio search, a comparison of count rules); the statistics, distances
+    and per-group selections of the first call are used again by later calls whose settings differ only in
+    how counts are set (ratio, counts, MACs target, allocator, alignment, BN recalibration). The plan
+    records ``statistics_reused``.
     """
     cfg = config or PruneConfig()
     start = time.perf_counter()
@@ -222,7 +268,9 @@ def prune(
         check_loader(loader, classes)
     graph = CouplingGraph(work, example_inputs)
     groups, skipped = _prunable_groups(graph, order, cfg, type(model).__name__)
-    stage = _Stage(work, graph, method, cfg, loader, example_inputs, classes, resolve_progress(progress), before.macs)
+    stage = _Stage(
+        work, graph, method, cfg, loader, example_inputs, classes, resolve_progress(progress), before.macs, reuse
+    )
     between: list[Any] = []
     decisions, factor = _run_schedule(stage, groups, between_layers, between)
     recal = _recalibrate(work, loader, cfg)
@@ -237,6 +285,7 @@ def prune(
             "statistics_transforms": stats_transforms,
             "skipped_groups": skipped,
             "bn_recalibrated": recal,
+            "statistics_reused": stage.reused,
             "between_layers": between if between_layers is not None else None,
         },
         groups=[d.to_json() for d in decisions],

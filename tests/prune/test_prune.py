@@ -137,6 +137,32 @@ def test_matched_counts_and_budget(trained_resnet20: nn.Module) -> None:
         assert 1.8 <= budget.macs_ratio < 2.1
 
 
+def test_reuse_shares_statistics_between_count_rules_only(trained_resnet20: nn.Module) -> None:
+    """``prune(reuse=...)``: later one-shot prunes of the same model that differ only in how counts are set
+    take the first call's statistics and selections and decide exactly as a fresh prune would; another
+    model (weights changed) or other statistics settings are misses."""
+    loader, x = _digits_loader(8, 1), torch.randn(2, 1, 8, 8)
+    reuse: dict[str, Any] = {}
+
+    def both(cfg: PruneConfig, model: nn.Module = trained_resnet20) -> tuple[Any, Any]:
+        _, fresh = prune(model, loader, example_inputs=x, config=cfg)
+        _, shared = prune(model, loader, example_inputs=x, config=cfg, reuse=reuse)
+        assert fresh.config["statistics_reused"] is False
+        assert [g["kept"] for g in shared.groups] == [g["kept"] for g in fresh.groups]
+        assert [g.get("curve") for g in shared.groups] == [g.get("curve") for g in fresh.groups]
+        return fresh, shared
+
+    _, first = both(PruneConfig(target_macs_ratio=2.0))
+    assert first.config["statistics_reused"] is False and len(reuse["stats"]) == 1
+    for cfg in (PruneConfig(target_macs_ratio=3.0), PruneConfig(round_to=4), PruneConfig(knee_rule="paper")):
+        assert both(cfg)[1].config["statistics_reused"] is True  # only counts or the knee rule differ
+    assert both(PruneConfig(images_per_class=2))[1].config["statistics_reused"] is False
+    other = build_model(ModelSpec(name="resnet20", num_classes=10, in_channels=1, image_size=8), seed=1).eval()
+    assert both(PruneConfig(target_macs_ratio=2.0), other)[1].config["statistics_reused"] is False
+    _, seq = prune(trained_resnet20, loader, example_inputs=x, config=PruneConfig(schedule="sequential"), reuse=reuse)
+    assert seq.config["statistics_reused"] is False  # statistics of a network pruned so far: never shared
+
+
 def test_alignment_never_overrules_the_knee(trained_resnet20: nn.Module) -> None:
     loader, x = _digits_loader(8, 1), torch.randn(2, 1, 8, 8)
     _, exact = prune(trained_resnet20, loader, example_inputs=x, config=PruneConfig(round_to=1))

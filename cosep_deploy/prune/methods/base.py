@@ -58,6 +58,14 @@ class SelectionMethod(ABC):
     def choose(self, group: ChannelGroup, stats: GroupStats, count: int) -> Picked:
         """Which ``count`` channels (root space) to keep."""
 
+    def state(self) -> dict[str, Any]:
+        """What the method computed from the statistics alone (not from counts), for ``prune(reuse=...)``."""
+        return {}
+
+    def restore(self, state: dict[str, Any]) -> None:
+        """Take back a :meth:`state` computed on the same statistics and settings."""
+        del state  # nothing to take back by default
+
     def fill_order(self, group: ChannelGroup, stats: GroupStats) -> np.ndarray:
         """Channels in the order alignment adds them (and drops them in reverse): largest L1 first."""
         return norm_order(stats.norms)

@@ -54,6 +54,12 @@ class CosepMethod(SelectionMethod):
             )
         return self._selections[group.root]
 
+    def state(self) -> dict[str, Any]:
+        return {"selections": dict(self._selections)}  # frozen dataclasses: shared, never changed
+
+    def restore(self, state: dict[str, Any]) -> None:
+        self._selections.update(state.get("selections", {}))
+
     def own_count(self, group: ChannelGroup, stats: GroupStats) -> CountChoice:
         sel = self._selection(group, stats)
         return CountChoice(len(sel.picked), "mss_knee", sel.knee, sel.curve, sel.grid, sel.note)
