@@ -252,6 +252,8 @@ def main(argv: list[str] | None = None) -> int:
     train_set = bundle.train
     if args.train_per_class:
         train_set = ClassBalancedSubset(bundle.train, args.train_per_class, seed=12345)
+        # statistics come from the training images there are: no more per class than the split holds
+        args.images_per_class = min(args.images_per_class, args.train_per_class)
     start = time.perf_counter()
     rows: list[dict[str, Any]] = []
     todo = [(m, s) for m in args.models for s in args.seeds]
