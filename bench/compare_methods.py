@@ -274,14 +274,11 @@ def _write(
     complete: bool,
 ) -> list[str]:
     """JSON, markdown and plot of the rows so far (after every model and seed; ``complete`` after the last)."""
-    from cosep_deploy.artifacts import atomic_write_text
-
     summary = summarize(rows)
     lines = table(summary)
     done = sorted({(r["model"], r["seed"]) for r in rows})
     result = {
-        "command": "python bench/compare_methods.py " + " ".join(sys.argv[1:] if argv is None else argv),
-        "args": {k: str(v) for k, v in vars(args).items()},
+        **run_record("compare_methods.py", args, argv, start),
         "data": bundle.description
         + (f"; {args.train_per_class} training images per class" if args.train_per_class else ""),
         "validation_images": len(bundle.val),
@@ -290,11 +287,8 @@ def _write(
         "rows": rows,
         "summary": summary,
         "table_md": "\n".join(lines),
-        "seconds": round(time.perf_counter() - start, 1),
-        "environment": describe_environment(),
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(args.out, json.dumps(result, indent=2) + "\n")
     _plot(summary, args.out.with_suffix(".png"))
     partial = [] if complete else [f"Partial: (model, seed) done {done}.", ""]
     md = [
@@ -305,8 +299,27 @@ def _write(
         *partial,
         *lines,
     ]
-    atomic_write_text(args.out.with_suffix(".md"), "\n".join(md) + "\n")
+    write_results(args.out, result, md)
     return lines
+
+
+def run_record(script: str, args: argparse.Namespace, argv: list[str] | None, start: float) -> dict[str, Any]:
+    """What every bench result starts with: the command, its arguments, seconds so far, the machine."""
+    return {
+        "command": f"python bench/{script} " + " ".join(sys.argv[1:] if argv is None else argv),
+        "args": {k: str(v) for k, v in vars(args).items()},
+        "seconds": round(time.perf_counter() - start, 1),
+        "environment": describe_environment(),
+    }
+
+
+def write_results(out: Path, result: dict[str, Any], md: list[str]) -> None:
+    """``result`` as JSON at ``out`` and ``md`` beside it (``.md``), each written atomically."""
+    from cosep_deploy.artifacts import atomic_write_text
+
+    out.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(out, json.dumps(result, indent=2, default=str) + "\n")
+    atomic_write_text(out.with_suffix(".md"), "\n".join(md) + "\n")
 
 
 if __name__ == "__main__":

@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import json
 import sys
 import tempfile
 import time
@@ -39,9 +38,8 @@ from typing import Any
 
 import torch
 
-from bench.compare_methods import fmt_stat, mean_ci
+from bench.compare_methods import fmt_stat, mean_ci, run_record, write_results
 from bench.latency_targeted import macs_budget_at_speedup
-from cosep_deploy.bench.environment import describe_environment
 
 METHODS = ("cosep_latency", "cosep_macs", "l1_latency")
 PAIRS = (("cosep_latency", "cosep_macs"), ("cosep_latency", "l1_latency"))
@@ -288,13 +286,10 @@ def _write(
     complete: bool,
 ) -> list[str]:
     """JSON and markdown of the rows so far (after every seed; ``complete`` only after the last)."""
-    from cosep_deploy.artifacts import atomic_write_text
-
     summary = summarize(rows)
     lines = table(summary)
     result = {
-        "command": "python bench/latency_accuracy.py " + " ".join(sys.argv[1:] if argv is None else argv),
-        "args": {k: str(v) for k, v in vars(args).items()},
+        **run_record("latency_accuracy.py", args, argv, start),
         "data": bundle.description,
         "validation_images": len(bundle.val),
         "complete": complete,
@@ -302,15 +297,9 @@ def _write(
         "rows": rows,
         "summary": summary,
         "table_md": "\n".join(lines),
-        "seconds": round(time.perf_counter() - start, 1),
-        "environment": describe_environment(),
     }
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(args.out, json.dumps(result, indent=2, default=str) + "\n")
-    partial = "" if complete else f"Partial: seeds {result['seeds_done']} of {args.seeds}.\n\n"
-    atomic_write_text(
-        args.out.with_suffix(".md"), f"Command: `{result['command']}`\n\n{partial}" + "\n".join(lines) + "\n"
-    )
+    partial = [] if complete else [f"Partial: seeds {result['seeds_done']} of {args.seeds}.", ""]
+    write_results(args.out, result, [f"Command: `{result['command']}`", "", *partial, *lines])
     return lines
 
 
