@@ -116,21 +116,21 @@ class _Stage:
     reuse: dict[str, Any] | None = None
     reused: bool = False
 
-    def _stats(self, groups: list[ChannelGroup]) -> tuple[dict[str, GroupStats], Callable[[], None]]:
+    def _stats(self, groups: list[ChannelGroup]) -> dict[str, GroupStats]:
         """The groups' statistics, taken from ``reuse`` when an earlier one-shot call on the same model and
-        data collected them with the same settings (and the method's per-group selections, when its
-        selection settings match too); and what to call after selection to leave the method's state there."""
+        data collected them with the same settings; the method shares its per-group selections with every
+        call whose selection settings match too."""
         if self.reuse is None or self.cfg.schedule != "oneshot":
-            return self._collect(groups), lambda: None
+            return self._collect(groups)
         stats_key, method_key = _reuse_keys(self.cfg, groups, self.method.needs_distances, self.work)
         cached, states = self.reuse.setdefault("stats", {}), self.reuse.setdefault("methods", {})
         if stats_key in cached:
             self.reused = True
-            self.method.restore(states.get(method_key, {}))
         else:
             cached[stats_key] = self._collect(groups)
+        self.method.restore(states.setdefault(method_key, self.method.state()))
         stats: dict[str, GroupStats] = cached[stats_key]
-        return stats, lambda: states.__setitem__(method_key, self.method.state())
+        return stats
 
     def _collect(self, groups: list[ChannelGroup]) -> dict[str, GroupStats]:
         return collect_group_stats(
@@ -147,7 +147,7 @@ class _Stage:
 
     def decide(self, groups: list[ChannelGroup]) -> tuple[list[GroupDecision], float | None]:
         """Statistics -> counts (allocator) -> one decision per group."""
-        stats, keep_state = self._stats(groups)
+        stats = self._stats(groups)
         ctx = AllocationContext(self.work, self.example, groups, stats, self.method, self.cfg, self.dense_macs)
         allocation = allocator_for(self.cfg).allocate(ctx)
         decisions = []
@@ -157,7 +157,6 @@ class _Stage:
                     self.method.select(g, stats[g.root], allocation.counts[g.root], budget=allocation.factor)
                 )
                 task.advance()
-        keep_state()  # the method's selections, for a later call with ``reuse``
         return decisions, allocation.factor
 
     def remove(self, decision: GroupDecision) -> None:
@@ -179,9 +178,9 @@ def _reuse_keys(cfg: PruneConfig, groups: list[ChannelGroup], distances: bool, w
     settings = {k: v for k, v in cfg.to_json().items() if k not in _COUNT_FIELDS}
     with torch.no_grad():
         weights = [float(t.double().sum()) for t in work.state_dict().values() if t.is_floating_point()]
-    shape = [(g.root, g.size) for g in groups], weights
+    model = [(g.root, g.size) for g in groups], weights
     stats = {k: v for k, v in settings.items() if k not in _SELECTION_FIELDS}
-    return repr((sorted(stats.items()), shape, distances)), repr((sorted(settings.items()), shape))
+    return repr((sorted(stats.items()), model, distances)), repr((sorted(settings.items()), model))
 
 
 def _run_schedule(

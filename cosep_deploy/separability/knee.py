@@ -201,16 +201,11 @@ def _kneedle_interp(x: np.ndarray, smooth: np.ndarray) -> int | None:
     return None if knee is None or not np.isfinite(knee) else round(float(knee))
 
 
-def _inner(diff: np.ndarray) -> np.ndarray:
-    return np.arange(1, diff.size - 1) if diff.size > 2 else np.arange(diff.size)
-
-
-def _parsimonious_peak(x: np.ndarray, diff: np.ndarray, top: int, noise: float) -> int:
-    """The smallest interior k whose height above the chord is within one noise level of the largest
-    (at index ``top``). The one-standard-error rule of model selection: among bends the curve cannot tell
-    apart, the smallest count."""
-    inner = _inner(diff)
-    return int(x[inner[np.flatnonzero(diff[inner] >= float(diff[top]) - noise)[0]]])
+def _parsimonious_peak(x: np.ndarray, diff: np.ndarray, inner: np.ndarray, best: float, noise: float) -> int:
+    """The smallest interior k (``inner``: indices) whose height above the chord is within one noise level of
+    the largest, ``best``. The one-standard-error rule of model selection: among bends the curve cannot
+    tell apart, the smallest count."""
+    return int(x[inner[np.flatnonzero(diff[inner] >= best - noise)[0]]])
 
 
 def _robust(x: np.ndarray, y: np.ndarray, n: int, bounds: KneeBounds, se: np.ndarray | None) -> KneeDecision:
@@ -229,14 +224,14 @@ def _robust(x: np.ndarray, y: np.ndarray, n: int, bounds: KneeBounds, se: np.nda
         return KneeDecision(k, "robust", None, "flat MSS curve: upper keep bound", True, bound, used, bounds)
     xn = (x - x[0]) / (x[-1] - x[0])
     diff = np.maximum((smooth - smooth[0]) / rise - xn, 0.0)  # points below the chord have no height
-    inner = _inner(diff)
+    inner = np.arange(1, diff.size - 1) if diff.size > 2 else np.arange(diff.size)
     top = int(inner[int(np.argmax(diff[inner]))])
     best = float(diff[top])
     scatter = float(np.sqrt(np.mean((y - monotone) ** 2))) / rise  # the raw curve's scatter about its isotonic fit
     stderr = float(se[mask][top]) / rise if se is not None else 0.0  # MSS's own standard error at the top
     noise = max(scatter, stderr)
     kneedle = _kneedle_interp(x, smooth)
-    chosen = _parsimonious_peak(x, diff, top, noise)
+    chosen = _parsimonious_peak(x, diff, inner, best, noise)
     why = (
         f"largest height above the chord {best:.3f} at k = {int(x[top])} (normalised, isotonic smoothed curve); "
         f"smallest k within one noise level ({noise:.3f}: scatter {scatter:.3f}, standard error {stderr:.3f}) of it"

@@ -23,7 +23,7 @@ from cosep_deploy.errors import SeparabilityError
 from cosep_deploy.separability.align import Alignment, align_count, align_kept
 from cosep_deploy.separability.kmedoids import build_medoids, check_distance_matrix, grow_medoids, kmedoids
 from cosep_deploy.separability.knee import KNEE_RULES, KneeBounds, KneeDecision, choose_knee
-from cosep_deploy.separability.silhouette import mss_standard_error, simplified_silhouettes
+from cosep_deploy.separability.silhouette import mss_and_standard_error
 
 __all__ = ["KEEP_RULES", "K_GRIDS", "ChannelSelection", "coarse_k_grid", "norm_order", "select_channels"]
 
@@ -114,9 +114,7 @@ class _Sweep:
             init = build_medoids(self.d, k, start=prev) if step == 1 else grow_medoids(self.d, prev, k)
         res = kmedoids(self.d, k, seed=self.seed, init=init, n_init=self.restarts)
         self.medoids[k] = res.medoids
-        values = simplified_silhouettes(self.d, res.medoids, res.labels)
-        self.mss[k] = float(values.mean()) if values.size else 0.0
-        self.se[k] = mss_standard_error(values)
+        self.mss[k], self.se[k] = mss_and_standard_error(self.d, res.medoids, res.labels)
         if self.progress is not None:
             self.progress(len(self.mss), self.total)
 

@@ -20,7 +20,7 @@ import numpy as np
 
 from cosep_deploy.errors import SeparabilityError
 
-__all__ = ["mean_simplified_silhouette", "mss_standard_error", "simplified_silhouettes"]
+__all__ = ["mean_simplified_silhouette", "mss_and_standard_error", "mss_standard_error", "simplified_silhouettes"]
 
 
 def mean_simplified_silhouette(d: Any, medoids: Any, labels: Any) -> float:
@@ -28,8 +28,13 @@ def mean_simplified_silhouette(d: Any, medoids: Any, labels: Any) -> float:
 
     The mean of :func:`simplified_silhouettes` (0.0 when no point is scored).
     """
+    return mss_and_standard_error(d, medoids, labels)[0]
+
+
+def mss_and_standard_error(d: Any, medoids: Any, labels: Any) -> tuple[float, float]:
+    """MSS and its standard error (:func:`mss_standard_error`) from one pass over the points."""
     s = simplified_silhouettes(d, medoids, labels)
-    return float(s.mean()) if s.size else 0.0
+    return (float(s.mean()) if s.size else 0.0), mss_standard_error(s)
 
 
 def mss_standard_error(s: np.ndarray) -> float:

@@ -59,12 +59,13 @@ class SelectionMethod(ABC):
         """Which ``count`` channels (root space) to keep."""
 
     def state(self) -> dict[str, Any]:
-        """What the method computed from the statistics alone (not from counts), for ``prune(reuse=...)``."""
+        """What the method computes from the statistics alone (not from counts), live: ``prune(reuse=...)``
+        keeps it, and what this method adds to it later is there for the next call."""
         return {}
 
     def restore(self, state: dict[str, Any]) -> None:
-        """Take back a :meth:`state` computed on the same statistics and settings."""
-        del state  # nothing to take back by default
+        """Work on a :meth:`state` of the same statistics and settings (shared, not copied)."""
+        del state  # nothing to share by default
 
     def fill_order(self, group: ChannelGroup, stats: GroupStats) -> np.ndarray:
         """Channels in the order alignment adds them (and drops them in reverse): largest L1 first."""

@@ -55,10 +55,10 @@ class CosepMethod(SelectionMethod):
         return self._selections[group.root]
 
     def state(self) -> dict[str, Any]:
-        return {"selections": dict(self._selections)}  # frozen dataclasses: shared, never changed
+        return {"selections": self._selections}  # frozen selections, one per group: safe to share
 
     def restore(self, state: dict[str, Any]) -> None:
-        self._selections.update(state.get("selections", {}))
+        self._selections = state["selections"]
 
     def own_count(self, group: ChannelGroup, stats: GroupStats) -> CountChoice:
         sel = self._selection(group, stats)
