@@ -12,6 +12,7 @@ import hashlib
 import json
 import os
 import platform
+import secrets
 import shutil
 import tempfile
 from collections.abc import Iterator
@@ -58,9 +59,11 @@ def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> Path:
     """
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = ""
-    try:  # mkstemp inside the try: an interrupt just after it must not leave the temporary file
-        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    # the name is chosen before the file exists, so an interrupt anywhere after (even inside the open)
+    # leaves nothing behind: mkstemp returns the name only once the file is there
+    tmp = target.parent / f".{target.name}.{secrets.token_hex(8)}.tmp"
+    try:
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         os.fchmod(fd, 0o666 & ~_umask())
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
@@ -69,9 +72,8 @@ def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> Path:
         os.replace(tmp, target)
         log.info("wrote %s (%d bytes)", target, len(data))
     except BaseException:
-        if tmp:
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(tmp)
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
         raise
     return target
 
