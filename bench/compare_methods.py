@@ -51,6 +51,16 @@ BUDGET_METHODS = (
     "emp_scaled",
 )
 OWN_COST_METHODS = ("cosep_knee", "l1_at_knee", "emp")
+# Paired differences (after fine-tuning, same seed and ratio) that answer the comparison's questions:
+# selection at identical counts, does the clustering matter, the allocation (knee rule; uniform), the medoid.
+PAIRS = (
+    ("cosep_budget", "l1"),
+    ("cosep_budget", "random_clusters"),
+    ("cosep_paper", "cosep_budget"),
+    ("cosep_paper", "l1"),
+    ("uniform", "cosep_budget"),
+    ("cosep_medoid", "cosep_budget"),
+)
 
 
 def _t95(n: int) -> float:
@@ -170,6 +180,35 @@ def summarize(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return out
 
 
+def paired_differences(rows: list[dict[str, Any]], when: str = "after_ft") -> list[dict[str, Any]]:
+    """Per (model, ratio) and pair in :data:`PAIRS`: mean and 95% interval of ``a - b`` over the seeds both ran."""
+    key = "top1_" + when
+    by = {(r["model"], r["target_ratio"], r["method"], r["seed"]): r[key] for r in rows if r["target_ratio"]}
+    out = []
+    for model, ratio in sorted({(m, t) for m, t, _, _ in by}):
+        for a, b in PAIRS:
+            seeds = sorted(s for m, t, meth, s in by if (m, t, meth) == (model, ratio, a) and (m, t, b, s) in by)
+            if seeds:
+                diffs = [by[model, ratio, a, s] - by[model, ratio, b, s] for s in seeds]
+                out.append({"model": model, "target_ratio": ratio, "a": a, "b": b, "when": when, **mean_ci(diffs)})
+    return out
+
+
+def paired_table(pairs: list[dict[str, Any]]) -> list[str]:
+    """Markdown: one row per (model, ratio), one column per pair; a difference whose interval excludes 0 in bold."""
+    names = [f"{a} - {b}" for a, b in PAIRS]
+    lines = ["| model | target | " + " | ".join(names) + " |", "|---|---|" + "---|" * len(names)]
+    for model, ratio in sorted({(p["model"], p["target_ratio"]) for p in pairs}):
+        cells = []
+        for a, b in PAIRS:
+            found = [p for p in pairs if (p["model"], p["target_ratio"], p["a"], p["b"]) == (model, ratio, a, b)]
+            text = fmt_stat(found[0]) if found else "-"
+            ci = found[0]["ci95"] if found else None
+            cells.append(f"**{text}**" if ci and (ci[0] > 0 or ci[1] < 0) else text)
+        lines.append(f"| {model} | {ratio:g}x | " + " | ".join(cells) + " |")
+    return lines
+
+
 def fmt_stat(stat: dict[str, Any] | None, scale: float = 100.0, digits: int = 2) -> str:
     """``mean [low, high]`` of a :func:`mean_ci` record, scaled (100: a fraction as percent); ``-`` if absent."""
     if not stat or stat.get("mean") is None:
@@ -244,7 +283,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--images-per-class", type=int, default=32)
     parser.add_argument("--bn-batches", type=int, default=4, help="BatchNorm recalibration batches (0 = off)")
     parser.add_argument("--out", type=Path, required=True)
+    parser.add_argument(
+        "--rerender", action="store_true", help="only re-derive the tables and plot from the rows already in --out"
+    )
     args = parser.parse_args(argv)
+    if args.rerender:
+        print("\n".join(render(args.out, json.loads(args.out.read_text()))))
+        return 0
     bundle = load_dataset(args.data)
     if bundle.is_synthetic:
         print("refusing: accuracy comparisons need real data, not a synthetic set", file=sys.stderr)
@@ -274,23 +319,28 @@ def _write(
     complete: bool,
 ) -> list[str]:
     """JSON, markdown and plot of the rows so far (after every model and seed; ``complete`` after the last)."""
-    summary = summarize(rows)
-    lines = table(summary)
-    done = sorted({(r["model"], r["seed"]) for r in rows})
     result = {
         **run_record("compare_methods.py", args, argv, start),
         "data": bundle.description
         + (f"; {args.train_per_class} training images per class" if args.train_per_class else ""),
         "validation_images": len(bundle.val),
         "complete": complete,
-        "done": [list(d) for d in done],
         "rows": rows,
-        "summary": summary,
-        "table_md": "\n".join(lines),
     }
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    _plot(summary, args.out.with_suffix(".png"))
-    partial = [] if complete else [f"Partial: (model, seed) done {done}.", ""]
+    return render(args.out, result)
+
+
+def render(out: Path, result: dict[str, Any]) -> list[str]:
+    """Derive the summary, paired differences and tables from ``result["rows"]``; write JSON, markdown, plot."""
+    rows = result["rows"]
+    summary = summarize(rows)
+    lines = table(summary)
+    pairs = paired_differences(rows)
+    done = sorted({(r["model"], r["seed"]) for r in rows})
+    result.update(done=[list(d) for d in done], summary=summary, paired_after_ft=pairs, table_md="\n".join(lines))
+    out.parent.mkdir(parents=True, exist_ok=True)
+    _plot(summary, out.with_suffix(".png"))
+    partial = [] if result["complete"] else [f"Partial: (model, seed) done {done}.", ""]
     md = [
         f"Command: `{result['command']}`",
         "",
@@ -298,8 +348,14 @@ def _write(
         "",
         *partial,
         *lines,
+        "",
+        "Paired differences of top-1 after fine-tuning (points, same seed and MACs target; bold: the 95% interval",
+        "excludes 0). cosep_budget - l1 and - random_clusters compare selection at identical counts; cosep_paper",
+        "and uniform differ from cosep_budget in the per-group allocation.",
+        "",
+        *paired_table(pairs),
     ]
-    write_results(args.out, result, md)
+    write_results(out, result, md)
     return lines
 
 
