@@ -151,60 +151,67 @@ def _one_seed(
     return rows
 
 
+def _by_seed(rows: list[dict[str, Any]], key: str) -> dict[tuple[str, float, str], dict[int, float]]:
+    """``row[key]`` per (model, ratio, method) and seed; ratio 0.0 for the own-cost methods."""
+    out: dict[tuple[str, float, str], dict[int, float]] = {}
+    for r in rows:
+        out.setdefault((r["model"], r["target_ratio"] or 0.0, r["method"]), {})[r["seed"]] = r[key]
+    return out
+
+
+def _paired(a: dict[int, float], b: dict[int, float]) -> dict[str, Any]:
+    """Mean and 95% interval of ``a - b`` over the seeds both have."""
+    return mean_ci([a[s] - b[s] for s in sorted(a.keys() & b.keys())])
+
+
 def summarize(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Per (model, ratio, method): mean and interval of top-1 before/after; paired CoSeP - L1 difference."""
+    when = ("before_ft", "after_ft")
+    top1 = {w: _by_seed(rows, "top1_" + w) for w in when}
+    macs = _by_seed(rows, "macs_ratio")
     out = []
-    keys = sorted({(r["model"], r["target_ratio"] or 0.0, r["method"]) for r in rows})
-    for model, ratio, method in keys:
-        sel = [r for r in rows if r["model"] == model and (r["target_ratio"] or 0.0) == ratio and r["method"] == method]
+    for model, ratio, method in sorted(macs):
+        group = (model, ratio, method)
         entry = {
             "model": model,
             "target_ratio": ratio or None,
             "method": method,
-            "macs_ratio": mean_ci([r["macs_ratio"] for r in sel]),
-            "before_ft": mean_ci([r["top1_before_ft"] for r in sel]),
-            "after_ft": mean_ci([r["top1_after_ft"] for r in sel]),
+            "macs_ratio": mean_ci(list(macs[group].values())),
+            **{w: mean_ci(list(top1[w][group].values())) for w in when},
         }
-        ref_name = {"cosep_budget": "l1", "cosep_knee": "l1_at_knee"}.get(method)
-        if ref_name:
-            pairs = {
-                r["seed"]: r
-                for r in rows
-                if r["model"] == model and (r["target_ratio"] or 0.0) == ratio and r["method"] == ref_name
-            }
-            for when in ("before_ft", "after_ft"):
-                key = "top1_" + when
-                diffs = [r[key] - pairs[r["seed"]][key] for r in sel if r["seed"] in pairs]
-                entry[f"minus_l1_{when}"] = mean_ci(diffs)
+        ref = {"cosep_budget": "l1", "cosep_knee": "l1_at_knee"}.get(method)
+        if ref:
+            for w in when:
+                entry[f"minus_l1_{w}"] = _paired(top1[w][group], top1[w].get((model, ratio, ref), {}))
         out.append(entry)
     return out
 
 
 def paired_differences(rows: list[dict[str, Any]], when: str = "after_ft") -> list[dict[str, Any]]:
     """Per (model, ratio) and pair in :data:`PAIRS`: mean and 95% interval of ``a - b`` over the seeds both ran."""
-    key = "top1_" + when
-    by = {(r["model"], r["target_ratio"], r["method"], r["seed"]): r[key] for r in rows if r["target_ratio"]}
+    by = _by_seed([r for r in rows if r["target_ratio"]], "top1_" + when)
     out = []
-    for model, ratio in sorted({(m, t) for m, t, _, _ in by}):
+    for model, ratio in sorted({(m, t) for m, t, _ in by}):
         for a, b in PAIRS:
-            seeds = sorted(s for m, t, meth, s in by if (m, t, meth) == (model, ratio, a) and (m, t, b, s) in by)
-            if seeds:
-                diffs = [by[model, ratio, a, s] - by[model, ratio, b, s] for s in seeds]
-                out.append({"model": model, "target_ratio": ratio, "a": a, "b": b, "when": when, **mean_ci(diffs)})
+            if (model, ratio, a) in by and (model, ratio, b) in by:
+                stat = _paired(by[model, ratio, a], by[model, ratio, b])
+                out.append({"model": model, "target_ratio": ratio, "a": a, "b": b, "when": when, **stat})
     return out
 
 
 def paired_table(pairs: list[dict[str, Any]]) -> list[str]:
     """Markdown: one row per (model, ratio), one column per pair; a difference whose interval excludes 0 in bold."""
-    names = [f"{a} - {b}" for a, b in PAIRS]
-    lines = ["| model | target | " + " | ".join(names) + " |", "|---|---|" + "---|" * len(names)]
+    by = {(p["model"], p["target_ratio"], p["a"], p["b"]): p for p in pairs}
+    lines = [
+        "| model | target | " + " | ".join(f"{a} - {b}" for a, b in PAIRS) + " |",
+        "|---|---|" + "---|" * len(PAIRS),
+    ]
     for model, ratio in sorted({(p["model"], p["target_ratio"]) for p in pairs}):
         cells = []
         for a, b in PAIRS:
-            found = [p for p in pairs if (p["model"], p["target_ratio"], p["a"], p["b"]) == (model, ratio, a, b)]
-            text = fmt_stat(found[0]) if found else "-"
-            ci = found[0]["ci95"] if found else None
-            cells.append(f"**{text}**" if ci and (ci[0] > 0 or ci[1] < 0) else text)
+            found = by.get((model, ratio, a, b))
+            ci = found["ci95"] if found else None
+            cells.append(f"**{fmt_stat(found)}**" if ci and (ci[0] > 0 or ci[1] < 0) else fmt_stat(found))
         lines.append(f"| {model} | {ratio:g}x | " + " | ".join(cells) + " |")
     return lines
 
@@ -331,7 +338,8 @@ def _write(
 
 
 def render(out: Path, result: dict[str, Any]) -> list[str]:
-    """Derive the summary, paired differences and tables from ``result["rows"]``; write JSON, markdown, plot."""
+    """Derive the summary, paired differences and tables from ``result["rows"]``; write JSON, markdown, plot.
+    A result without ``complete`` predates the per-seed writes, which wrote only once, at the end."""
     rows = result["rows"]
     summary = summarize(rows)
     lines = table(summary)
@@ -340,7 +348,7 @@ def render(out: Path, result: dict[str, Any]) -> list[str]:
     result.update(done=[list(d) for d in done], summary=summary, paired_after_ft=pairs, table_md="\n".join(lines))
     out.parent.mkdir(parents=True, exist_ok=True)
     _plot(summary, out.with_suffix(".png"))
-    partial = [] if result["complete"] else [f"Partial: (model, seed) done {done}.", ""]
+    partial = [] if result.setdefault("complete", True) else [f"Partial: (model, seed) done {done}.", ""]
     md = [
         f"Command: `{result['command']}`",
         "",
