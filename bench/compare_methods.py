@@ -13,6 +13,9 @@ Reports mean and 95% t-interval over seeds, and the paired CoSeP - L1 difference
 
 ``--train-per-class N`` builds the harder setting from the same real data: only N training images per
 class (dense training, statistics and fine-tuning all see only those), the full validation split.
+Results are written after every (model, seed); ``--resume`` keeps the rows already in ``--out`` (refused
+when they were measured with another protocol) and runs only the pairs it lacks, so a long comparison can
+be spread over several sittings.
 
 The whole comparison (the issue's configuration) is:
   python bench/compare_methods.py --models resnet20 vgg16_cifar mobilenetv2_cifar --seeds 0 1 2 3 4 \\
@@ -165,7 +168,8 @@ def _paired(a: dict[int, float], b: dict[int, float]) -> dict[str, Any]:
 
 
 def summarize(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Per (model, ratio, method): mean and interval of top-1 before/after; paired CoSeP - L1 difference."""
+    """Per (model, ratio, method): mean and interval of top-1 before/after; paired CoSeP - L1 difference.
+    One ``dense`` entry per model (its trained dense top-1, MACs ratio 1) first."""
     when = ("before_ft", "after_ft")
     top1 = {w: _by_seed(rows, "top1_" + w) for w in when}
     macs = _by_seed(rows, "macs_ratio")
@@ -184,6 +188,16 @@ def summarize(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
             for w in when:
                 entry[f"minus_l1_{w}"] = _paired(top1[w][group], top1[w].get((model, ratio, ref), {}))
         out.append(entry)
+    dense: dict[str, dict[int, float]] = {}
+    for r in rows:
+        dense.setdefault(r["model"], {})[r["seed"]] = r["dense_top1"]
+    for model, by_seed in sorted(dense.items()):
+        stat = mean_ci(list(by_seed.values()))
+        one = mean_ci([1.0] * len(by_seed))
+        out.append(
+            {"model": model, "target_ratio": None, "method": "dense", "macs_ratio": one, **dict.fromkeys(when, stat)}
+        )
+    out.sort(key=lambda e: (e["model"], e["target_ratio"] or 0.0, e["method"] != "dense", e["method"]))
     return out
 
 
@@ -265,6 +279,9 @@ def _plot(summary: list[dict[str, Any]], path: Path) -> None:
                 [100 * (p[1]["ci95"][1] - p[1]["mean"]) if p[1]["ci95"] else 0 for p in pts],
             ]
             ax.errorbar(xs, ys, yerr=err, marker="o", capsize=3, label=method)
+        dense = next((e["after_ft"]["mean"] for e in summary if e["model"] == model and e["method"] == "dense"), None)
+        if dense is not None:
+            ax.axhline(100 * dense, color="black", linestyle="--", linewidth=1, label="dense")
         ax.set_title(model)
         ax.set_xlabel("MACs ratio (dense / pruned)")
         ax.set_ylabel("top-1 after fine-tuning (%)")
@@ -274,7 +291,7 @@ def _plot(summary: list[dict[str, Any]], path: Path) -> None:
     plt.close(fig)
 
 
-def main(argv: list[str] | None = None) -> int:
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--models", nargs="+", default=["resnet20"])
     parser.add_argument("--data", default="digits:size=32")
@@ -293,7 +310,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--rerender", action="store_true", help="only re-derive the tables and plot from the rows already in --out"
     )
-    args = parser.parse_args(argv)
+    parser.add_argument(
+        "--resume",
+        action="store_true",
+        help="keep the rows already in --out (same protocol) and run only the (model, seed) pairs it lacks",
+    )
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
     if args.rerender:
         print("\n".join(render(args.out, json.loads(args.out.read_text()))))
         return 0
@@ -308,12 +334,50 @@ def main(argv: list[str] | None = None) -> int:
         args.images_per_class = min(args.images_per_class, args.train_per_class)
     start = time.perf_counter()
     rows: list[dict[str, Any]] = []
-    todo = [(m, s) for m in args.models for s in args.seeds]
+    earlier_seconds = 0.0
+    if args.resume:
+        try:
+            rows, earlier_seconds = _resumed(args)
+        except ValueError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
+    have = {(r["model"], r["seed"]) for r in rows}
+    todo = [(m, s) for m in args.models for s in args.seeds if (m, s) not in have]
+    if not todo:
+        print(f"nothing to run: every (model, seed) asked for is already in {args.out}")
+        return 0
     for i, (model_name, seed) in enumerate(todo):
         rows += _one_seed(args, model_name, seed, bundle, train_set)
-        lines = _write(args, argv, bundle, rows, start, complete=i == len(todo) - 1)
+        lines = _write(args, argv, bundle, rows, start - earlier_seconds, complete=i == len(todo) - 1)
     print("\n".join(lines))
     return 0
+
+
+# The arguments that define what a row measured: rows from runs that differ in any of them are not comparable.
+PROTOCOL_ARGS = (
+    "data",
+    "train_per_class",
+    "ratios",
+    "methods",
+    "epochs",
+    "finetune_epochs",
+    "distill",
+    "images_per_class",
+    "bn_batches",
+)
+
+
+def _resumed(args: argparse.Namespace) -> tuple[list[dict[str, Any]], float]:
+    """The rows (and seconds) already in ``args.out`` when they were measured with the same protocol; a
+    ValueError naming the differences when they were not, so that a resumed result never mixes protocols."""
+    if not args.out.exists():
+        return [], 0.0
+    saved = json.loads(args.out.read_text())
+    differ = [k for k in PROTOCOL_ARGS if str(saved.get("args", {}).get(k)) != str(getattr(args, k))]
+    if differ:
+        got = ", ".join(f"{k} {saved.get('args', {}).get(k)} there, {getattr(args, k)} now" for k in differ)
+        raise ValueError(f"cannot resume {args.out}: it was measured with another protocol ({got})")
+    return list(saved["rows"]), float(saved.get("seconds", 0.0))
 
 
 def _write(

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from bench.compare_methods import PAIRS, main, paired_differences
+from bench.compare_methods import PAIRS, main, paired_differences, parse_args, summarize, table
 
 
 def _rows() -> list[dict[str, Any]]:
@@ -73,3 +73,42 @@ def test_rerender_derives_tables_from_the_saved_rows(tmp_path: Path) -> None:
     md = out.with_suffix(".md").read_text()
     assert "| resnet20 | 2x | cosep_budget | " in md and "cosep_budget - l1" in md
     assert out.with_suffix(".png").stat().st_size > 0
+
+
+def test_summary_starts_each_model_with_its_dense_accuracy() -> None:
+    rows = _rows()
+    for r in rows:
+        r["dense_top1"] = 0.9 + 0.01 * r["seed"]
+    summary = summarize(rows)
+    assert summary[0]["method"] == "dense" and summary[0]["target_ratio"] is None
+    assert summary[0]["after_ft"]["mean"] == pytest.approx(0.92) and summary[0]["after_ft"]["n"] == 5
+    assert summary[0]["macs_ratio"]["mean"] == 1.0
+    assert [e["method"] for e in summary].count("dense") == 1
+    assert "| resnet20 | own | dense | 1.00 [1.00, 1.00] | 92.00 [" in "\n".join(table(summary))
+
+
+def _saved(tmp_path: Path, **protocol: str) -> Path:
+    """A result file as a run of ``main`` leaves it, for resnet20 seeds 0..4, with the default protocol."""
+    out = tmp_path / "methods.json"
+    args = parse_args(["--out", str(out)])
+    saved_args = {k: str(v) for k, v in vars(args).items()} | protocol
+    out.write_text(json.dumps({"args": saved_args, "seconds": 12.5, "rows": _rows(), "complete": True}))
+    return out
+
+
+def test_resume_runs_nothing_when_every_seed_is_there(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out = _saved(tmp_path)
+    before = out.read_text()
+    assert main(["--out", str(out), "--resume", "--seeds", "0", "3"]) == 0
+    assert "nothing to run" in capsys.readouterr().out
+    assert out.read_text() == before
+
+
+def test_resume_refuses_rows_measured_with_another_protocol(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out = _saved(tmp_path, epochs="30", bn_batches="0")
+    before = out.read_text()
+    assert main(["--out", str(out), "--resume"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("error: cannot resume")
+    assert "epochs 30 there, 15 now" in err[0] and "bn_batches 0 there, 4 now" in err[0]
+    assert out.read_text() == before
