@@ -102,13 +102,15 @@ def _one_seed(
         image_size=bundle.input_shape[1],
     )
     dense = build_model(spec, seed=seed)
-    dense_top1 = train_model(dense, train_set, bundle.val, TrainConfig(epochs=args.epochs, seed=seed)).val_top1
+    dense_top1 = train_model(
+        dense, train_set, bundle.val, TrainConfig(epochs=args.epochs, lr=args.lr, seed=seed)
+    ).val_top1
     print(f"{model_name} seed {seed}: dense top-1 {100 * dense_top1:.2f}%", flush=True)
     val = make_loader(bundle.val, batch_size=256)
     loader = make_loader(ClassBalancedSubset(train_set, args.images_per_class, seed=seed), batch_size=128)
     example = torch.zeros((2, *bundle.input_shape))
     common = {"bn_recalibrate": args.bn_batches, "images_per_class": args.images_per_class}
-    ft = TrainConfig(epochs=args.finetune_epochs, lr=0.02, seed=seed, distill_alpha=args.distill)
+    ft = TrainConfig(epochs=args.finetune_epochs, lr=args.finetune_lr, seed=seed, distill_alpha=args.distill)
     rows = []
     reuse: dict[str, Any] = {}  # statistics once per seed; prunes differing only in counts share them
 
@@ -302,7 +304,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--methods", nargs="+", default=list(BUDGET_METHODS[1:]), help="budget methods besides cosep_budget"
     )
     parser.add_argument("--epochs", type=int, default=15, help="dense training epochs")
+    parser.add_argument("--lr", type=float, default=0.05, help="dense training learning rate")
     parser.add_argument("--finetune-epochs", type=int, default=8)
+    parser.add_argument("--finetune-lr", type=float, default=0.02)
     parser.add_argument("--distill", type=float, default=0.0, help="KD weight from the dense model (0 = off)")
     parser.add_argument("--images-per-class", type=int, default=32)
     parser.add_argument("--bn-batches", type=int, default=4, help="BatchNorm recalibration batches (0 = off)")
@@ -360,7 +364,9 @@ PROTOCOL_ARGS = (
     "ratios",
     "methods",
     "epochs",
+    "lr",
     "finetune_epochs",
+    "finetune_lr",
     "distill",
     "images_per_class",
     "bn_batches",
@@ -373,9 +379,11 @@ def _resumed(args: argparse.Namespace) -> tuple[list[dict[str, Any]], float]:
     if not args.out.exists():
         return [], 0.0
     saved = json.loads(args.out.read_text())
-    differ = [k for k in PROTOCOL_ARGS if str(saved.get("args", {}).get(k)) != str(getattr(args, k))]
+    # results written before an argument existed were measured with its default
+    there = {**{k: str(v) for k, v in vars(parse_args(["--out", str(args.out)])).items()}, **saved.get("args", {})}
+    differ = [k for k in PROTOCOL_ARGS if there[k] != str(getattr(args, k))]
     if differ:
-        got = ", ".join(f"{k} {saved.get('args', {}).get(k)} there, {getattr(args, k)} now" for k in differ)
+        got = ", ".join(f"{k} {there[k]} there, {getattr(args, k)} now" for k in differ)
         raise ValueError(f"cannot resume {args.out}: it was measured with another protocol ({got})")
     return list(saved["rows"]), float(saved.get("seconds", 0.0))
 

@@ -88,10 +88,11 @@ def test_summary_starts_each_model_with_its_dense_accuracy() -> None:
 
 
 def _saved(tmp_path: Path, **protocol: str) -> Path:
-    """A result file as a run of ``main`` leaves it, for resnet20 seeds 0..4, with the default protocol."""
+    """A result file as a run of ``main`` leaves it, for resnet20 seeds 0..4, with the default protocol;
+    written before ``--lr`` and ``--finetune-lr`` existed (so with their defaults)."""
     out = tmp_path / "methods.json"
     args = parse_args(["--out", str(out)])
-    saved_args = {k: str(v) for k, v in vars(args).items()} | protocol
+    saved_args = {k: str(v) for k, v in vars(args).items() if k not in ("lr", "finetune_lr")} | protocol
     out.write_text(json.dumps({"args": saved_args, "seconds": 12.5, "rows": _rows(), "complete": True}))
     return out
 
@@ -106,6 +107,8 @@ def test_resume_runs_nothing_when_every_seed_is_there(tmp_path: Path, capsys: py
 
 def test_resume_refuses_rows_measured_with_another_protocol(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     out = _saved(tmp_path, epochs="30", bn_batches="0")
+    assert main(["--out", str(out), "--resume", "--seeds", "0", "--lr", "0.01"]) == 2
+    assert "lr 0.05 there, 0.01 now" in capsys.readouterr().err
     before = out.read_text()
     assert main(["--out", str(out), "--resume"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
