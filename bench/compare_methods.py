@@ -36,6 +36,7 @@ from typing import Any
 
 import numpy as np
 import torch
+from scipy import stats
 
 from cosep_deploy.bench.environment import describe_environment
 from cosep_deploy.data import ClassBalancedSubset, load_dataset, make_loader
@@ -66,17 +67,12 @@ PAIRS = (
 )
 
 
-def _t95(n: int) -> float:
-    table = {1: 12.706, 2: 4.303, 3: 3.182, 4: 2.776, 5: 2.571, 6: 2.447, 7: 2.365, 8: 2.306, 9: 2.262}
-    return table.get(n - 1, 1.96)
-
-
 def mean_ci(values: list[float]) -> dict[str, Any]:
     """Mean and 95% t-interval (None with one value)."""
     a = np.asarray(values, dtype=np.float64)
     if a.size < 2:
         return {"mean": float(a.mean()) if a.size else None, "ci95": None, "n": int(a.size)}
-    half = _t95(a.size) * float(a.std(ddof=1)) / math.sqrt(a.size)
+    half = float(stats.t.ppf(0.975, a.size - 1)) * float(a.std(ddof=1)) / math.sqrt(a.size)
     return {"mean": float(a.mean()), "ci95": [float(a.mean() - half), float(a.mean() + half)], "n": int(a.size)}
 
 
