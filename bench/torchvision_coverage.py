@@ -16,15 +16,16 @@ from pathlib import Path
 
 import torch
 
+from bench.compare_methods import run_record
 from cosep_deploy.models.coverage import CoverageResult, check_model
 from cosep_deploy.models.external import torchvision_names
 
 
-def _write(args: argparse.Namespace, results: list[dict[str, object]]) -> None:
+def _write(args: argparse.Namespace, argv: list[str] | None, start: float, results: list[dict[str, object]]) -> None:
     lines = ["| model | result | seconds | note |", "|---|---|---|---|"]
     lines += [f"| {r['name']} | {r['status']} | {r['wall_seconds']} | {r['reason'] or ''} |" for r in results]
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    body = {"args": {k: str(v) for k, v in vars(args).items()}, "results": results}
+    body = {**run_record("torchvision_coverage.py", args, argv, start), "results": results}
     args.out.write_text(json.dumps(body, indent=2) + "\n")
     args.out.with_suffix(".md").write_text("\n".join(lines) + "\n")
 
@@ -38,6 +39,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     torch.set_num_threads(2)
     results = []
+    start = time.perf_counter()
     for name in args.only or torchvision_names():
         t0 = time.perf_counter()
         try:
@@ -47,7 +49,7 @@ def main(argv: list[str] | None = None) -> int:
             res = CoverageResult(name, "fail", f"{type(exc).__name__}: {exc}".splitlines()[0][:300])
         results.append({**res.to_json(), "wall_seconds": round(time.perf_counter() - t0, 1)})
         print(f"{name}: {res.status} {res.reason or ''}", flush=True)
-        _write(args, results)  # after every model: a long run that is stopped still leaves its results
+        _write(args, argv, start, results)  # after every model: a long run that is stopped still leaves its results
     return 1 if any(r["status"] == "fail" for r in results) else 0
 
 
