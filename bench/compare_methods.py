@@ -221,11 +221,52 @@ def paired_table(pairs: list[dict[str, Any]]) -> list[str]:
     for model, ratio in sorted({(p["model"], p["target_ratio"]) for p in pairs}):
         cells = []
         for a, b in PAIRS:
-            found = by.get((model, ratio, a, b))
-            ci = found["ci95"] if found else None
-            cells.append(f"**{fmt_stat(found)}**" if ci and (ci[0] > 0 or ci[1] < 0) else fmt_stat(found))
+            cells.append(fmt_difference(by.get((model, ratio, a, b))))
         lines.append(f"| {model} | {ratio:g}x | " + " | ".join(cells) + " |")
     return lines
+
+
+VERDICT_PAIRS = (
+    ("cosep_budget", "l1"),
+    ("cosep_budget", "random_clusters"),
+    ("cosep_paper", "cosep_budget"),
+    ("uniform", "cosep_budget"),
+)
+
+
+def verdict_table(results: list[dict[str, Any]]) -> list[str]:
+    """One markdown row per model, setting and MACs target over several result files: dense and CoSeP-budget
+    top-1 after fine-tuning, and the paired differences that say where CoSeP wins, ties or loses."""
+    lines = [
+        "| model | setting | MACs | dense | CoSeP budget | "
+        + " | ".join(f"{a} - {b}" for a, b in VERDICT_PAIRS)
+        + " |",
+        "|---|---|---|---|---|" + "---|" * len(VERDICT_PAIRS),
+    ]
+    for result in results:
+        per_class = result.get("args", {}).get("train_per_class", "None")
+        setting = "full data" if per_class in (None, "None") else f"{per_class} per class"
+        summary = summarize(result["rows"])
+        by = {(p["model"], p["target_ratio"], p["a"], p["b"]): p for p in paired_differences(result["rows"])}
+        for e in summary:
+            if e["method"] != "cosep_budget":
+                continue
+            model, ratio = e["model"], e["target_ratio"]
+            dense = next(d["after_ft"] for d in summary if d["model"] == model and d["method"] == "dense")
+            cells = [
+                f"{100 * dense['mean']:.1f}",
+                fmt_stat(e["after_ft"], digits=1),
+                *(fmt_difference(by.get((model, ratio, a, b)), digits=1) for a, b in VERDICT_PAIRS),
+            ]
+            lines.append(f"| {model} | {setting} | {ratio:g}x | " + " | ".join(cells) + " |")
+    return lines
+
+
+def fmt_difference(stat: dict[str, Any] | None, digits: int = 2) -> str:
+    """:func:`fmt_stat` of a paired difference, in bold when its 95% interval excludes 0."""
+    ci = stat["ci95"] if stat else None
+    text = fmt_stat(stat, digits=digits)
+    return f"**{text}**" if ci and (ci[0] > 0 or ci[1] < 0) else text
 
 
 def fmt_stat(stat: dict[str, Any] | None, scale: float = 100.0, digits: int = 2) -> str:
@@ -306,7 +347,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--distill", type=float, default=0.0, help="KD weight from the dense model (0 = off)")
     parser.add_argument("--images-per-class", type=int, default=32)
     parser.add_argument("--bn-batches", type=int, default=4, help="BatchNorm recalibration batches (0 = off)")
-    parser.add_argument("--out", type=Path, required=True)
+    parser.add_argument("--out", type=Path, help="result JSON (markdown and plot beside it); needed unless --verdict")
+    parser.add_argument(
+        "--verdict",
+        type=Path,
+        nargs="+",
+        help="only print the README's summary table (budget rows and key paired differences) of these results",
+    )
     parser.add_argument(
         "--rerender", action="store_true", help="only re-derive the tables and plot from the rows already in --out"
     )
@@ -320,6 +367,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    if args.verdict:
+        print("\n".join(verdict_table([json.loads(p.read_text()) for p in args.verdict])))
+        return 0
+    if args.out is None:
+        print("error: --out is needed (or --verdict FILE ...)", file=sys.stderr)
+        return 2
     if args.rerender:
         print("\n".join(render(args.out, json.loads(args.out.read_text()))))
         return 0

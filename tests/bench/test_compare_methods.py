@@ -115,3 +115,19 @@ def test_resume_refuses_rows_measured_with_another_protocol(tmp_path: Path, caps
     assert len(err) == 1 and err[0].startswith("error: cannot resume")
     assert "epochs 30 there, 15 now" in err[0] and "bn_batches 0 there, 4 now" in err[0]
     assert out.read_text() == before
+
+
+def test_verdict_table_has_one_row_per_setting_and_target(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    full, small = tmp_path / "full.json", tmp_path / "small.json"
+    full.write_text(json.dumps({"args": {"train_per_class": "None"}, "rows": _rows()}))
+    small.write_text(json.dumps({"args": {"train_per_class": "20"}, "rows": _rows()}))
+    assert main(["--verdict", str(full), str(small)]) == 0
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert lines[0].startswith("| model | setting | MACs | dense | CoSeP budget | cosep_budget - l1 |")
+    assert [line.split(" | ")[1:3] for line in lines[2:]] == [["full data", "2x"], ["20 per class", "2x"]]
+    expected = paired_differences(_rows())[0]
+    assert (expected["a"], expected["b"]) == ("cosep_budget", "l1")
+    assert (
+        lines[2].split(" | ")[5]
+        == f"{100 * expected['mean']:.1f} [{100 * expected['ci95'][0]:.1f}, {100 * expected['ci95'][1]:.1f}]"
+    )
