@@ -15,7 +15,11 @@ fp16       1e-2    1e-2*  0.99            TensorRT's usual fp16 band (1e-3..1e-2
 int8       none    none   0.95            logits move by whole quantization steps, so only decisions count
 ======== ======= ======= =============== ==================================================================
 
-These are our choices (int8's element-wise errors are still measured and reported). fp16's ``atol`` is
+These are our choices (int8's element-wise errors are still measured and reported). A flip of the argmax on
+an input whose reference top-2 margin is within twice the output's ``atol`` (each of the two logits may move
+by ``atol``) is a tie the tolerance already allows, not a wrong decision: it counts as agreeing and is
+reported as an excused near-tie (a 2-epoch ResNet-20 flipped one of 32 inputs in fp16 on an AMD EPYC's
+kernels, max abs error 0.0036, and failed the 99% gate). int8 checks no ``atol``, so every int8 flip counts. fp16's ``atol`` is
 relative to each output's scale, ``max(1, max |reference|)`` over all feeds: fp16 activations carry a
 relative error, so a logit near 0 inherits an absolute error proportional to the range of the whole output
 (measured on the demo's trained ResNet-20: logits up to 19.5, fp16 errors up to 0.016 = 0.08% of the range on
@@ -79,6 +83,7 @@ class OutputComparison:
     mean_rel: float
     agreement: float | None  # None for outputs without a class axis
     passed: bool
+    near_ties: int = 0  # argmax flips excused: the reference's top-2 margin was within 2 x atol
     problems: tuple[str, ...] = ()
 
 
@@ -100,6 +105,8 @@ class ComparisonResult:
         out = []
         for name, o in self.outputs.items():
             agree = "n/a" if o.agreement is None else f"{100 * o.agreement:.2f}%"
+            if o.near_ties:
+                agree += f" ({o.near_ties} flip{'s' if o.near_ties > 1 else ''} within 2 x atol of a tie excused)"
             why = f" ({'; '.join(o.problems)})" if o.problems else ""
             out.append(
                 f"{'PASS' if o.passed else 'FAIL'} {name}: max abs {o.max_abs:.3g}, max rel {o.max_rel:.3g}, "
@@ -177,7 +184,11 @@ def compare_runners(
             worst = max(s.max_absdiff for s in numeric)
             scaled = f" (= {tol.atol:g} x output scale {atols[name] / tol.atol:.3g})" if tol.atol_scaled else ""
             problems.append(f"max abs error {worst:.3g} exceeds atol={atols[name]:.3g}{scaled} and rtol={tol.rtol:g}")
-        agreement = _agreement([r[name] for r in ref_out], [c[name] for c in cand_out]) if comparable else None
+        agreement, near_ties = (
+            _agreement([r[name] for r in ref_out], [c[name] for c in cand_out], tie_band=2 * atols[name])
+            if comparable
+            else (None, 0)
+        )
         if agreement is not None and agreement < tol.min_agreement:
             problems.append(f"top-1 agreement {100 * agreement:.2f}% is below {100 * tol.min_agreement:.2f}%")
         outputs[name] = OutputComparison(
@@ -186,6 +197,7 @@ def compare_runners(
             mean_abs=float(np.mean([s.mean_absdiff for s in numeric])) if numeric else math.nan,
             mean_rel=float(np.mean([s.mean_reldiff for s in numeric])) if numeric else math.nan,
             agreement=agreement,
+            near_ties=near_ties,
             passed=not problems,
             problems=tuple(problems),
         )
@@ -238,12 +250,20 @@ def _polygraphy_compare(
     return [dict(iteration) for iteration in accuracy[0][("reference", "candidate")]]
 
 
-def _agreement(ref: list[np.ndarray], cand: list[np.ndarray]) -> float | None:
-    """Fraction of rows whose argmax over the last axis is the same (None without a class axis)."""
+def _agreement(ref: list[np.ndarray], cand: list[np.ndarray], *, tie_band: float) -> tuple[float | None, int]:
+    """Fraction of rows whose argmax over the last axis is the same (None without a class axis), a flip on a
+    row whose reference top-2 margin is at most ``tie_band`` counting as agreeing; and how many such flips."""
     if ref[0].ndim < 2 or ref[0].shape[-1] < 2:
-        return None
-    same = [np.argmax(r, axis=-1) == np.argmax(c, axis=-1) for r, c in zip(ref, cand, strict=True)]
-    return float(np.concatenate([s.ravel() for s in same]).mean())
+        return None, 0
+    agree, excused = [], 0
+    for r, c in zip(ref, cand, strict=True):
+        rows_r, rows_c = r.reshape(-1, r.shape[-1]), c.reshape(-1, c.shape[-1])
+        same = np.argmax(rows_r, axis=-1) == np.argmax(rows_c, axis=-1)
+        top2 = np.sort(rows_r, axis=-1)[:, -2:]
+        tie = (top2[:, 1] - top2[:, 0]) <= tie_band if math.isfinite(tie_band) else np.zeros_like(same)
+        excused += int(np.count_nonzero(~same & tie))
+        agree.append(same | tie)
+    return float(np.concatenate(agree).mean()), excused
 
 
 def _fixed_dims(shape: Sequence[Any]) -> list[Any]:

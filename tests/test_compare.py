@@ -155,3 +155,42 @@ def test_fp16_atol_follows_the_output_scale(scale: float, shift: float, passes: 
     assert result.passed is passes, result.lines()
     if not passes:
         assert f"x output scale {max(1.0, scale):.3g}" in result.lines()[0]
+
+
+def _two_top_logits(first: float, second: float) -> torch.nn.Module:
+    """Logits 0 everywhere except class 3 = ``first`` and class 7 = ``second`` (the same for every input)."""
+    model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(4, 10))
+    with torch.no_grad():
+        model[1].weight.zero_()
+        model[1].bias.zero_()
+        model[1].bias[3], model[1].bias[7] = first, second
+    return model.eval()
+
+
+@pytest.mark.parametrize(
+    ("precision", "ref", "cand", "passes", "excused"),
+    [
+        # a near-tie (margin 0.004 < 2 x atol) flipped by errors within fp16's tolerance: excused
+        ("fp16", (1.004, 1.0), (1.0, 1.004), True, 4),
+        # the same flip under fp32's atol 1e-4 is a decided row turned: it fails (and the errors exceed atol)
+        ("fp32", (1.004, 1.0), (1.0, 1.004), False, 0),
+        # int8 checks no atol, so no flip is excused however close the reference was
+        ("int8", (1.004, 1.0), (1.0, 1.004), False, 0),
+        # a decided reference (margin 0.5) flipped: never excused
+        ("fp16", (1.5, 1.0), (1.0, 1.5), False, 0),
+    ],
+)
+def test_argmax_flips_on_near_ties_are_excused_only_within_atol(
+    precision: str, ref: tuple[float, float], cand: tuple[float, float], passes: bool, excused: int
+) -> None:
+    feeds = [{"input": np.ones((4, 1, 2, 2), np.float32)}]
+    with TorchRunner(_two_top_logits(*ref)) as r, TorchRunner(_two_top_logits(*cand)) as c:
+        result = compare_runners(r, c, feeds, precision=precision)
+    logits = next(iter(result.outputs.values()))
+    assert result.passed is passes, result.lines()
+    assert logits.near_ties == excused
+    assert logits.agreement == (1.0 if passes else 0.0)
+    if excused:
+        assert "(4 flips within 2 x atol of a tie excused)" in result.lines()[0]
+    else:
+        assert "agreement 0.00% is below" in result.lines()[0]
