@@ -21,11 +21,11 @@ by ``atol``) is a tie the tolerance already allows, not a wrong decision: it cou
 reported as an excused near-tie (a 2-epoch ResNet-20 flipped one of 32 inputs in fp16 on an AMD EPYC's
 kernels, max abs error 0.0036, and failed the 99% gate). int8 checks no ``atol``, so every int8 flip counts.
 
-fp16's ``atol`` is relative to each output's scale, ``max(1, max |reference|)`` over all feeds: fp16 activations carry a
-relative error, so a logit near 0 inherits an absolute error proportional to the range of the whole output
-(measured on the demo's trained ResNet-20: logits up to 19.5, fp16 errors up to 0.016 = 0.08% of the range on
-logits near 0, with 100% top-1 agreement); an absolute 1e-2 would fail every well-trained model whose logits
-pass about 12. ``check=True`` raises
+fp16's ``atol`` is relative to each output's scale, ``max(1, max |reference|)`` over all feeds: fp16
+activations carry a relative error, so a logit near 0 inherits an absolute error proportional to the range of
+the whole output (measured on the demo's trained ResNet-20: logits up to 19.5, fp16 errors up to 0.016 = 0.08%
+of the range on logits near 0, with 100% top-1 agreement); an absolute 1e-2 would fail every well-trained
+model whose logits pass about 12. ``check=True`` raises
 :class:`ExportValidationError` listing every failing output.
 """
 
