@@ -15,7 +15,8 @@ Reports mean and 95% t-interval over seeds, and the paired CoSeP - L1 difference
 class (dense training, statistics and fine-tuning all see only those), the full validation split.
 Results are written after every (model, seed); ``--resume`` keeps the rows already in ``--out`` (refused
 when they were measured with another protocol) and runs only the pairs it lacks, so a long comparison can
-be spread over several sittings.
+be spread over several sittings. A seed in progress keeps its dense weights and finished rows in
+``<out stem>.partial/`` beside ``--out``; ``--resume`` continues it from there.
 
 The whole comparison (the README's table; add ``--train-per-class 20`` and ``_small`` to the name for the
 harder setting; VGG-16 does not learn at the default lr 0.05):
@@ -89,9 +90,78 @@ def _configs(ratio: float, seed: int, counts: dict[str, int], common: dict[str, 
     }
 
 
+class ResumeError(ValueError):
+    """Saved rows or a part-done seed that cannot be continued with the arguments given."""
+
+
+class TimeUp(Exception):
+    """``--time-limit`` passed: the seed in progress is kept part-done for ``--resume``."""
+
+
+def _time_is_up(args: argparse.Namespace) -> bool:
+    return args.deadline is not None and time.perf_counter() >= args.deadline
+
+
+def _check_time(args: argparse.Namespace) -> None:
+    if _time_is_up(args):
+        raise TimeUp
+
+
+def _partial_dir(out: Path, model_name: str, seed: int) -> Path:
+    """Where a (model, seed) in progress keeps its dense weights and finished rows (gone once the seed is in --out)."""
+    return out.parent / f"{out.stem}.partial" / f"{model_name}_seed{seed}"
+
+
+def _protocol(args: argparse.Namespace) -> dict[str, str]:
+    return {k: str(getattr(args, k)) for k in PROTOCOL_ARGS}
+
+
+def _load_partial(
+    args: argparse.Namespace, where: Path
+) -> tuple[dict[str, torch.Tensor], float, list[dict[str, Any]], float]:
+    """Dense weights, dense top-1, rows and seconds of a seed interrupted part-way; ResumeError when that part was
+    measured with another protocol (or is unreadable), so that a resumed seed never mixes protocols."""
+    from safetensors import SafetensorError
+    from safetensors.torch import load
+
+    try:
+        saved = json.loads((where / "rows.json").read_text())
+        state = load((where / "dense.safetensors").read_bytes())
+    except (OSError, ValueError, SafetensorError) as exc:
+        raise ResumeError(f"cannot resume from {where}: {exc}; delete that folder to start the seed over") from exc
+    if saved.get("protocol") != _protocol(args):
+        raise ResumeError(f"cannot resume from {where}: it was measured with another protocol; delete it to start over")
+    return state, float(saved["dense_top1"]), list(saved["rows"]), float(saved.get("seconds", 0.0))
+
+
+def _save_partial(
+    args: argparse.Namespace,
+    where: Path,
+    dense_top1: float,
+    rows: list[dict[str, Any]],
+    seconds: float,
+    dense: torch.nn.Module | None = None,
+) -> None:
+    """Dense weights first (a new folder), then the rows: ``rows.json`` exists only beside its own weights."""
+    from safetensors.torch import save
+
+    from cosep_deploy.artifacts import atomic_write_bytes, atomic_write_text
+
+    if dense is not None:
+        where.mkdir(parents=True, exist_ok=True)
+        state = {k: v.detach().contiguous() for k, v in dense.state_dict().items()}
+        atomic_write_bytes(where / "dense.safetensors", save(state))
+    record = {"protocol": _protocol(args), "dense_top1": dense_top1, "seconds": seconds, "rows": rows}
+    atomic_write_text(where / "rows.json", json.dumps(record, indent=1) + "\n")
+
+
 def _one_seed(
     args: argparse.Namespace, model_name: str, seed: int, bundle: Any, train_set: Any
-) -> list[dict[str, Any]]:
+) -> tuple[list[dict[str, Any]], float]:
+    """Every row of one (model, seed). After the dense model is trained and after every row, the part done so far
+    is kept in ``_partial_dir``; with ``--resume`` an interrupted seed continues from there (same dense weights,
+    only the rows it lacks: loaders, pruning and fine-tuning are seeded, so the rows are those a single run gives).
+    Returns the rows and the seconds an earlier sitting spent on this seed."""
     spec = ModelSpec(
         name=model_name,
         num_classes=bundle.num_classes,
@@ -99,45 +169,64 @@ def _one_seed(
         image_size=bundle.input_shape[1],
     )
     dense = build_model(spec, seed=seed)
-    dense_top1 = train_model(
-        dense, train_set, bundle.val, TrainConfig(epochs=args.epochs, lr=args.lr, seed=seed)
-    ).val_top1
+    where = _partial_dir(args.out, model_name, seed)
+    rows: list[dict[str, Any]] = []
+    start, earlier = time.perf_counter(), 0.0
+    if args.resume and (where / "rows.json").exists():
+        state, dense_top1, rows, earlier = _load_partial(args, where)
+        dense.load_state_dict(state)
+        print(f"{model_name} seed {seed}: resuming from {where} ({len(rows)} rows done)", flush=True)
+    else:
+        _drop_partial(args.out, model_name, seed)
+        dense_top1 = train_model(
+            dense, train_set, bundle.val, TrainConfig(epochs=args.epochs, lr=args.lr, seed=seed)
+        ).val_top1
+        _save_partial(args, where, dense_top1, rows, time.perf_counter() - start, dense)
+        _check_time(args)
     print(f"{model_name} seed {seed}: dense top-1 {100 * dense_top1:.2f}%", flush=True)
+    done = {(r["method"], r["target_ratio"]) for r in rows}
     val = make_loader(bundle.val, batch_size=256)
     loader = make_loader(ClassBalancedSubset(train_set, args.images_per_class, seed=seed), batch_size=128)
     example = torch.zeros((2, *bundle.input_shape))
     common = {"bn_recalibrate": args.bn_batches, "images_per_class": args.images_per_class}
     ft = TrainConfig(epochs=args.finetune_epochs, lr=args.finetune_lr, seed=seed, distill_alpha=args.distill)
-    rows = []
     reuse: dict[str, Any] = {}  # statistics once per seed; prunes differing only in counts share them
 
-    def run(name: str, ratio: float | None, cfg: PruneConfig, done: tuple[Any, Any] | None = None) -> dict[str, Any]:
-        model, plan = done or prune(dense, loader, example_inputs=example, config=cfg, reuse=reuse)
+    def run(name: str, ratio: float | None, cfg: PruneConfig, pruned: tuple[Any, Any] | None = None) -> None:
+        if (name, ratio) in done:
+            return
+        model, plan = pruned or prune(dense, loader, example_inputs=example, config=cfg, reuse=reuse)
         before = evaluate(model, val)
         after = train_model(model, train_set, bundle.val, ft, teacher=dense if args.distill > 0 else None).val_top1
-        row = {
-            "model": model_name,
-            "seed": seed,
-            "method": name,
-            "target_ratio": ratio,
-            "macs_ratio": plan.macs_ratio,
-            "top1_before_ft": before,
-            "top1_after_ft": after,
-            "dense_top1": dense_top1,
-            "kept": {g["root"]: g["n_kept"] for g in plan.groups},
-        }
+        rows.append(
+            {
+                "model": model_name,
+                "seed": seed,
+                "method": name,
+                "target_ratio": ratio,
+                "macs_ratio": plan.macs_ratio,
+                "top1_before_ft": before,
+                "top1_after_ft": after,
+                "dense_top1": dense_top1,
+                "kept": {g["root"]: g["n_kept"] for g in plan.groups},
+            }
+        )
+        _save_partial(args, where, dense_top1, rows, earlier + time.perf_counter() - start)
         print(
             f"  {name:16s} {plan.macs_ratio:.2f}x  before FT {100 * before:6.2f}%  after {100 * after:6.2f}%",
             flush=True,
         )
-        return row
+        _check_time(args)
 
     knee = prune(dense, loader, example_inputs=example, config=PruneConfig(seed=seed, **common), reuse=reuse)
     knee_counts = {g["root"]: g["n_kept"] for g in knee[1].groups}
-    rows.append(run("cosep_knee", None, PruneConfig(), knee))
-    rows.append(run("l1_at_knee", None, PruneConfig(method="l1", counts=knee_counts, seed=seed, **common)))
-    rows.append(run("emp", None, PruneConfig(method="emp", seed=seed, **common)))
+    run("cosep_knee", None, PruneConfig(), knee)
+    run("l1_at_knee", None, PruneConfig(method="l1", counts=knee_counts, seed=seed, **common))
+    run("emp", None, PruneConfig(method="emp", seed=seed, **common))
     for ratio in args.ratios:
+        methods = ["cosep_budget", *(m for m in args.methods)]
+        if all((m, ratio) in done for m in methods):
+            continue
         budget = prune(
             dense,
             loader,
@@ -145,12 +234,12 @@ def _one_seed(
             config=PruneConfig(target_macs_ratio=ratio, seed=seed, **common),
             reuse=reuse,
         )
-        rows.append(run("cosep_budget", ratio, PruneConfig(), budget))
+        run("cosep_budget", ratio, PruneConfig(), budget)
         counts = {g["root"]: g["n_kept"] for g in budget[1].groups}
         for name, cfg in _configs(ratio, seed, counts, common).items():
             if name in args.methods:
-                rows.append(run(name, ratio, cfg))
-    return rows
+                run(name, ratio, cfg)
+    return rows, earlier
 
 
 def _by_seed(rows: list[dict[str, Any]], key: str) -> dict[tuple[str, float, str], dict[int, float]]:
@@ -361,7 +450,15 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--resume",
         action="store_true",
-        help="keep the rows already in --out (same protocol) and run only the (model, seed) pairs it lacks",
+        help="keep the rows already in --out (same protocol), run only the (model, seed) pairs it lacks and "
+        "continue a seed interrupted part-way",
+    )
+    parser.add_argument(
+        "--time-limit",
+        type=float,
+        metavar="MINUTES",
+        help="stop once this many minutes have passed, after the dense model or row in progress (what is done is "
+        "kept; --resume continues)",
     )
     return parser.parse_args(argv)
 
@@ -387,12 +484,13 @@ def main(argv: list[str] | None = None) -> int:
         # statistics come from the training images there are: no more per class than the split holds
         args.images_per_class = min(args.images_per_class, args.train_per_class)
     start = time.perf_counter()
+    args.deadline = None if args.time_limit is None else start + 60.0 * args.time_limit
     rows: list[dict[str, Any]] = []
     earlier_seconds = 0.0
     if args.resume:
         try:
             rows, earlier_seconds = _resumed(args)
-        except ValueError as exc:
+        except ResumeError as exc:
             print(f"error: {exc}", file=sys.stderr)
             return 2
     have = {(r["model"], r["seed"]) for r in rows}
@@ -401,8 +499,22 @@ def main(argv: list[str] | None = None) -> int:
         print(f"nothing to run: every (model, seed) asked for is already in {args.out}")
         return 0
     for i, (model_name, seed) in enumerate(todo):
-        rows += _one_seed(args, model_name, seed, bundle, train_set)
+        try:
+            seed_rows, carried = _one_seed(args, model_name, seed, bundle, train_set)
+        except ResumeError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
+        except TimeUp:
+            where = _partial_dir(args.out, model_name, seed)
+            print(f"time limit reached: {model_name} seed {seed} is part-done in {where}; --resume continues it")
+            return 0
+        rows += seed_rows
+        earlier_seconds += carried
         lines = _write(args, argv, bundle, rows, start - earlier_seconds, complete=i == len(todo) - 1)
+        _drop_partial(args.out, model_name, seed)
+        if i < len(todo) - 1 and _time_is_up(args):
+            print(f"time limit reached after {model_name} seed {seed}; --resume runs the rest")
+            return 0
     print("\n".join(lines))
     return 0
 
@@ -425,7 +537,7 @@ PROTOCOL_ARGS = (
 
 def _resumed(args: argparse.Namespace) -> tuple[list[dict[str, Any]], float]:
     """The rows (and seconds) already in ``args.out`` when they were measured with the same protocol; a
-    ValueError naming the differences when they were not, so that a resumed result never mixes protocols."""
+    ResumeError naming the differences when they were not, so that a resumed result never mixes protocols."""
     if not args.out.exists():
         return [], 0.0
     saved = json.loads(args.out.read_text())
@@ -434,8 +546,18 @@ def _resumed(args: argparse.Namespace) -> tuple[list[dict[str, Any]], float]:
     differ = [k for k in PROTOCOL_ARGS if there[k] != str(getattr(args, k))]
     if differ:
         got = ", ".join(f"{k} {there[k]} there, {getattr(args, k)} now" for k in differ)
-        raise ValueError(f"cannot resume {args.out}: it was measured with another protocol ({got})")
+        raise ResumeError(f"cannot resume {args.out}: it was measured with another protocol ({got})")
     return list(saved["rows"]), float(saved.get("seconds", 0.0))
+
+
+def _drop_partial(out: Path, model_name: str, seed: int) -> None:
+    """The seed is in --out now: its part-done folder (and the parent, once empty) goes."""
+    import shutil
+
+    where = _partial_dir(out, model_name, seed)
+    shutil.rmtree(where, ignore_errors=True)
+    if where.parent.is_dir() and not any(where.parent.iterdir()):
+        where.parent.rmdir()
 
 
 def _write(

@@ -131,3 +131,56 @@ def test_verdict_table_has_one_row_per_setting_and_target(tmp_path: Path, capsys
         lines[2].split(" | ")[5]
         == f"{100 * expected['mean']:.1f} [{100 * expected['ci95'][0]:.1f}, {100 * expected['ci95'][1]:.1f}]"
     )
+
+
+# A whole (model, seed) small enough for a test: ResNet-20 on 8x8 digits, 10 images per class, one epoch each.
+_TINY = [
+    "--models", "resnet20", "--data", "digits:size=8", "--train-per-class", "10", "--seeds", "0",
+    "--epochs", "1", "--finetune-epochs", "1", "--ratios", "2", "--methods", "l1", "--images-per-class", "10",
+]  # fmt: skip
+
+
+def _measured(out: Path) -> list[tuple[Any, ...]]:
+    rows = json.loads(out.read_text())["rows"]
+    return [(r["method"], r["target_ratio"], r["kept"], r["top1_before_ft"], r["top1_after_ft"]) for r in rows]
+
+
+def test_a_seed_stopped_part_way_resumes_to_the_rows_of_one_run(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    whole = tmp_path / "whole.json"
+    assert main([*_TINY, "--out", str(whole)]) == 0
+    assert not (tmp_path / "whole.partial").exists()  # gone once the seed is in --out
+    capsys.readouterr()
+
+    out = tmp_path / "split.json"
+    partial = tmp_path / "split.partial" / "resnet20_seed0"
+    assert main([*_TINY, "--out", str(out), "--time-limit", "0"]) == 0  # stops once the dense model is trained
+    assert "part-done" in capsys.readouterr().out and not out.exists()
+    assert json.loads((partial / "rows.json").read_text())["rows"] == []
+    assert main([*_TINY, "--out", str(out), "--time-limit", "0", "--resume"]) == 0  # one row more, no retraining
+    said = capsys.readouterr().out
+    assert "resuming from" in said and said.count("before FT") == 1
+    assert len(json.loads((partial / "rows.json").read_text())["rows"]) == 1
+    assert main([*_TINY, "--out", str(out), "--resume"]) == 0
+    said = capsys.readouterr().out
+    assert "(1 rows done)" in said
+    assert _measured(out) == _measured(whole) and len(_measured(out)) == 5
+    assert json.loads(out.read_text())["complete"] is True
+    assert not partial.parent.exists()
+
+
+def test_a_part_done_seed_of_another_protocol_is_refused(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "m.json"
+    assert main([*_TINY, "--out", str(out), "--time-limit", "0"]) == 0
+    capsys.readouterr()
+    partial = tmp_path / "m.partial" / "resnet20_seed0"
+    saved = (partial / "rows.json").read_text()
+    assert main([*_TINY, "--out", str(out), "--resume", "--finetune-lr", "0.1"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "another protocol" in err[0] and str(partial) in err[0]
+    assert (partial / "rows.json").read_text() == saved and not out.exists()
+    (partial / "dense.safetensors").write_bytes(b"not a tensor file")
+    assert main([*_TINY, "--out", str(out), "--resume"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith(f"error: cannot resume from {partial}")
