@@ -31,6 +31,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import shutil
 import sys
 import time
 from pathlib import Path
@@ -224,8 +225,7 @@ def _one_seed(
     run("l1_at_knee", None, PruneConfig(method="l1", counts=knee_counts, seed=seed, **common))
     run("emp", None, PruneConfig(method="emp", seed=seed, **common))
     for ratio in args.ratios:
-        methods = ["cosep_budget", *(m for m in args.methods)]
-        if all((m, ratio) in done for m in methods):
+        if all((m, ratio) in done for m in ("cosep_budget", *args.methods)):
             continue
         budget = prune(
             dense,
@@ -552,8 +552,6 @@ def _resumed(args: argparse.Namespace) -> tuple[list[dict[str, Any]], float]:
 
 def _drop_partial(out: Path, model_name: str, seed: int) -> None:
     """The seed is in --out now: its part-done folder (and the parent, once empty) goes."""
-    import shutil
-
     where = _partial_dir(out, model_name, seed)
     shutil.rmtree(where, ignore_errors=True)
     if where.parent.is_dir() and not any(where.parent.iterdir()):
