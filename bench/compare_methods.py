@@ -325,38 +325,43 @@ VERDICT_PAIRS = (
 
 
 def verdict_table(results: list[dict[str, Any]]) -> list[str]:
-    """One markdown row per model, setting and MACs target over several result files: dense and CoSeP-budget
-    top-1 after fine-tuning, and the paired differences that say where CoSeP wins, ties or loses."""
+    """One markdown row per model, setting and MACs target over several result files: the seeds measured
+    ("partial" while a run is still adding seeds), dense and CoSeP-budget top-1 after fine-tuning, and the
+    paired differences that say where CoSeP wins, ties or loses."""
     lines = [
-        "| model | setting | MACs | dense | CoSeP budget | "
+        "| model | setting | MACs | seeds | dense | CoSeP budget | "
         + " | ".join(f"{a} - {b}" for a, b in VERDICT_PAIRS)
         + " |",
-        "|---|---|---|---|---|" + "---|" * len(VERDICT_PAIRS),
+        "|---|---|---|---|---|---|" + "---|" * len(VERDICT_PAIRS),
     ]
     for result in results:
         per_class = result.get("args", {}).get("train_per_class", "None")
         setting = "full data" if per_class in (None, "None") else f"{per_class} per class"
         summary = summarize(result["rows"])
         by = {(p["model"], p["target_ratio"], p["a"], p["b"]): p for p in paired_differences(result["rows"])}
+        partial = "" if result.get("complete", True) else " (partial)"
         for e in summary:
             if e["method"] != "cosep_budget":
                 continue
             model, ratio = e["model"], e["target_ratio"]
             dense = next(d["after_ft"] for d in summary if d["model"] == model and d["method"] == "dense")
+            seeds = len({r["seed"] for r in result["rows"] if r["model"] == model})
             cells = [
+                f"{seeds}{partial}",
                 f"{100 * dense['mean']:.1f}",
                 fmt_stat(e["after_ft"], digits=1),
-                *(fmt_difference(by.get((model, ratio, a, b)), digits=1) for a, b in VERDICT_PAIRS),
+                *(fmt_difference(by.get((model, ratio, a, b)), digits=1, bold=not partial) for a, b in VERDICT_PAIRS),
             ]
             lines.append(f"| {model} | {setting} | {ratio:g}x | " + " | ".join(cells) + " |")
     return lines
 
 
-def fmt_difference(stat: dict[str, Any] | None, digits: int = 2) -> str:
-    """:func:`fmt_stat` of a paired difference, in bold when its 95% interval excludes 0."""
+def fmt_difference(stat: dict[str, Any] | None, digits: int = 2, bold: bool = True) -> str:
+    """:func:`fmt_stat` of a paired difference, in bold (unless ``bold`` is false: a run still adding seeds, where
+    two equal differences give an interval of width 0) when its 95% interval excludes 0."""
     ci = stat["ci95"] if stat else None
     text = fmt_stat(stat, digits=digits)
-    return f"**{text}**" if ci and (ci[0] > 0 or ci[1] < 0) else text
+    return f"**{text}**" if bold and ci and (ci[0] > 0 or ci[1] < 0) else text
 
 
 def fmt_stat(stat: dict[str, Any] | None, scale: float = 100.0, digits: int = 2) -> str:

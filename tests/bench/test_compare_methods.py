@@ -10,7 +10,9 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from bench.compare_methods import PAIRS, main, paired_differences, parse_args, summarize, table
+from bench.compare_methods import PAIRS, main, paired_differences, parse_args, summarize, table, verdict_table
+
+REPO = Path(__file__).resolve().parents[2]
 
 
 def _rows() -> list[dict[str, Any]]:
@@ -120,17 +122,34 @@ def test_resume_refuses_rows_measured_with_another_protocol(tmp_path: Path, caps
 def test_verdict_table_has_one_row_per_setting_and_target(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     full, small = tmp_path / "full.json", tmp_path / "small.json"
     full.write_text(json.dumps({"args": {"train_per_class": "None"}, "rows": _rows()}))
-    small.write_text(json.dumps({"args": {"train_per_class": "20"}, "rows": _rows()}))
+    small.write_text(json.dumps({"args": {"train_per_class": "20"}, "rows": _rows(), "complete": False}))
     assert main(["--verdict", str(full), str(small)]) == 0
     lines = capsys.readouterr().out.strip().splitlines()
-    assert lines[0].startswith("| model | setting | MACs | dense | CoSeP budget | cosep_budget - l1 |")
-    assert [line.split(" | ")[1:3] for line in lines[2:]] == [["full data", "2x"], ["20 per class", "2x"]]
+    assert lines[0].startswith("| model | setting | MACs | seeds | dense | CoSeP budget | cosep_budget - l1 |")
+    seeds = len({r["seed"] for r in _rows()})
+    assert [line.split(" | ")[1:4] for line in lines[2:]] == [
+        ["full data", "2x", str(seeds)],
+        ["20 per class", "2x", f"{seeds} (partial)"],
+    ]
+    # uniform - cosep_budget excludes 0 in these rows: bold for a finished run, never for one still adding seeds
+    assert lines[2].split(" | ")[-1].startswith("**") and "**" not in lines[3]
     expected = paired_differences(_rows())[0]
     assert (expected["a"], expected["b"]) == ("cosep_budget", "l1")
     assert (
-        lines[2].split(" | ")[5]
+        lines[2].split(" | ")[6]
         == f"{100 * expected['mean']:.1f} [{100 * expected['ci95'][0]:.1f}, {100 * expected['ci95'][1]:.1f}]"
     )
+
+
+def test_readme_verdict_table_is_the_committed_results() -> None:
+    """The README's verdict is regenerated from the result files, never edited by hand or left stale."""
+    files = sorted((REPO / "bench" / "results").glob("methods_digits32_*.json"))
+    assert files
+    expected = verdict_table([json.loads(p.read_text()) for p in files])
+    readme = [line.strip() for line in (REPO / "README.md").read_text().splitlines()]
+    start = readme.index(expected[0])
+    assert readme[start : start + len(expected)] == expected
+    assert not readme[start + len(expected)].startswith("|")
 
 
 # A whole (model, seed) small enough for a test: ResNet-20 on 8x8 digits, 10 images per class, one epoch each.
