@@ -339,7 +339,8 @@ def verdict_table(results: list[dict[str, Any]]) -> list[str]:
         setting = "full data" if per_class in (None, "None") else f"{per_class} per class"
         summary = summarize(result["rows"])
         by = {(p["model"], p["target_ratio"], p["a"], p["b"]): p for p in paired_differences(result["rows"])}
-        partial = "" if result.get("complete", True) else " (partial)"
+        complete = result.get("complete", True)
+        partial = "" if complete else " (partial)"
         for e in summary:
             if e["method"] != "cosep_budget":
                 continue
@@ -350,7 +351,7 @@ def verdict_table(results: list[dict[str, Any]]) -> list[str]:
                 f"{seeds}{partial}",
                 f"{100 * dense['mean']:.1f}",
                 fmt_stat(e["after_ft"], digits=1),
-                *(fmt_difference(by.get((model, ratio, a, b)), digits=1, bold=not partial) for a, b in VERDICT_PAIRS),
+                *(fmt_difference(by.get((model, ratio, a, b)), digits=1, bold=complete) for a, b in VERDICT_PAIRS),
             ]
             lines.append(f"| {model} | {setting} | {ratio:g}x | " + " | ".join(cells) + " |")
     return lines
