@@ -10,6 +10,8 @@ import contextlib
 from collections.abc import Iterator
 from typing import Protocol
 
+from cosep_deploy.interrupts import raise_if_pending
+
 __all__ = ["Progress", "RichProgress", "SilentProgress", "Task", "resolve_progress"]
 
 
@@ -27,7 +29,7 @@ class Progress(Protocol):
 
 class _NullTask:
     def advance(self, n: int = 1) -> None:
-        return None
+        raise_if_pending()  # every step of long work is a safe place to honour a Ctrl-C that was swallowed
 
     def describe(self, text: str) -> None:
         return None
@@ -50,6 +52,7 @@ class _RichTask:
         self._id = task_id
 
     def advance(self, n: int = 1) -> None:
+        raise_if_pending()
         self._bar.advance(self._id, n)  # type: ignore[attr-defined]
 
     def describe(self, text: str) -> None:

@@ -7,6 +7,7 @@ report it; ``--debug`` shows the traceback), 130 interrupted.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 from types import TracebackType
@@ -29,8 +30,27 @@ _AS_PROCESS = os.path.basename(sys.argv[0]) == "cosep-deploy" or os.path.realpat
     os.path.realpath(__file__),
     os.path.realpath(os.path.join(os.path.dirname(__file__), os.pardir, "__main__.py")),
 }
+_EXIT_130 = False  # set when this process decided to exit 130 (interrupted)
+
+
+def _exit_130_when_interrupted() -> None:
+    """The last exit handler of the process: keep exit code 130 after an interrupt.
+
+    Under ``python -m``, CPython kills the process with SIGINT at exit (exit -2) when a KeyboardInterrupt
+    ever left Python code that a C extension ran through ``PyRun_*`` (as some do while importing), even
+    though the command caught it and asked for 130. Everything was written or removed by now."""
+    if _EXIT_130:
+        for stream in (sys.stdout, sys.stderr):
+            with contextlib.suppress(OSError, ValueError):
+                stream.flush()
+        os._exit(130)
+
+
 if _AS_PROCESS:
+    import atexit
+
     sys.excepthook = _interrupted_while_starting
+    atexit.register(_exit_130_when_interrupted)  # first registered, so it runs after every other one
 
 import errno  # noqa: E402  (after the hook: an interrupt during these imports exits 130 too)
 import signal  # noqa: E402
@@ -38,6 +58,7 @@ from typing import Any, NoReturn  # noqa: E402
 
 import click  # noqa: E402
 
+from cosep_deploy import interrupts  # noqa: E402
 from cosep_deploy._version import __version__  # noqa: E402
 from cosep_deploy.cli.context import Context, verbose_after_command, verbose_option  # noqa: E402
 from cosep_deploy.errors import (  # noqa: E402
@@ -50,6 +71,9 @@ from cosep_deploy.errors import (  # noqa: E402
 from cosep_deploy.verbosity import configure_logging  # noqa: E402
 
 __all__ = ["ISSUES_URL", "cli", "main"]
+
+if _AS_PROCESS:
+    interrupts.install()  # a Ctrl-C that a library swallows is still honoured (see cosep_deploy.interrupts)
 
 ISSUES_URL = "https://github.com/cosep-deploy/cosep-deploy/issues"
 _STORAGE_ERRNOS = {errno.ENOSPC, errno.EROFS, errno.EACCES, errno.EPERM, errno.EDQUOT}
@@ -87,7 +111,9 @@ class _Group(click.Group):
     def invoke(self, ctx: click.Context) -> Any:
         debug = bool(ctx.params.get("debug"))
         try:
-            return super().invoke(ctx)
+            value = super().invoke(ctx)
+            interrupts.raise_if_pending()  # a Ctrl-C that was swallowed on its way up, after the last progress step
+            return value
         except (click.exceptions.Exit, click.ClickException, click.Abort):
             raise
         except CosepError as exc:
@@ -206,12 +232,15 @@ _register()
 def main(argv: list[str] | None = None) -> None:
     from cosep_deploy.env import launched_by_torchrun
 
+    global _EXIT_130
     try:
-        cli.main(args=argv, prog_name="cosep-deploy", standalone_mode=True)
-    except KeyboardInterrupt:  # outside a command (click itself turns one while parsing into exit 1)
-        click.echo("interrupted; nothing was written", err=True)
-        sys.exit(EXIT_INTERRUPTED)
+        try:
+            cli.main(args=argv, prog_name="cosep-deploy", standalone_mode=True)
+        except KeyboardInterrupt:  # outside a command (click itself turns one while parsing into exit 1)
+            click.echo("interrupted; nothing was written", err=True)
+            sys.exit(EXIT_INTERRUPTED)
     except SystemExit as exc:
+        _EXIT_130 = _AS_PROCESS and exc.code == EXIT_INTERRUPTED
         if launched_by_torchrun():
             from cosep_deploy.distributed import finish
 
