@@ -16,7 +16,7 @@ from __future__ import annotations
 import signal
 from types import FrameType
 
-__all__ = ["install", "pending", "raise_if_pending"]
+__all__ = ["install", "raise_if_pending"]
 
 _pending = False
 
@@ -30,11 +30,6 @@ def _on_sigint(signum: int, frame: FrameType | None) -> None:
 def install() -> None:
     """Record every SIGINT before raising ``KeyboardInterrupt`` (main thread of the CLI process only)."""
     signal.signal(signal.SIGINT, _on_sigint)
-
-
-def pending() -> bool:
-    """Whether this process was interrupted (the interrupt may have been swallowed on its way up)."""
-    return _pending
 
 
 def raise_if_pending() -> None:

@@ -15,6 +15,13 @@ from tests.faults.conftest import assert_one_line, assert_unchanged, invoke, tre
 _INTERRUPTED_LINE = "interrupted; finished stages are kept and the next run resumes\n"
 
 
+def _process_env() -> dict[str, str]:
+    """The environment of a real `python -m cosep_deploy.cli.main` process that imports this checkout."""
+    import os
+
+    return {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
+
+
 def test_ok_is_zero(run_copy: Path) -> None:
     assert invoke("report", "--run", str(run_copy)).exit_code == 0
 
@@ -80,14 +87,12 @@ def test_interrupt_in_a_real_process_exits_130(tmp_path: Path) -> None:
     """SIGINT to a real `cosep-deploy train` process once it is working (its `-v` line says it holds the run
     directory's lock): exit code 130 (never death by the signal, -2), one line after the log, no traceback, and
     nothing partial left (the run directory it made is removed again)."""
-    import os
     import queue
     import signal
     import subprocess
     import sys
     import threading
 
-    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
     run = tmp_path / "r"
     cmd = [
         sys.executable,
@@ -103,7 +108,7 @@ def test_interrupt_in_a_real_process_exits_130(tmp_path: Path) -> None:
         "--epochs",
         "100000",  # never finishes first: the interrupt, honoured at the latest at the first batch, ends it
     ]
-    proc = subprocess.Popen(cmd, env=env, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(cmd, env=_process_env(), stderr=subprocess.PIPE, text=True)
     assert proc.stderr is not None
     lines: queue.Queue[str] = queue.Queue()
     threading.Thread(target=lambda: [lines.put(line) for line in proc.stderr], daemon=True).start()  # type: ignore[union-attr]
@@ -147,7 +152,6 @@ def test_interrupt_that_third_party_code_swallows_or_marks_still_exits_130(
     there (the command used to run to its end and exit 0), or raised out of Python code a C extension ran
     with PyRun_* (the process used to die by SIGINT at exit, -2, after saying it exits 130). The real signal
     is raised inside a model factory (tests/faults/interrupting_models.py), so it lands at a known place."""
-    import os
     import subprocess
     import sys
 
@@ -166,7 +170,7 @@ def test_interrupt_that_third_party_code_swallows_or_marks_still_exits_130(
             "--epochs",
             str(epochs),
         ],
-        env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])},
+        env=_process_env(),
         capture_output=True,
         text=True,
         timeout=300,
